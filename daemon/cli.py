@@ -1,0 +1,126 @@
+"""The `baton` command. Sub-commands live in `daemon.commands.*` and are imported only when called, so that
+a command pays start-up only for what it uses. `statusline` and `hook` skip click entirely: Claude Code runs
+them on every refresh and every prompt.
+
+Errors: any BatonError raised below is printed once, here, and becomes the exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from typing import Any
+
+import click
+
+from daemon import __version__
+from daemon.errors import BatonError
+
+# name -> "module:attribute" of a click command or group; help text is shown without importing the module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "ingest": ("daemon.commands.ingest:ingest", "Catch up on new transcript lines once, then exit."),
+    "report": ("daemon.commands.report:report", "Usage reports (ccusage-compatible) and session reports."),
+    "status": ("daemon.commands.status:status", "Where the quota stands now: percent, level, runway, reset."),
+    "run": ("daemon.commands.run:run", "Run the daemon in the foreground (what launchd/systemd start)."),
+    "statusline": ("daemon.statusline:command", "Status line for Claude Code (reads its JSON on stdin)."),
+    "hook": ("daemon.commands.hook:hook", "Claude Code hooks (session-end, user-prompt-submit)."),
+    "handoff": ("daemon.commands.handoff:handoff", "Write, list, show, edit and cancel handoffs."),
+    "schedule": ("daemon.commands.schedule:schedule", "Schedule a primed Claude Code session after the reset."),
+    "launch": ("daemon.commands.launch:launch", "Launch a session from a handoff now."),
+    "memory": ("daemon.commands.memory:memory", "Show what baton remembers of a project."),
+    "claude": ("daemon.commands.claude:claude", "Install baton's slash commands and hooks into Claude Code."),
+    "service": ("daemon.commands.service:service", "Install, remove and inspect the background service."),
+    "config": ("daemon.commands.config:config", "Write, show and validate the configuration."),
+    "doctor": ("daemon.commands.doctor:doctor", "Check that everything baton needs works, with fixes."),
+    "demo": ("daemon.commands.demo:demo", "Watch baton work on a synthetic session (touches none of your data)."),
+    "log": ("daemon.commands.log:log", "Log what a session delivered (value) and its outcome."),
+    "note": ("daemon.commands.log:note", "Attach a note to a session (default: the latest)."),
+    "tag": ("daemon.commands.log:tag", "Tag a session (default: the latest)."),
+    "export": ("daemon.commands.export:export", "Export sessions (sessions.json, TRACKER.md, JSONL)."),
+    "db": ("daemon.commands.db:db", "Back up, prune and locate the database."),
+    "estimate": ("daemon.commands.estimate:estimate", "Estimate the tokens a planned session will use."),
+    "phase": ("daemon.commands.estimate:phase", "Mark the start and end of a planned phase."),
+}
+
+# Commands that must answer in tens of milliseconds: dispatched before click is set up.
+FAST_PATHS: dict[str, str] = {
+    "statusline": "daemon.statusline:main",
+    "hook": "daemon.hooks:main",
+}
+
+
+def load(target: str) -> Any:
+    """Import "module:attribute" and return the attribute."""
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are imported on first use; `lazy` maps name -> (target, help)."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            try:
+                command = load(self.lazy[cmd_name][0])
+            except (ImportError, AttributeError):
+                return None
+            if isinstance(command, click.Command):
+                return command
+            return None
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy) if self._available(name)]
+        rows += [
+            (name, cmd.get_short_help_str())
+            for name in super().list_commands(ctx)
+            if name not in self.lazy and (cmd := super().get_command(ctx, name)) is not None
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(sorted(rows))
+
+    def _available(self, name: str) -> bool:
+        module_name = self.lazy[name][0].partition(":")[0]
+        return importlib.util.find_spec(module_name) is not None
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="baton")
+def cli() -> None:
+    """baton follows Claude Code's usage, warns before the quota runs out, and carries the work across the reset."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `baton` console script."""
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in FAST_PATHS:
+        try:
+            fast = load(FAST_PATHS[args[0]])
+        except ImportError:
+            fast = None
+        if fast is not None:
+            sys.exit(fast(args[1:]))
+    try:
+        cli.main(args=args, prog_name="baton", standalone_mode=False)
+    except BatonError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)

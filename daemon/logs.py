@@ -1,0 +1,66 @@
+"""Logging, configured once: JSON lines to the log file (rotated by size), readable lines on a terminal."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+_configured = False
+
+
+def configure(
+    log_file: Path | None, *, level: str = "info", console: bool = True, max_bytes: int = 5_000_000, backups: int = 3
+) -> None:
+    """Send structlog and stdlib logging to `log_file` as JSON lines and, when `console`, to stderr as text."""
+    global _configured
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+    ]
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=max_bytes, backupCount=backups)
+        os.chmod(log_file, 0o600)
+        handler.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                            structlog.processors.JSONRenderer()],
+                foreign_pre_chain=shared,
+            )
+        )
+        root.addHandler(handler)
+    if console:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())],
+                foreign_pre_chain=shared,
+            )
+        )
+        root.addHandler(handler)
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    _configured = True
+
+
+def get_logger(name: str = "baton") -> Any:
+    """Return a structlog logger (usable before `configure`; then it logs warnings and up to stderr)."""
+    return structlog.get_logger(name)

@@ -1,0 +1,79 @@
+"""Fixtures shared by every test: a private BATON_HOME, a Claude config dir, the real corpus, real peers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT))  # makes `tests.support` importable
+
+# Area fixtures live in their own modules so that each part's tests keep their helpers together.
+pytest_plugins = [
+    "tests.support.ledger_fixtures",
+    "tests.support.desktop",
+    "tests.support.processes",
+]
+
+
+def require_real(tool: str) -> str:
+    """Return the path of `tool`, or skip the test (fail under CI, where BATON_REQUIRE_REAL=1)."""
+    found = shutil.which(tool)
+    if found:
+        return found
+    message = f"{tool} is not installed (CI installs it; see .ci/run)"
+    if os.environ.get("BATON_REQUIRE_REAL"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def baton_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private BATON_HOME for the test; every file baton writes lands under it."""
+    home = tmp_path / "baton-home"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("BATON_HOME", str(home))
+    for key in list(os.environ):
+        if key.startswith("BATON_") and key not in ("BATON_HOME", "BATON_REQUIRE_REAL"):
+            monkeypatch.delenv(key)
+    return home
+
+
+@pytest.fixture
+def claude_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Claude config dir (with `projects/`) that CLAUDE_CONFIG_DIR points to."""
+    root = tmp_path / "claude"
+    (root / "projects").mkdir(parents=True)
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(root))
+    return root
+
+
+@pytest.fixture(scope="session")
+def real_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real transcripts laid out as a Claude config dir, exactly as ccusage's golden output was made."""
+    dest = tmp_path_factory.mktemp("real") / "claude"
+    subprocess.run(["bash", str(SHARED / "corpus" / "layout-real.sh"), str(dest)], check=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def golden_dir() -> Path:
+    return SHARED / "corpus" / "ccusage-golden-20.0.24"
+
+
+@pytest.fixture
+def home_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fake HOME, for code that writes under ~ (Claude settings, service files)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    yield home

@@ -1,0 +1,1 @@
+"""Fixtures for this area (see tests/conftest.py)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,17 +20,6 @@ pytest_plugins = [
     "tests.support.desktop",
     "tests.support.processes",
 ]
-
-
-def require_real(tool: str) -> str:
-    """Return the path of `tool`, or skip the test (fail under CI, where BATON_REQUIRE_REAL=1)."""
-    found = shutil.which(tool)
-    if found:
-        return found
-    message = f"{tool} is not installed (CI installs it; see .ci/run)"
-    if os.environ.get("BATON_REQUIRE_REAL"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture

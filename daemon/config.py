@@ -15,7 +15,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from daemon.errors import ConfigError
 from daemon.paths import BatonPaths
@@ -30,10 +35,12 @@ def _expand(value: Path | None) -> Path | None:
 
 
 class GeneralSettings(Section):
-    timezone: str = Field("", description="IANA zone for display and daily grouping; empty = the system's zone")
+    timezone: str = Field(
+        default="", description="IANA zone for display and daily grouping; empty = the system's zone"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_max_bytes: int = Field(5_000_000, ge=10_000, description="rotate the log file past this size")
-    log_backups: int = Field(3, ge=0, le=50)
+    log_max_bytes: int = Field(default=5_000_000, ge=10_000, description="rotate the log file past this size")
+    log_backups: int = Field(default=3, ge=0, le=50)
 
     @field_validator("timezone")
     @classmethod
@@ -42,14 +49,16 @@ class GeneralSettings(Section):
             try:
                 ZoneInfo(value)
             except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from exc
+                raise ValueError(
+                    f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)"
+                ) from exc
         return value
 
 
 class TranscriptSettings(Section):
     roots: list[Path] = Field(
         default_factory=list,
-        description="Claude config dirs to follow; empty = CLAUDE_CONFIG_DIR, else ~/.config/claude and ~/.claude",
+        description="Claude dirs to follow; empty = CLAUDE_CONFIG_DIR, else ~/.config/claude and ~/.claude",
     )
 
     @field_validator("roots")
@@ -60,7 +69,9 @@ class TranscriptSettings(Section):
 
 class PricingSettings(Section):
     mode: Literal["auto", "calculate", "display"] = "auto"
-    file: Path | None = Field(None, description="a JSON file of prices that adds to or overrides the bundled table")
+    file: Path | None = Field(
+        default=None, description="a JSON file of prices that adds to or overrides the bundled table"
+    )
 
     _expand = field_validator("file")(classmethod(lambda cls, v: _expand(v)))
 
@@ -74,14 +85,20 @@ class PricingSettings(Section):
 
 class QuotaSettings(Section):
     plan: Literal["pro", "max5", "max20", "custom", "auto"] = "auto"
-    token_limit: int | None = Field(None, gt=0, description="tokens per 5-hour window (custom plan)")
-    cost_limit: float | None = Field(None, gt=0, description="USD per 5-hour window (custom plan)")
-    message_limit: int | None = Field(None, gt=0, description="messages per 5-hour window (custom plan)")
-    weekly_token_limit: int | None = Field(None, gt=0, description="tokens per 7 days; empty = from the plan")
-    window_hours: float = Field(5.0, gt=0, le=24)
-    oauth_usage: bool = Field(False, description="read Anthropic's OAuth usage endpoint with your Claude login")
+    token_limit: int | None = Field(default=None, gt=0, description="tokens per 5-hour window (custom plan)")
+    cost_limit: float | None = Field(default=None, gt=0, description="USD per 5-hour window (custom plan)")
+    message_limit: int | None = Field(
+        default=None, gt=0, description="messages per 5-hour window (custom plan)"
+    )
+    weekly_token_limit: int | None = Field(
+        default=None, gt=0, description="tokens per 7 days; empty = from the plan"
+    )
+    window_hours: float = Field(default=5.0, gt=0, le=24)
+    oauth_usage: bool = Field(
+        default=False, description="read Anthropic's OAuth usage endpoint with your Claude login"
+    )
     oauth_url: str = "https://api.anthropic.com/api/oauth/usage"
-    oauth_cache_seconds: int = Field(300, ge=30)
+    oauth_cache_seconds: int = Field(default=300, ge=30)
 
     @model_validator(mode="after")
     def _custom_needs_a_limit(self) -> QuotaSettings:
@@ -100,10 +117,10 @@ def _thresholds(value: list[int]) -> list[int]:
 class AlertSettings(Section):
     thresholds: list[int] = Field(default_factory=lambda: [80, 90, 95])
     weekly_thresholds: list[int] = Field(default_factory=lambda: [80, 90, 95])
-    reset_notice: bool = Field(True, description="say when a window resets and the quota is back")
-    daily_budget_usd: float | None = Field(None, gt=0, description="API plans: alert on daily spend")
-    weekly_budget_usd: float | None = Field(None, gt=0)
-    monthly_budget_usd: float | None = Field(None, gt=0)
+    reset_notice: bool = Field(default=True, description="say when a window resets and the quota is back")
+    daily_budget_usd: float | None = Field(default=None, gt=0, description="API plans: alert on daily spend")
+    weekly_budget_usd: float | None = Field(default=None, gt=0)
+    monthly_budget_usd: float | None = Field(default=None, gt=0)
 
     _check = field_validator("thresholds", "weekly_thresholds")(classmethod(lambda cls, v: _thresholds(v)))
 
@@ -115,13 +132,21 @@ class NotifySettings(Section):
 
 
 class SchedulerSettings(Section):
-    offset_minutes: int = Field(5, ge=0, le=24 * 60, description="launch this long after the reset")
-    reminder_minutes: int = Field(5, ge=0, le=120, description="notify this long before a launch")
-    grace_minutes: int = Field(60, ge=0, description="launch on wake if the time was missed by less than this")
-    retry_minutes: int = Field(30, ge=1, description="when the quota has not reset yet, try again after this")
-    max_retries: int = Field(4, ge=0, le=100)
-    reset_below_percent: float = Field(50.0, ge=0, le=100, description="official figure below this = reset")
-    auto_mode: bool = Field(True, description="at the limit, schedule the pending handoff's launch by itself")
+    offset_minutes: int = Field(default=5, ge=0, le=24 * 60, description="launch this long after the reset")
+    reminder_minutes: int = Field(default=5, ge=0, le=120, description="notify this long before a launch")
+    grace_minutes: int = Field(
+        default=60, ge=0, description="launch on wake if the time was missed by less than this"
+    )
+    retry_minutes: int = Field(
+        default=30, ge=1, description="when the quota has not reset yet, try again after this"
+    )
+    max_retries: int = Field(default=4, ge=0, le=100)
+    reset_below_percent: float = Field(
+        default=50.0, ge=0, le=100, description="official figure below this = reset"
+    )
+    auto_mode: bool = Field(
+        default=True, description="at the limit, schedule the pending handoff's launch by itself"
+    )
 
 
 class LaunchSettings(Section):
@@ -142,8 +167,12 @@ class CategoryRule(Section):
 
 
 class SessionSettings(Section):
-    idle_minutes: int = Field(30, ge=1, description="close a session record after this long without activity")
-    active_gap_minutes: int = Field(5, ge=1, description="gaps shorter than this count as active time")
+    idle_minutes: int = Field(
+        default=30, ge=1, description="close a session record after this long without activity"
+    )
+    active_gap_minutes: int = Field(
+        default=5, ge=1, description="gaps shorter than this count as active time"
+    )
     default_category: str = "general"
     categories: list[CategoryRule] = Field(default_factory=list)
 
@@ -194,7 +223,7 @@ def format_error(error: Mapping[str, Any]) -> str:
 
 
 def load_settings(paths: BatonPaths | None = None, **overrides: Any) -> Settings:
-    """Return the effective settings. Raise ConfigError naming every problem (file syntax, types, ranges, keys)."""
+    """Return the effective settings. Raise ConfigError naming every problem (syntax, types, ranges, keys)."""
     paths = paths or BatonPaths.from_env()
     file = paths.config_file
     if file.exists():

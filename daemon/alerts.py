@@ -1,0 +1,214 @@
+"""Which alerts are due, and what they say. Pure: the fired records and `now` are passed in.
+
+A *meter* is one thing with thresholds: the 5-hour window, the week, or a cost budget (day, week, month).
+Each threshold fires once per window. Windows are told apart by their time span, not by the source that
+reported them: an estimated window and an official one that overlap are the same window, so a later
+official figure never repeats an alert the estimate already gave (and the other way round).
+
+When several thresholds are crossed at once (the daemon was down, or one big response), only the highest is
+sent; the lower ones are recorded as superseded so they never fire later in that window. When a window that
+had alerts ends, one "quota is back" notice is due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import tzinfo
+
+from daemon.quota import QuotaSnapshot, format_local, to_datetime, to_ms
+
+RESET = 0  # the threshold value that records a "quota is back" notice
+OVERLAP_TOLERANCE_MS = 60_000  # sources disagree on a reset by a few hundred ms; never by a minute
+HANDOFF_HINT = "`baton handoff new` (or /plan-next-session in Claude Code)"
+
+WINDOW_NAMES = {
+    "five_hour": "the 5-hour window",
+    "seven_day": "the weekly quota",
+    "budget_daily": "the daily budget",
+    "budget_weekly": "the weekly budget",
+    "budget_monthly": "the monthly budget",
+}
+
+
+@dataclass(frozen=True)
+class Meter:
+    """One thing that thresholds apply to, as it stands now."""
+
+    kind: str  # a key of WINDOW_NAMES
+    window_start_ms: int
+    window_end_ms: int
+    percent: float
+    source: str  # 'official' | 'estimate' | 'ledger'
+    thresholds: tuple[int, ...]
+    tokens_remaining: int | None = None
+    runway_minutes: float | None = None
+    spent_usd: float | None = None
+    budget_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class Fired:
+    """An alert already recorded: `delivered` is None while its sending is pending (crash-safe resend)."""
+
+    kind: str
+    threshold: int
+    window_start_ms: int
+    window_end_ms: int
+    delivered: bool | None = True
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An alert that is due: `send` is False for a superseded threshold (recorded, not shown)."""
+
+    kind: str
+    threshold: int
+    window_start_ms: int
+    window_end_ms: int
+    source: str
+    send: bool
+    title: str
+    body: str
+
+
+def same_window(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
+    """Return True if two windows overlap by more than the tolerance (then they are the same window)."""
+    return a_start < b_end - OVERLAP_TOLERANCE_MS and b_start < a_end - OVERLAP_TOLERANCE_MS
+
+
+def _fired_in(meter: Meter, fired: Sequence[Fired]) -> set[int]:
+    return {
+        f.threshold
+        for f in fired
+        if f.kind == meter.kind
+        and f.threshold != RESET
+        and same_window(f.window_start_ms, f.window_end_ms, meter.window_start_ms, meter.window_end_ms)
+    }
+
+
+def threshold_alerts(meter: Meter, fired: Sequence[Fired], tz: tzinfo | None, now_ms: int) -> list[Alert]:
+    """Return the alerts `meter` makes due: the highest new threshold sent, lower ones superseded."""
+    done = _fired_in(meter, fired)
+    crossed = sorted(t for t in meter.thresholds if meter.percent >= t and t not in done)
+    out = []
+    for t in crossed:
+        send = t == crossed[-1]
+        title, body = compose(meter, t, tz, now_ms) if send else ("", "")
+        out.append(
+            Alert(meter.kind, t, meter.window_start_ms, meter.window_end_ms, meter.source, send, title, body)
+        )
+    return out
+
+
+def reset_alerts(
+    kind: str, fired: Sequence[Fired], current: Meter | None, tz: tzinfo | None, now_ms: int
+) -> list[Alert]:
+    """Return the "quota is back" notice due for `kind`: one for the latest ended window that had alerts."""
+    ended: dict[int, Fired] = {}
+    noticed = {f.window_start_ms for f in fired if f.kind == kind and f.threshold == RESET}
+    for f in fired:
+        if f.kind == kind and f.threshold != RESET and f.window_end_ms <= now_ms:
+            if current is not None and same_window(
+                f.window_start_ms, f.window_end_ms, current.window_start_ms, current.window_end_ms
+            ):
+                continue  # sources disagree on the end; the window is still open
+            ended.setdefault(f.window_start_ms, f)
+    pending = [f for start, f in sorted(ended.items()) if start not in noticed]
+    out = []
+    for i, f in enumerate(pending):
+        send = i == len(pending) - 1
+        name = WINDOW_NAMES.get(kind, kind)
+        reset_text = format_local(to_datetime(f.window_end_ms), tz, now=to_datetime(now_ms))
+        title = f"Quota is back: {name} reset"
+        body = f"{name.capitalize()} reset at {reset_text}. The next message starts a fresh window."
+        out.append(Alert(kind, RESET, f.window_start_ms, f.window_end_ms, "reset", send, title, body))
+    return out
+
+
+def due(
+    meters: Sequence[Meter],
+    fired: Sequence[Fired],
+    tz: tzinfo | None,
+    now_ms: int,
+    *,
+    reset_notice: bool = True,
+) -> list[Alert]:
+    """Return every alert due now for `meters` given what has `fired`, reset notices first."""
+    out: list[Alert] = []
+    if reset_notice:
+        by_kind = {m.kind: m for m in meters}
+        for kind in ("five_hour", "seven_day"):
+            out += reset_alerts(kind, fired, by_kind.get(kind), tz, now_ms)
+    for m in meters:
+        out += threshold_alerts(m, fired, tz, now_ms)
+    return out
+
+
+def _minutes(value: float | None) -> str:
+    if value is None:
+        return "unknown time"
+    if value >= 120:
+        return f"about {value / 60:.1f} h"
+    return f"about {round(value)} min"
+
+
+def compose(meter: Meter, threshold: int, tz: tzinfo | None, now_ms: int) -> tuple[str, str]:
+    """Return (title, body) for `threshold` of `meter`: the title names the threshold, the body what to do."""
+    name = WINDOW_NAMES.get(meter.kind, meter.kind)
+    reset = format_local(to_datetime(meter.window_end_ms), tz, now=to_datetime(now_ms))
+    if meter.kind.startswith("budget_"):
+        spent = f"${meter.spent_usd or 0:,.2f} of ${meter.budget_usd or 0:,.2f}"
+        return f"{threshold}% of {name} spent", f"{spent} spent; the period ends {reset}."
+    title = f"{threshold}% of {name} used"
+    left = "" if meter.tokens_remaining is None else f"{meter.tokens_remaining:,} tokens left, "
+    pace = f"{left}{_minutes(meter.runway_minutes)} at the current pace; resets {reset}."
+    if threshold >= 95:
+        body = f"Save now: commit and write the handoff with {HANDOFF_HINT}. {pace}"
+    elif threshold >= 90:
+        body = f"Wrap up the current task and commit; keep new work small. {pace}"
+    elif threshold >= 80:
+        body = f"Strategic planning time. {pace} Write the handoff for the next session: {HANDOFF_HINT}."
+    else:
+        body = f"Heads-up. {pace}"
+    return title, body
+
+
+def quota_meters(
+    snapshot: QuotaSnapshot, thresholds: Sequence[int], weekly_thresholds: Sequence[int]
+) -> list[Meter]:
+    """Return the 5-hour and weekly meters of `snapshot` (the week when it has a limit or official figure)."""
+    out = [_meter("five_hour", snapshot, thresholds)]
+    week = snapshot.weekly
+    if week is not None and (week.source == "official" or week.tokens_limit):
+        out.append(_meter("seven_day", week, weekly_thresholds))
+    return out
+
+
+def _meter(kind: str, s: QuotaSnapshot, thresholds: Sequence[int]) -> Meter:
+    return Meter(
+        kind=kind,
+        window_start_ms=to_ms(s.window_start),
+        window_end_ms=to_ms(s.reset_at),
+        percent=s.percent,
+        source=s.source,
+        thresholds=tuple(thresholds),
+        tokens_remaining=s.tokens_remaining,
+        runway_minutes=s.runway_minutes,
+    )
+
+
+def budget_meter(
+    period: str, start_ms: int, end_ms: int, spent_usd: float, budget_usd: float, thresholds: Sequence[int]
+) -> Meter:
+    """Return the meter of a cost budget (`period`: daily, weekly or monthly)."""
+    return Meter(
+        kind=f"budget_{period}",
+        window_start_ms=start_ms,
+        window_end_ms=end_ms,
+        percent=spent_usd / budget_usd * 100,
+        source="ledger",
+        thresholds=tuple(thresholds),
+        spent_usd=spent_usd,
+        budget_usd=budget_usd,
+    )

@@ -1,0 +1,374 @@
+"""Where the quota stands: the 5-hour window and the rolling week, from the best source available.
+
+Pure: every function takes the data and `now` and returns values; nothing here reads a file or the clock.
+All arithmetic is on UTC epoch milliseconds, so DST changes and time zones only matter when a time is shown
+(`format_local`) or a calendar period is cut (`calendar_periods`).
+
+Sources, best first, each labelled in the snapshot:
+1. official `statusline`: `rate_limits` that Claude Code gave its status line (percent and reset time);
+2. official `limit_message`: a "you've hit your limit · resets …" line in a transcript (100 %, reset time);
+3. official `oauth`: Anthropic's usage endpoint (opt-in);
+4. `estimate`: counted tokens in the window against the plan's limit (see daemon.plans for what counts).
+An official figure is used while its window is open (its reset time is still ahead).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from daemon.plans import Limits
+
+HOUR_MS = 3_600_000
+MINUTE_MS = 60_000
+WEEK_MS = 7 * 24 * HOUR_MS
+RECENT_MS = 10 * MINUTE_MS  # "burn rate, last 10 minutes"
+
+# (lower bound in percent, name); a percent belongs to the last level whose bound it reaches.
+LEVELS: tuple[tuple[float, str], ...] = (
+    (0.0, "fresh"),
+    (10.0, "excellent"),
+    (25.0, "good"),
+    (50.0, "moderate"),
+    (80.0, "danger"),
+    (90.0, "critical"),
+    (95.0, "emergency"),
+)
+OFFICIAL_SOURCES = ("statusline", "limit_message", "oauth")  # best first
+
+
+@dataclass(frozen=True)
+class UsagePoint:
+    """One deduplicated API response: when, the tokens that count against a limit, and its cost."""
+
+    ts_ms: int
+    tokens: int
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class OfficialFigure:
+    """A percentage Anthropic reported for `window` (five_hour, seven_day), from one of OFFICIAL_SOURCES."""
+
+    ts_ms: int
+    source: str
+    window: str
+    used_percent: float
+    resets_at_ms: int | None
+
+
+@dataclass(frozen=True)
+class Block:
+    """A 5-hour block as ccusage computes it: starts at the hour of its first entry, ends 5 hours later."""
+
+    start_ms: int
+    end_ms: int
+    first_ms: int
+    last_ms: int
+    tokens: int
+
+
+@dataclass(frozen=True)
+class QuotaSnapshot:
+    """Where one window stands at `computed_at`. Times are aware UTC datetimes."""
+
+    window: str  # 'five_hour' | 'seven_day'
+    percent: float
+    level: str
+    source: str  # 'official' | 'estimate'
+    source_detail: str  # 'statusline' | 'limit_message' | 'oauth' | 'estimate'
+    reset_at: datetime
+    window_start: datetime
+    limited: bool
+    active: bool  # False: no usage in an open window (the next message starts one)
+    tokens_used: int
+    tokens_limit: int | None
+    tokens_remaining: int | None
+    cost_usd: float
+    messages: int
+    burn_rate_recent: float  # counted tokens per minute over the last 10 minutes
+    burn_rate_window: float  # counted tokens per minute since the window's first message
+    runway_minutes: float | None  # at the recent pace (else the window's); None when idle or unknown
+    projected_tokens: int  # at the window's end, at the window's pace
+    projected_percent: float | None
+    limit_label: str
+    computed_at: datetime
+    official_age_s: float | None = None
+    weekly: QuotaSnapshot | None = field(default=None)
+
+    def minutes_to_reset(self) -> float:
+        """Return the minutes from `computed_at` to `reset_at` (0 when past)."""
+        return max(0.0, (self.reset_at - self.computed_at).total_seconds() / 60)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict: datetimes as ISO 8601 with offset, `weekly` nested."""
+        data = asdict(self)
+        for key in ("reset_at", "window_start", "computed_at"):
+            data[key] = getattr(self, key).isoformat()
+        data["weekly"] = self.weekly.to_dict() if self.weekly is not None else None
+        return data
+
+
+def level_for(percent: float) -> str:
+    """Return the level name for `percent` (fresh 0-10, excellent 10-25, ..., emergency 95+)."""
+    name = LEVELS[0][1]
+    for bound, level in LEVELS:
+        if percent >= bound:
+            name = level
+    return name
+
+
+def floor_hour_ms(ts_ms: int) -> int:
+    """Return `ts_ms` floored to the UTC hour (ccusage floors on epoch milliseconds)."""
+    return ts_ms - ts_ms % HOUR_MS
+
+
+def to_datetime(ts_ms: int) -> datetime:
+    """Return the aware UTC datetime for epoch milliseconds."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+
+
+def to_ms(dt: datetime) -> int:
+    """Return epoch milliseconds of an aware datetime. Raise ValueError for a naive one."""
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware one")
+    return round(dt.timestamp() * 1000)
+
+
+def identify_blocks(points: Sequence[UsagePoint], window_ms: int = 5 * HOUR_MS) -> list[Block]:
+    """Return the non-gap blocks of `points` (sorted by time), with ccusage's rules (data formats §3)."""
+    blocks: list[Block] = []
+    start = first = last = -1
+    tokens = 0
+    for p in points:
+        if start < 0:
+            start, first, tokens = floor_hour_ms(p.ts_ms), p.ts_ms, 0
+        elif p.ts_ms - start > window_ms or p.ts_ms - last > window_ms:
+            blocks.append(Block(start, start + window_ms, first, last, tokens))
+            start, first, tokens = floor_hour_ms(p.ts_ms), p.ts_ms, 0
+        last = p.ts_ms
+        tokens += p.tokens
+    if start >= 0:
+        blocks.append(Block(start, start + window_ms, first, last, tokens))
+    return blocks
+
+
+def active_block(blocks: Sequence[Block], now_ms: int, window_ms: int = 5 * HOUR_MS) -> Block | None:
+    """Return the last block if it is active at `now_ms` (ccusage: less than 5 h since its last entry and
+    `now` before its end), else None."""
+    if not blocks:
+        return None
+    b = blocks[-1]
+    return b if now_ms - b.last_ms < window_ms and now_ms < b.end_ms else None
+
+
+def window_totals(
+    blocks: Sequence[Block], limit_ts_ms: Iterable[int], now_ms: int
+) -> tuple[list[int], list[int]]:
+    """Return (totals of completed blocks holding a limit message, totals of all completed blocks)."""
+    limits = sorted(limit_ts_ms)
+    limited: list[int] = []
+    completed: list[int] = []
+    for b in blocks:
+        if b.end_ms > now_ms:
+            continue
+        completed.append(b.tokens)
+        i = bisect.bisect_left(limits, b.start_ms)
+        if i < len(limits) and limits[i] < b.end_ms:
+            limited.append(b.tokens)
+    return limited, completed
+
+
+def _rates(points: Sequence[UsagePoint], start_ms: int, now_ms: int) -> tuple[float, float, int, float, int]:
+    """Return (recent rate, window rate, tokens, cost, messages) of the points in [start_ms, now_ms]."""
+    in_window = [p for p in points if start_ms <= p.ts_ms <= now_ms]
+    tokens = sum(p.tokens for p in in_window)
+    cost = sum(p.cost_usd for p in in_window)
+    recent = sum(p.tokens for p in in_window if p.ts_ms >= now_ms - RECENT_MS)
+    recent_rate = recent / (RECENT_MS / MINUTE_MS)
+    window_rate = 0.0
+    if in_window:
+        minutes = (now_ms - in_window[0].ts_ms) / MINUTE_MS
+        window_rate = tokens / max(minutes, 1.0)
+    return recent_rate, window_rate, tokens, cost, len(in_window)
+
+
+def _best_official(figures: Sequence[OfficialFigure], window: str, now_ms: int) -> OfficialFigure | None:
+    """Return the most useful official figure for `window` whose reset is still ahead, or None.
+
+    A limit message (100 %) wins while it holds; else the newest figure (the statusline on a tie).
+    """
+    open_ = [
+        f for f in figures if f.window == window and f.resets_at_ms is not None and f.resets_at_ms > now_ms
+    ]
+    if not open_:
+        return None
+    limits = [f for f in open_ if f.source == "limit_message"]
+    if limits:
+        return max(limits, key=lambda f: f.ts_ms)
+    return max(open_, key=lambda f: (f.ts_ms, -OFFICIAL_SOURCES.index(f.source)))
+
+
+def _percent(tokens: int, cost: float, messages: int, limits: Limits, token_limit: int | None) -> float:
+    """Return the estimated percent: the most used of the limited dimensions (0 when none is limited)."""
+    shares = []
+    if token_limit:
+        shares.append(tokens / token_limit * 100)
+    if limits.cost_usd:
+        shares.append(cost / limits.cost_usd * 100)
+    if limits.messages:
+        shares.append(messages / limits.messages * 100)
+    return max(shares, default=0.0)
+
+
+def _window(
+    *,
+    window: str,
+    points: Sequence[UsagePoint],
+    start_ms: int,
+    end_ms: int,
+    length_ms: int,
+    active: bool,
+    official: OfficialFigure | None,
+    limits: Limits,
+    token_limit: int | None,
+    now_ms: int,
+) -> QuotaSnapshot:
+    """Return one window's snapshot: the official figure when there is one, else the estimate."""
+    age: float | None = None
+    if official is not None and official.resets_at_ms is not None:
+        end_ms = official.resets_at_ms
+        start_ms = end_ms - length_ms
+        active = True
+        age = (now_ms - official.ts_ms) / 1000
+    counted_from = start_ms if active else now_ms
+    recent_rate, window_rate, tokens, cost, messages = _rates(points, counted_from, now_ms)
+    if official is not None:
+        percent = 100.0 if official.source == "limit_message" else max(0.0, official.used_percent)
+        source, detail = "official", official.source
+        limited = official.source == "limit_message" or percent >= 100.0
+    else:
+        percent = _percent(tokens, cost, messages, limits, token_limit)
+        source, detail, limited = "estimate", "estimate", False
+    remaining = None if token_limit is None else max(0, round(token_limit * (100 - min(percent, 100)) / 100))
+    pace = recent_rate or window_rate
+    runway = remaining / pace if (remaining is not None and pace > 0) else None
+    minutes_left = max(0.0, (end_ms - now_ms) / MINUTE_MS)
+    projected = round(tokens + window_rate * minutes_left) if active else tokens
+    projected_percent = None
+    if token_limit:
+        projected_percent = percent + (projected - tokens) / token_limit * 100
+    return QuotaSnapshot(
+        window=window,
+        percent=round(percent, 2),
+        level=level_for(percent),
+        source=source,
+        source_detail=detail,
+        reset_at=to_datetime(end_ms),
+        window_start=to_datetime(start_ms),
+        limited=limited,
+        active=active,
+        tokens_used=tokens,
+        tokens_limit=token_limit,
+        tokens_remaining=remaining,
+        cost_usd=round(cost, 6),
+        messages=messages,
+        burn_rate_recent=round(recent_rate, 1),
+        burn_rate_window=round(window_rate, 1),
+        runway_minutes=None if runway is None else round(runway, 1),
+        projected_tokens=projected,
+        projected_percent=None if projected_percent is None else round(projected_percent, 2),
+        limit_label=limits.label,
+        computed_at=to_datetime(now_ms),
+        official_age_s=age,
+    )
+
+
+def evaluate(
+    points: Sequence[UsagePoint],
+    figures: Sequence[OfficialFigure],
+    limits: Limits,
+    now: datetime,
+    *,
+    window_hours: float = 5.0,
+) -> QuotaSnapshot:
+    """Return the 5-hour snapshot at `now`, with the rolling week under `.weekly`.
+
+    `points` must be sorted by time and should reach back at least a week (older ones are ignored).
+    """
+    now_ms = to_ms(now)
+    window_ms = int(window_hours * HOUR_MS)
+    blocks = identify_blocks([p for p in points if p.ts_ms <= now_ms], window_ms)
+    block = active_block(blocks, now_ms, window_ms)
+    if block is not None:
+        start_ms, end_ms, active = block.start_ms, block.end_ms, True
+    else:  # idle: the next message opens a window at the top of its hour
+        start_ms = floor_hour_ms(now_ms)
+        end_ms, active = start_ms + window_ms, False
+    five = _window(
+        window="five_hour",
+        points=points,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        length_ms=window_ms,
+        active=active,
+        official=_best_official(figures, "five_hour", now_ms),
+        limits=limits,
+        token_limit=limits.tokens,
+        now_ms=now_ms,
+    )
+    return replace(five, weekly=evaluate_week(points, figures, limits, now_ms))
+
+
+def evaluate_week(
+    points: Sequence[UsagePoint], figures: Sequence[OfficialFigure], limits: Limits, now_ms: int
+) -> QuotaSnapshot:
+    """Return the rolling 7-day snapshot: the estimate's window starts at the oldest usage of the last 7 days
+    (it resets, as far as the estimate knows, when that usage is a week old)."""
+    week = [p for p in points if now_ms - WEEK_MS < p.ts_ms <= now_ms]
+    start_ms = week[0].ts_ms if week else now_ms
+    weekly_limits = replace(limits, cost_usd=None, messages=None)
+    return _window(
+        window="seven_day",
+        points=week,
+        start_ms=start_ms,
+        end_ms=start_ms + WEEK_MS,
+        length_ms=WEEK_MS,
+        active=bool(week),
+        official=_best_official(figures, "seven_day", now_ms),
+        limits=weekly_limits,
+        token_limit=limits.weekly_tokens,
+        now_ms=now_ms,
+    )
+
+
+def format_local(dt: datetime, tz: tzinfo | None = None, *, now: datetime | None = None) -> str:
+    """Return `dt` as local wall-clock text: "18:05" on the same local day as `now`, else "Tue 18:05"."""
+    local = dt.astimezone(tz)
+    if now is not None and now.astimezone(tz).date() == local.date():
+        return local.strftime("%H:%M")
+    return local.strftime("%a %H:%M")
+
+
+def calendar_periods(now: datetime, tz: tzinfo) -> dict[str, tuple[datetime, datetime]]:
+    """Return {'daily'|'weekly'|'monthly': (start, end)} of the local day, ISO week (Monday) and month holding
+    `now`, as aware datetimes in `tz` (a DST day is 23 or 25 hours long)."""
+    local = now.astimezone(tz)
+    day = datetime(local.year, local.month, local.day, tzinfo=tz)
+    next_day_date = local.date() + timedelta(days=1)
+    next_day = datetime(next_day_date.year, next_day_date.month, next_day_date.day, tzinfo=tz)
+    monday = local.date() - timedelta(days=local.weekday())
+    next_monday = monday + timedelta(days=7)
+    month = datetime(local.year, local.month, 1, tzinfo=tz)
+    next_month = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=tz)
+    return {
+        "daily": (day, next_day),
+        "weekly": (
+            datetime(monday.year, monday.month, monday.day, tzinfo=tz),
+            datetime(next_monday.year, next_monday.month, next_monday.day, tzinfo=tz),
+        ),
+        "monthly": (month, next_month),
+    }

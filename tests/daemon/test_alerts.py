@@ -1,0 +1,103 @@
+"""Alert decisions: once per window per threshold, across sources; superseded thresholds; reset notices."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from daemon import plans
+from daemon.alerts import RESET, Fired, Meter, budget_meter, due, quota_meters
+from daemon.quota import HOUR_MS, MINUTE_MS, UsagePoint, evaluate, to_ms
+
+T0 = to_ms(datetime(2026, 3, 10, 14, 0, tzinfo=UTC))
+TH = (80, 90, 95)
+
+
+def meter(percent: float, start: int = T0, end: int = T0 + 5 * HOUR_MS, source: str = "estimate") -> Meter:
+    return Meter("five_hour", start, end, percent, source, TH, tokens_remaining=40_000, runway_minutes=27.4)
+
+
+def fired_from(alerts: list, delivered: bool = True) -> list[Fired]:  # type: ignore[type-arg]
+    return [Fired(a.kind, a.threshold, a.window_start_ms, a.window_end_ms, delivered) for a in alerts]
+
+
+def test_80_fires_once_with_planning_text() -> None:
+    now = T0 + HOUR_MS
+    first = due([meter(80.0)], [], UTC, now)
+    assert [(a.threshold, a.send) for a in first] == [(80, True)]
+    assert first[0].title == "80% of the 5-hour window used"
+    assert "Strategic planning time" in first[0].body and "40,000 tokens left" in first[0].body
+    assert "about 27 min" in first[0].body and "baton handoff new" in first[0].body
+    assert due([meter(85.0)], fired_from(first), UTC, now) == []
+
+
+def test_79_99_does_not_fire() -> None:
+    assert due([meter(79.99)], [], UTC, T0) == []
+
+
+def test_90_and_95_texts_say_what_to_do() -> None:
+    ninety = due([meter(90.0)], [Fired("five_hour", 80, T0, T0 + 5 * HOUR_MS)], UTC, T0)[0]
+    assert (
+        ninety.title == "90% of the 5-hour window used"
+        and "Wrap up" in ninety.body
+        and "commit" in ninety.body
+    )
+    fired = [Fired("five_hour", t, T0, T0 + 5 * HOUR_MS) for t in (80, 90)]
+    ninety_five = due([meter(95.0)], fired, UTC, T0)[0]
+    assert ninety_five.title == "95% of the 5-hour window used" and ninety_five.body.startswith("Save now")
+
+
+def test_several_thresholds_crossed_at_once_send_only_the_highest() -> None:
+    alerts = due([meter(96.0)], [], UTC, T0)
+    assert [(a.threshold, a.send) for a in alerts] == [(80, False), (90, False), (95, True)]
+    assert due([meter(97.0)], fired_from(alerts), UTC, T0) == []
+
+
+def test_official_figure_for_an_overlapping_window_does_not_repeat_the_estimates_alert() -> None:
+    est = due([meter(81.0)], [], UTC, T0)
+    official = meter(83.0, start=T0 + HOUR_MS - 400, end=T0 + 6 * HOUR_MS - 400, source="official")
+    assert due([official], fired_from(est), UTC, T0 + 2 * HOUR_MS) == []
+
+
+def test_next_window_fires_again_and_sends_one_reset_notice() -> None:
+    fired = fired_from(due([meter(96.0)], [], UTC, T0))
+    later = T0 + 5 * HOUR_MS + 10 * MINUTE_MS
+    nxt = meter(0.0, start=T0 + 5 * HOUR_MS, end=T0 + 10 * HOUR_MS)
+    alerts = due([nxt], fired, UTC, later)
+    assert [(a.threshold, a.send) for a in alerts] == [(RESET, True)]
+    assert alerts[0].title == "Quota is back: the 5-hour window reset" and "19:00" in alerts[0].body
+    fired += fired_from(alerts)
+    assert due([nxt], fired, UTC, later + MINUTE_MS) == []
+    again = due([meter(80.0, start=T0 + 5 * HOUR_MS, end=T0 + 10 * HOUR_MS)], fired, UTC, later)
+    assert [a.threshold for a in again] == [80]
+
+
+def test_no_reset_notice_while_an_overlapping_official_window_is_open() -> None:
+    fired = [Fired("five_hour", 80, T0, T0 + 5 * HOUR_MS)]
+    official = meter(85.0, start=T0 + HOUR_MS, end=T0 + 6 * HOUR_MS, source="official")
+    assert due([official], fired, UTC, T0 + 5 * HOUR_MS + MINUTE_MS) == []
+
+
+def test_reset_notice_can_be_turned_off() -> None:
+    fired = [Fired("five_hour", 80, T0, T0 + 5 * HOUR_MS)]
+    assert due([], fired, UTC, T0 + 6 * HOUR_MS, reset_notice=False) == []
+
+
+def test_weekly_and_budget_meters_have_their_own_titles() -> None:
+    now = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+    points = [UsagePoint(to_ms(now) - 1000, 1_700_000)]
+    snap = evaluate(points, [], plans.resolve("max5", weekly_token_limit=2_000_000), now)
+    meters = quota_meters(snap, TH, TH)
+    alerts = due(meters, [], UTC, to_ms(now))
+    titles = {a.title for a in alerts if a.send}
+    assert "95% of the 5-hour window used" in titles and "80% of the weekly quota used" in titles
+    budget = budget_meter("daily", T0, T0 + 24 * HOUR_MS, 9.0, 10.0, TH)
+    (b,) = [a for a in due([budget], [], UTC, T0) if a.send]
+    assert b.title == "90% of the daily budget spent" and "$9.00 of $10.00" in b.body
+
+
+def test_alerts_show_reset_time_in_the_persons_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    alert = due([meter(80.0)], [], ZoneInfo("America/Los_Angeles"), T0 + HOUR_MS)[0]
+    assert "resets 12:00" in alert.body  # 19:00 UTC on 2026-03-10 is 12:00 PDT
+    assert timedelta(hours=5)  # windows are real hours; display only converts

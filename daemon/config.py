@@ -8,8 +8,9 @@ reported instead of silently ignored. Read once at the edge (CLI or daemon start
 from __future__ import annotations
 
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +20,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -211,33 +213,99 @@ class Settings(BaseSettings):
 _TOML_FILE: dict[str, Path | None] = {"path": None}
 
 
-def format_error(error: Mapping[str, Any]) -> str:
-    """Return one pydantic error as "At 'section.key[i]': message"."""
+def format_error(error: Mapping[str, Any], where: str | None = None) -> str:
+    """Return one pydantic error as "At 'section.key[i]' (where): message"; `where` is a line or variable."""
     loc = ""
     for part in error.get("loc", ()):
         loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
     if error.get("type") == "extra_forbidden":
         message = "unknown setting"
-    return f"At '{loc or '(top level)'}': {message}"
+    return f"At '{loc or '(top level)'}'{f' ({where})' if where else ''}: {message}"
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([\w.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([\w.\-\"' ]+?)\s*=")
+
+
+def _unquote_key(key: str) -> list[str]:
+    return [part.strip().strip("\"'") for part in key.split(".")]
+
+
+def toml_line(text: str, keys: Sequence[str]) -> int | None:
+    """Return the 1-based line of `text` where the setting `keys` (e.g. ["alerts", "thresholds"]) is written,
+    or where its table starts when the key itself is not found; None when neither is in the file."""
+    table: list[str] = []
+    table_line: int | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            table = _unquote_key(header.group(1))
+            if table == list(keys[:1]) and table_line is None:
+                table_line = number
+            continue
+        key = _KEY.match(line)
+        if key and [*table, *_unquote_key(key.group(1))] == list(keys[:2]):
+            return number
+    return table_line
+
+
+def env_variable(keys: Sequence[str], env: Mapping[str, str]) -> str | None:
+    """Return the BATON_* variable that sets the setting `keys` (or its whole section), if one is set."""
+    upper = {k.upper(): k for k in env}
+    for candidate in ("__".join(keys[:2]), keys[0] if keys else ""):
+        name = f"BATON_{candidate}".upper()
+        if candidate and name in upper:
+            return upper[name]
+    return None
+
+
+def _where(error: Mapping[str, Any], file: Path, text: str, env: Mapping[str, str]) -> str | None:
+    keys = [str(p) for p in error.get("loc", ()) if not isinstance(p, int)]
+    if not keys:
+        return None
+    variable = env_variable(keys, env)
+    if variable:
+        return f"from ${variable}"
+    line = toml_line(text, keys) if text else None
+    return f"{file.name} line {line}" if line else None
+
+
+def _env_json_problem(message: str, env: Mapping[str, str]) -> str:
+    """Return pydantic-settings' "error parsing value for field" as a problem naming the BATON_* variables."""
+    match = re.search(r'field "(\w+)"', message)
+    section = match.group(1) if match else ""
+    names = sorted(k for k in env if section and k.upper().startswith(f"BATON_{section.upper()}"))
+    where = ", ".join(f"${n}" for n in names) or "a BATON_* variable"
+    return (
+        f"At '{section or '(top level)'}' (from {where}): not valid JSON (lists and tables are JSON"
+        " in the environment, e.g. BATON_ALERTS__THRESHOLDS='[80, 90, 95]')"
+    )
 
 
 def load_settings(paths: BatonPaths | None = None, **overrides: Any) -> Settings:
     """Return the effective settings. Raise ConfigError naming every problem (syntax, types, ranges, keys)."""
     paths = paths or BatonPaths.from_env()
     file = paths.config_file
+    text = ""
     if file.exists():
         try:
-            tomllib.loads(file.read_text(encoding="utf-8"))
+            text = file.read_text(encoding="utf-8")
+            tomllib.loads(text)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError([f"TOML syntax: {exc}"], str(file)) from exc
         except OSError as exc:
             raise ConfigError([f"cannot read: {exc.strerror}"], str(file)) from exc
     _TOML_FILE["path"] = file if file.exists() else None
+    source = f"{file} and BATON_* variables" if file.exists() else "BATON_* environment variables"
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        source = f"{file} and BATON_* variables" if file.exists() else "BATON_* environment variables"
-        raise ConfigError([format_error(e) for e in exc.errors()], source) from exc
+        env = os.environ
+        raise ConfigError(
+            [format_error(e, _where(e, file, text, env)) for e in exc.errors()], source
+        ) from exc
+    except SettingsError as exc:  # a BATON_* value that is not valid JSON for a list or table setting
+        raise ConfigError([_env_json_problem(str(exc), os.environ)], source) from exc
     finally:
         _TOML_FILE["path"] = None

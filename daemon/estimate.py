@@ -1,0 +1,404 @@
+"""How many tokens a planned session will use, and whether it fits the quota (pure: plan and figures in).
+
+A phase of task type T planned for h hours, with complexity multiplier m and new libraries L, is estimated as
+
+    tokens(h) = (base[T] + rate[T] * h * pace[T]) * m + sum(cost[l] for l in L)
+
+where base and rate start from the defaults below and `pace` (worked hours per planned hour) starts at 1.0;
+all three are replaced by the person's own figures as `daemon.estimate_model` learns them from tracked
+sessions. The phase's range runs from tokens(low hours) to tokens(high hours), widened by a spread that
+depends on how predictable the task type is (and on the new libraries in it). The session's total is the sum
+of the phases: the middle figure, the conservative one (every phase at its low end) and the aggressive one
+(every phase at its high end).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from daemon.plan_parse import Plan, PlannedPhase, library_key
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A task type's starting figures: tokens to get going, tokens per hour, and how predictable it is."""
+
+    base: float
+    per_hour: float
+    confidence: str  # "high" | "medium" | "low"
+
+
+DEFAULT_BASELINES: Mapping[str, Baseline] = {
+    "planning": Baseline(15_000, 20_000, "high"),
+    "implementation": Baseline(25_000, 45_000, "medium"),
+    "refactoring": Baseline(30_000, 55_000, "medium"),
+    "testing": Baseline(18_000, 30_000, "high"),
+    "debugging": Baseline(20_000, 35_000, "low"),
+    "polish": Baseline(12_000, 20_000, "high"),
+}
+MULTIPLIERS: Mapping[str, Mapping[str, float]] = {
+    "project_size": {"small": 0.8, "medium": 1.0, "large": 1.3, "enterprise": 1.6},
+    "tech_stack": {"familiar": 0.9, "learning": 1.2, "new": 1.5},
+    "code_quality": {"clean": 0.9, "mixed": 1.0, "legacy": 1.4},
+}
+SPREAD: Mapping[str, float] = {"high": 0.12, "medium": 0.15, "low": 0.25}
+LIBRARY_SPREAD = 0.05  # each new library widens a phase's range by this much on each side
+DEFAULT_LIBRARY_COST = 5_000.0  # tokens to integrate a library nobody has measured yet
+DEFAULT_BUFFER = 0.20
+LEVELS: tuple[str, ...] = ("low", "medium", "high")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A number the estimate uses, its default, how many tracked sessions back it, and where it came from."""
+
+    value: float
+    default: float
+    sessions: int = 0
+    note: str = "default"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The figures an estimate is computed from: defaults, or learned by `daemon.estimate_model.fit`.
+
+    rates: tokens per worked hour by task type; bases: start-up tokens by task type;
+    pace: worked hours per planned hour by task type; libraries: tokens per integration by library key;
+    buffer: fraction to add on top;
+    similar: dominant task type -> (tracked sessions, their mean absolute percentage error or None).
+    """
+
+    rates: Mapping[str, Figure]
+    bases: Mapping[str, Figure]
+    pace: Mapping[str, Figure]
+    libraries: Mapping[str, Figure] = field(default_factory=dict)
+    buffer: Figure = Figure(DEFAULT_BUFFER, DEFAULT_BUFFER)
+    similar: Mapping[str, tuple[int, float | None]] = field(default_factory=dict)
+    sessions: int = 0
+
+
+def default_calibration() -> Calibration:
+    """Return the calibration made of the default figures only."""
+    return Calibration(
+        rates={t: Figure(b.per_hour, b.per_hour) for t, b in DEFAULT_BASELINES.items()},
+        bases={t: Figure(b.base, b.base) for t, b in DEFAULT_BASELINES.items()},
+        pace={t: Figure(1.0, 1.0) for t in DEFAULT_BASELINES},
+    )
+
+
+def library_cost(calibration: Calibration, key: str) -> Figure:
+    """Return the learned cost of integrating library `key`, or the default one."""
+    return calibration.libraries.get(key) or Figure(DEFAULT_LIBRARY_COST, DEFAULT_LIBRARY_COST)
+
+
+@dataclass(frozen=True)
+class QuotaLimit:
+    """The token limit a plan is checked against, and where that figure came from."""
+
+    tokens: int
+    source: str
+
+
+@dataclass(frozen=True)
+class PhaseEstimate:
+    """One phase's estimate: planned hours, multiplier, range (low, mid, high) and confidence."""
+
+    number: int
+    name: str
+    task_type: str
+    type_source: str
+    hours_low: float
+    hours_high: float
+    multiplier: float
+    factors: tuple[str, ...]
+    libraries: tuple[str, ...]
+    library_tokens: int
+    low: int
+    mid: int
+    high: int
+    confidence: str
+    given: bool = False
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A whole plan's estimate; `to_dict` is what `--json` prints and what `--save` stores."""
+
+    title: str
+    source: str
+    phases: tuple[PhaseEstimate, ...]
+    mid: int
+    conservative: int  # every phase at its low end
+    aggressive: int  # every phase at its high end
+    buffer: float
+    buffered: int
+    hours_low: float
+    hours_mid: float
+    hours_high: float
+    burn_per_minute: int
+    limit: QuotaLimit | None
+    fits: bool | None
+    fits_with_buffer: bool | None
+    fits_aggressive: bool | None
+    confidence: str
+    confidence_reason: str
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the estimate as plain JSON-ready data."""
+        return asdict(self)
+
+
+def multiplier_of(factors: Mapping[str, str | None]) -> tuple[float, tuple[str, ...]]:
+    """Return the product of the complexity multipliers of `factors`, and a "name level xM" text for each."""
+    product = 1.0
+    texts: list[str] = []
+    for name, level in factors.items():
+        if level is None:
+            continue
+        value = MULTIPLIERS[name][level]
+        product *= value
+        texts.append(f"{name.replace('_', ' ')} {level} x{value:g}")
+    return product, tuple(texts)
+
+
+def phase_tokens(
+    calibration: Calibration, task_type: str, hours: float, multiplier: float, libraries: tuple[str, ...] = ()
+) -> float:
+    """Return the tokens a phase of `task_type` planned for `hours` uses (unrounded)."""
+    base = calibration.bases[task_type].value
+    rate = calibration.rates[task_type].value
+    pace = calibration.pace[task_type].value
+    extra = sum(library_cost(calibration, library_key(name)).value for name in libraries)
+    return (base + rate * hours * pace) * multiplier + extra
+
+
+def _step(level: str, by: int) -> str:
+    return LEVELS[max(0, min(len(LEVELS) - 1, LEVELS.index(level) + by))]
+
+
+def estimate_phase(
+    calibration: Calibration, phase: PlannedPhase, libraries: tuple[str, ...]
+) -> PhaseEstimate:
+    """Return the estimate of one phase, charging it the integration cost of `libraries`."""
+    mult, texts = multiplier_of(asdict(phase.factors))
+    confidence = DEFAULT_BASELINES[phase.task_type].confidence
+    confidence = _step(confidence, -(len(libraries) > 0) - (phase.factors.tech_stack == "new"))
+    spread = SPREAD[confidence] + LIBRARY_SPREAD * len(libraries)
+    lib_tokens = round(sum(library_cost(calibration, library_key(n)).value for n in libraries))
+    if phase.given_tokens is not None and phase.hours_low is None:
+        rate = calibration.rates[phase.task_type].value * calibration.pace[phase.task_type].value
+        hours = phase.given_tokens / rate if rate > 0 else 1.0
+        mid = float(phase.given_tokens)
+        low, high, lo_h, hi_h = mid * (1 - spread), mid * (1 + spread), hours, hours
+    else:
+        lo_h = phase.hours_low if phase.hours_low is not None else 1.0
+        hi_h = phase.hours_high if phase.hours_high is not None else lo_h
+        mid = phase_tokens(calibration, phase.task_type, (lo_h + hi_h) / 2, mult, libraries)
+        low = phase_tokens(calibration, phase.task_type, lo_h, mult, libraries) * (1 - spread)
+        high = phase_tokens(calibration, phase.task_type, hi_h, mult, libraries) * (1 + spread)
+    return PhaseEstimate(
+        number=phase.number,
+        name=phase.name,
+        task_type=phase.task_type,
+        type_source=phase.type_source,
+        hours_low=lo_h,
+        hours_high=hi_h,
+        multiplier=round(mult, 4),
+        factors=texts,
+        libraries=libraries,
+        library_tokens=lib_tokens,
+        low=round(low),
+        mid=round(mid),
+        high=round(high),
+        confidence=confidence,
+        given=phase.given_tokens is not None and phase.hours_low is None,
+    )
+
+
+def _libraries_by_phase(plan: Plan) -> list[tuple[str, ...]]:
+    """Return each phase's new libraries: each charged once, plan-wide ones in the first build phase."""
+    named = [tuple(p.libraries) for p in plan.phases]
+    seen = {library_key(n) for libs in named for n in libs}
+    pending = [n for n in plan.libraries if library_key(n) not in seen]
+    if pending:
+        target = next((i for i, p in enumerate(plan.phases) if p.task_type == "implementation"), 0)
+        named[target] = named[target] + tuple(pending)
+    return named
+
+
+def confidence_of(calibration: Calibration, phases: tuple[PhaseEstimate, ...]) -> tuple[str, str]:
+    """Return (level, reason): from tracked sessions like this one when there are any, else the task types."""
+    weights: dict[str, int] = {}
+    for p in phases:
+        weights[p.task_type] = weights.get(p.task_type, 0) + p.mid
+    dominant = max(weights, key=lambda t: weights[t])
+    count, error = calibration.similar.get(dominant, (0, None))
+    if count == 0 or error is None:
+        level = min((p.confidence for p in phases), key=LEVELS.index)
+        level = _step(level, 0) if level != "high" else "medium"
+        return level, f"no tracked {dominant} sessions yet: default figures, task types {_types(phases)}"
+    accuracy = max(0.0, 100.0 - error)
+    if count >= 3 and error <= 10:
+        level = "high"
+    elif error <= 25:
+        level = "medium"
+    else:
+        level = "low"
+    plural = "s" if count != 1 else ""
+    return level, f"based on {count} similar {dominant} session{plural} ({accuracy:.0f}% average accuracy)"
+
+
+def _types(phases: tuple[PhaseEstimate, ...]) -> str:
+    return ", ".join(dict.fromkeys(p.task_type for p in phases))
+
+
+def estimate_plan(plan: Plan, calibration: Calibration, limit: QuotaLimit | None) -> Estimate:
+    """Return the estimate of `plan` with `calibration`, checked against `limit` (None: no limit known)."""
+    phases = tuple(
+        estimate_phase(calibration, phase, libs)
+        for phase, libs in zip(plan.phases, _libraries_by_phase(plan), strict=True)
+    )
+    mid = sum(p.mid for p in phases)
+    buffer = calibration.buffer.value
+    buffered = round(mid * (1 + buffer))
+    hours = [(p.hours_low * _pace(calibration, p), p.hours_high * _pace(calibration, p)) for p in phases]
+    hours_low, hours_high = sum(h[0] for h in hours), sum(h[1] for h in hours)
+    hours_mid = (hours_low + hours_high) / 2
+    aggressive = sum(p.high for p in phases)
+    level, reason = confidence_of(calibration, phases)
+    return Estimate(
+        title=plan.title,
+        source=plan.source,
+        phases=phases,
+        mid=mid,
+        conservative=sum(p.low for p in phases),
+        aggressive=aggressive,
+        buffer=buffer,
+        buffered=buffered,
+        hours_low=round(hours_low, 2),
+        hours_mid=round(hours_mid, 2),
+        hours_high=round(hours_high, 2),
+        burn_per_minute=round(mid / (hours_mid * 60)) if hours_mid > 0 else 0,
+        limit=limit,
+        fits=None if limit is None else mid <= limit.tokens,
+        fits_with_buffer=None if limit is None else buffered <= limit.tokens,
+        fits_aggressive=None if limit is None else aggressive <= limit.tokens,
+        confidence=level,
+        confidence_reason=reason,
+        warnings=plan.warnings,
+    )
+
+
+def _pace(calibration: Calibration, phase: PhaseEstimate) -> float:
+    return 1.0 if phase.given else calibration.pace[phase.task_type].value
+
+
+def resolve_limit(
+    plan: Plan,
+    *,
+    override: int | None,
+    settings_tokens: int | None,
+    settings_plan: str,
+    plan_limits: Mapping[str, int],
+) -> QuotaLimit | None:
+    """Return the limit to check against and its source: --limit, the plan's own figure, then settings.quota.
+
+    `plan_limits` maps plan names (pro, max5, max20) to tokens per window; None when no figure is known.
+    """
+    if override is not None:
+        return QuotaLimit(override, "--limit")
+    if plan.quota_tokens is not None:
+        return QuotaLimit(plan.quota_tokens, f"the plan's Quota line ({plan.source})")
+    if plan.quota_plan is not None and plan.quota_plan in plan_limits:
+        return QuotaLimit(plan_limits[plan.quota_plan], f"the plan's Quota line: {plan.quota_plan} plan")
+    if settings_tokens is not None:
+        return QuotaLimit(settings_tokens, "settings quota.token_limit")
+    if settings_plan in plan_limits:
+        return QuotaLimit(plan_limits[settings_plan], f"settings quota.plan = {settings_plan}")
+    return None
+
+
+def fmt_tokens(value: float) -> str:
+    """Return a token count for people: 102,500."""
+    return f"{round(value):,}"
+
+
+def fmt_hours(hours: float) -> str:
+    """Return hours as "1h 45m" (or "40m")."""
+    minutes = round(hours * 60)
+    h, m = divmod(minutes, 60)
+    return f"{h}h {m:02d}m" if h else f"{m}m"
+
+
+def _yes(flag: bool | None) -> str:
+    return "unknown" if flag is None else ("yes" if flag else "NO")
+
+
+def render_text(est: Estimate) -> str:
+    """Return the estimate as the text `baton estimate` prints."""
+    out = [f"Estimate for {est.title}  ({est.source})", ""]
+    for p in est.phases:
+        how = {"given": "given", "inferred": "inferred from its words", "default": "no clue: default"}
+        hours = f"{p.hours_low:g}h" if p.hours_low == p.hours_high else f"{p.hours_low:g}-{p.hours_high:g}h"
+        out.append(
+            f"Phase {p.number}: {p.name} ({hours}, {p.task_type}, {how.get(p.type_source, p.type_source)})"
+        )
+        out.append(
+            f"  {fmt_tokens(p.low)} - {fmt_tokens(p.high)} tokens   base {fmt_tokens(p.mid)}"
+            f"   confidence {p.confidence}"
+        )
+        details = [*p.factors]
+        if p.libraries:
+            details.append(f"new libraries {', '.join(p.libraries)} +{fmt_tokens(p.library_tokens)}")
+        if p.given:
+            details.append("the plan's own token figure")
+        if details:
+            out.append(f"  {'; '.join(details)}")
+    out += [
+        "",
+        f"Total: {fmt_tokens(est.conservative)} - {fmt_tokens(est.aggressive)} tokens",
+        f"  mid {fmt_tokens(est.mid)}, conservative {fmt_tokens(est.conservative)} "
+        "(every phase at its low end), "
+        f"aggressive {fmt_tokens(est.aggressive)} (every phase at its high end)",
+        f"Recommended buffer: +{est.buffer:.0%} = {fmt_tokens(est.buffered)} tokens",
+    ]
+    if est.limit is None:
+        out.append(
+            "Quota: no token limit known (set quota.token_limit, or write `**Quota**: 200,000 tokens` "
+            "in the plan, or pass --limit)"
+        )
+    else:
+        lim = fmt_tokens(est.limit.tokens)
+        out.append(
+            f"Fits the quota of {lim} tokens ({est.limit.source})? {_yes(est.fits)}"
+            f"; with the buffer ({fmt_tokens(est.buffered)})? {_yes(est.fits_with_buffer)}"
+            f"; at the aggressive end ({fmt_tokens(est.aggressive)})? {_yes(est.fits_aggressive)}"
+        )
+    out.append(
+        f"Burn rate: about {fmt_tokens(est.burn_per_minute)} tokens/min; duration "
+        f"{fmt_hours(est.hours_low)} - {fmt_hours(est.hours_high)}"
+    )
+    out.append(f"Confidence: {est.confidence.upper()} ({est.confidence_reason})")
+    for w in est.warnings:
+        out.append(f"warning: {w}")
+    return "\n".join(out)
+
+
+def variance_pct(estimated: float, actual: float) -> float | None:
+    """Return (actual - estimated) / estimated in percent, or None when nothing was estimated."""
+    return None if estimated <= 0 else (actual - estimated) / estimated * 100
+
+
+def rating(error_pct: float | None) -> str:
+    """Return the rating of a percentage error: EXCELLENT under 5 %, ... POOR from 35 %."""
+    if error_pct is None or math.isnan(error_pct):
+        return "n/a"
+    e = abs(error_pct)
+    for limit, stars, word in ((5, 5, "EXCELLENT"), (10, 4, "VERY GOOD"), (20, 3, "GOOD"), (35, 2, "FAIR")):
+        if e < limit:
+            return f"{'★' * stars}{'☆' * (5 - stars)} {word}"
+    return "★☆☆☆☆ POOR"

@@ -1,0 +1,387 @@
+"""Launching a primed Claude Code session from a handoff.
+
+The prompt and the command line are built by pure functions (`build_prompt`, `claude_args`, `plan_launch`);
+`execute` runs the plan and `launch_handoff` ties a handoff file to a recorded launch. Nothing goes through a
+shell: `claude` gets an argument list, in a detached tmux session (default on Linux), in a new Terminal window
+through osascript (macOS: the text is passed as an argv item, never spliced into AppleScript), or headless
+with `claude -p` and its output in a log file. Prompts too long for tmux (it refuses commands past ~16 KB) go
+into a private file that the short prompt points to, with `--add-dir` so that Claude may read it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from daemon.config import LaunchSettings, Settings
+from daemon.errors import BatonError
+from daemon.paths import BatonPaths
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+Mode = Literal["tmux", "terminal", "headless"]
+PROMPT_INLINE_MAX = 12_000  # bytes; tmux refuses a command past 16,304 bytes and the flags need room too
+ENV_PASSED = ("PATH", "CLAUDE_CONFIG_DIR", "BATON_HOME", "LANG", "LC_ALL", "TERM", "XDG_RUNTIME_DIR")
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """Everything needed to start one session; `argv` is what runs (tmux, osascript or claude itself)."""
+
+    mode: Mode
+    argv: tuple[str, ...]
+    claude_argv: tuple[str, ...]
+    cwd: str
+    env: tuple[tuple[str, str], ...] = ()
+    tmux_session: str | None = None
+    log_path: str | None = None
+    prompt_file: str | None = None
+    attach_command: str | None = None
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    plan: LaunchPlan
+    pid: int | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def build_prompt(handoff_body: str, memory_summary: str, project: str) -> str:
+    """Return the opening prompt of the resumed session: context, handoff, memory, what to do first."""
+    parts = [
+        "# Resuming earlier work",
+        "",
+        f"This session resumes work on the project in {project}, started by an earlier Claude Code session "
+        "that stopped when its usage quota ran out. Below is the handoff it wrote for you, then a short "
+        "summary of what baton remembers of the project.",
+        "",
+        "<handoff>",
+        handoff_body.strip("\n"),
+        "</handoff>",
+    ]
+    if memory_summary.strip():
+        parts += ["", "<project-memory>", memory_summary.strip("\n"), "</project-memory>"]
+    parts += [
+        "",
+        "Please:",
+        "1. Acknowledge in one or two sentences that you have read the handoff.",
+        "2. Run the commands listed under 'Commands to run on start' and report anything unexpected.",
+        "3. Read the files listed under 'Files to read first'.",
+        "4. Begin the first of the next session objectives, and work through them in order.",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def pointer_prompt(prompt_file: str, project: str) -> str:
+    """Return the short prompt used when the full prompt lives in `prompt_file`."""
+    return (
+        f"This session resumes earlier work on the project in {project}. The previous session's handoff and "
+        f"your instructions are in the file {prompt_file}. Read that whole file first, then do exactly what "
+        "it asks: acknowledge the handoff, run its start commands and begin its objectives.\n"
+    )
+
+
+def claude_args(
+    settings: LaunchSettings,
+    prompt: str,
+    *,
+    headless: bool,
+    agent: str | None = None,
+    add_dirs: Sequence[str] = (),
+    name: str | None = None,
+) -> list[str]:
+    """Return claude's arguments (without the program): flags from `settings`, then `--` and the prompt.
+
+    The prompt comes after `--` so that neither a variadic flag (`--add-dir`) nor a leading `-` can eat it.
+    Permissions are bypassed only when `settings.permission_mode` says so.
+    """
+    args: list[str] = []
+    if headless:
+        args += ["-p", "--output-format", "text"]
+    if agent or settings.agent:
+        args += ["--agent", str(agent or settings.agent)]
+    if settings.model:
+        args += ["--model", settings.model]
+    if settings.permission_mode:
+        args += ["--permission-mode", settings.permission_mode]
+    if name:
+        args += ["--name", name]
+    for d in add_dirs:
+        args += ["--add-dir", d]
+    args += list(settings.extra_args)
+    return [*args, "--", prompt]
+
+
+def tmux_session_name(project: str, taken: Sequence[str] = ()) -> str:
+    """Return a tmux session name for `project` (tmux forbids `.` and `:`), unique among `taken`."""
+    base = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(project).name).strip("-")[:40] or "project"
+    base = f"baton-{base}"
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
+def resolve_mode(settings: LaunchSettings, platform: str, tmux_found: bool) -> Mode:
+    """Return the launch mode: the configured one, else Terminal on macOS, tmux on Linux when installed."""
+    if settings.mode != "auto":
+        return settings.mode
+    if platform == "darwin":
+        return "terminal"
+    return "tmux" if tmux_found else "headless"
+
+
+def _osascript_argv(command: str) -> tuple[str, ...]:
+    # The command travels as argv item 1 of the script's run handler: nothing is spliced into AppleScript.
+    return (
+        "osascript",
+        "-e", "on run argv",
+        "-e", 'tell application "Terminal"',
+        "-e", "activate",
+        "-e", "do script (item 1 of argv)",
+        "-e", "end tell",
+        "-e", "end run",
+        "--", command,
+    )  # fmt: skip
+
+
+def plan_launch(
+    settings: LaunchSettings,
+    *,
+    mode: Mode,
+    project: str,
+    prompt: str,
+    claude_path: str,
+    tmux_path: str = "tmux",
+    agent: str | None = None,
+    prompt_file: str | None = None,
+    log_path: str | None = None,
+    taken_sessions: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    name: str | None = None,
+) -> LaunchPlan:
+    """Return the plan for starting claude in `project` with `prompt` (pure: no file is written here).
+
+    With `prompt_file` set, the caller has written `prompt` there and claude gets a short pointer to it.
+    """
+    add_dirs: list[str] = []
+    text = prompt
+    if prompt_file is not None:
+        text = pointer_prompt(prompt_file, project)
+        add_dirs.append(str(Path(prompt_file).parent))
+    cargv = (
+        claude_path,
+        *claude_args(settings, text, headless=mode == "headless", agent=agent, add_dirs=add_dirs, name=name),
+    )
+    env_items = tuple(sorted((k, v) for k, v in (env or {}).items() if k in ENV_PASSED))
+    if mode == "tmux":
+        session = tmux_session_name(project, taken_sessions)
+        argv: tuple[str, ...] = (
+            tmux_path,
+            "new-session",
+            "-d",
+            "-P",
+            "-F",
+            "#{pane_pid}",
+            "-s",
+            session,
+            "-c",
+            project,
+        )
+        for k, v in env_items:
+            argv += ("-e", f"{k}={v}")
+        argv += ("--", *cargv)
+        attach = shlex.join([tmux_path, "attach", "-t", session])
+        return LaunchPlan(mode, argv, cargv, project, env_items, session, None, prompt_file, attach)
+    if mode == "terminal":
+        command = f"cd {shlex.quote(project)} && exec {shlex.join(cargv)}"
+        return LaunchPlan(mode, _osascript_argv(command), cargv, project, env_items, prompt_file=prompt_file)
+    return LaunchPlan(mode, cargv, cargv, project, env_items, log_path=log_path, prompt_file=prompt_file)
+
+
+def needs_prompt_file(prompt: str) -> bool:
+    """Return True when `prompt` is too long to pass on the command line (tmux's limit)."""
+    return len(prompt.encode("utf-8")) > PROMPT_INLINE_MAX
+
+
+# ------------------------------------------------------------------------------------------------- the edge
+
+
+def find_program(name: str, what: str) -> str:
+    """Return the absolute path of `name` (a path or a command on PATH). Raise BatonError if it is missing."""
+    found = shutil.which(name)
+    if found is None:
+        raise BatonError(
+            f"{what} not found: {name!r}", hint=f"install it, or set launch.{what}_path in the configuration"
+        )
+    return os.path.abspath(found)
+
+
+def tmux_sessions(tmux_path: str) -> list[str]:
+    """Return the names of the tmux sessions on the user's server (none if no server runs)."""
+    out = subprocess.run(
+        [tmux_path, "list-sessions", "-F", "#{session_name}"], capture_output=True, text=True, check=False
+    )
+    return out.stdout.split() if out.returncode == 0 else []
+
+
+def execute(plan: LaunchPlan, *, wait: bool = False) -> tuple[LaunchResult, subprocess.Popen[bytes] | None]:
+    """Start `plan`. Return the result and, in headless mode, the running process (waited for when `wait`)."""
+    if plan.mode == "headless":
+        assert plan.log_path is not None
+        log_path = Path(plan.log_path)
+        log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            proc = subprocess.Popen(
+                list(plan.argv),
+                cwd=plan.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=fd,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return LaunchResult(plan, error=f"cannot start claude: {exc}"), None
+        finally:
+            os.close(fd)
+        code = proc.wait() if wait else None
+        return LaunchResult(plan, pid=proc.pid, exit_code=code), proc
+    try:
+        out = subprocess.run(
+            list(plan.argv), cwd=plan.cwd, capture_output=True, text=True, check=False, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return LaunchResult(plan, error=f"cannot run {plan.argv[0]}: {exc}"), None
+    if out.returncode != 0:
+        detail = (out.stderr or out.stdout).strip()[:500]
+        return LaunchResult(plan, exit_code=out.returncode, error=f"{plan.argv[0]} failed: {detail}"), None
+    pid = int(out.stdout.strip()) if plan.mode == "tmux" and out.stdout.strip().isdigit() else None
+    return LaunchResult(plan, pid=pid), None
+
+
+def prepare(
+    paths: BatonPaths,
+    settings: Settings,
+    handoff_path: Path,
+    *,
+    now: datetime,
+    env: Mapping[str, str] | None = None,
+) -> LaunchPlan:
+    """Build the launch plan for the handoff at `handoff_path`, writing the prompt file when one is needed.
+
+    Raise BatonError if the handoff is unreadable, its project directory is gone, or claude/tmux is missing.
+    """
+    from daemon import handoff as handoffs
+    from daemon import memory
+
+    text = handoff_path.read_text(encoding="utf-8")
+    h = handoffs.parse(text, str(handoff_path))
+    if not Path(h.project).is_dir():
+        raise BatonError(f"the project directory of handoff {h.id} does not exist: {h.project}")
+    summary = memory.summary_for(paths, h.project, now=now)
+    prompt = build_prompt(handoffs.body_of(text, str(handoff_path)), summary, h.project)
+    ls = settings.launch
+    claude = find_program(ls.claude_path, "claude")
+    tmux = shutil.which(ls.tmux_path)
+    mode = resolve_mode(ls, sys.platform, tmux is not None)
+    prompt_file = None
+    if needs_prompt_file(prompt):
+        prompt_path = handoff_path.with_name(f"{h.id}.prompt.md")
+        handoffs.write_private(prompt_path, prompt)
+        prompt_file = str(prompt_path)
+    tmux_path = find_program(ls.tmux_path, "tmux") if mode == "tmux" else ls.tmux_path
+    stamp = now.strftime("%Y%m%d-%H%M%S")
+    return plan_launch(
+        ls, mode=mode, project=h.project, prompt=prompt, claude_path=claude, tmux_path=tmux_path,
+        agent=h.agent, prompt_file=prompt_file,
+        log_path=str(paths.log_dir / "launches" / f"{h.id}-{stamp}.log"),
+        taken_sessions=tmux_sessions(tmux_path) if mode == "tmux" else (),
+        env=os.environ if env is None else env, name=f"baton: {h.title or h.project_name}",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Launched:
+    """A launch done and recorded: its row id in `launches`, the result, and the handoff it came from."""
+
+    launch_id: int
+    result: LaunchResult
+    handoff_id: str
+    project: str
+
+    def describe(self) -> str:
+        """Return one line for a notification or the terminal: where the session runs and how to reach it."""
+        plan = self.result.plan
+        if not self.result.ok:
+            return f"Launch failed: {self.result.error}"
+        if plan.mode == "tmux":
+            return f"Claude Code runs in tmux session {plan.tmux_session}; attach with: {plan.attach_command}"
+        if plan.mode == "terminal":
+            return "Claude Code opened in a new Terminal window."
+        return f"Claude Code runs headless (pid {self.result.pid}); output: {plan.log_path}"
+
+
+def launch_handoff(
+    paths: BatonPaths,
+    settings: Settings,
+    handoff_path: Path,
+    *,
+    now: datetime,
+    engine: Engine,
+    trigger: str,
+    wait: bool = False,
+    watch: bool = False,
+) -> Launched:
+    """Launch the session of the handoff at `handoff_path`, record it, and mark the handoff launched.
+
+    Headless sessions are waited for when `wait`, or watched from a thread that records their exit when
+    `watch`. A failed start is recorded too, and the handoff stays pending. Raise BatonError if no plan can
+    be made.
+    """
+    from daemon import handoff as handoffs
+    from daemon import launch_store, memory
+
+    h = handoffs.load(handoff_path)
+    plan = prepare(paths, settings, handoff_path, now=now)
+    result, proc = execute(plan, wait=wait)
+    launch_id = launch_store.record(
+        engine, now=now, handoff_id=h.id, handoff_path=str(handoff_path), project=h.project, trigger=trigger,
+        mode=plan.mode, argv=list(plan.argv), tmux_session=plan.tmux_session, pid=result.pid,
+        log_path=plan.log_path, error=result.error, exit_code=result.exit_code,
+    )  # fmt: skip
+    if result.ok:
+        handoffs.set_status(handoff_path, "launched")
+        memory.refresh(paths, h.project, now=now, handoff=h)
+        if proc is not None and watch and result.exit_code is None:
+            _watch(engine, launch_id, proc)
+    return Launched(launch_id, result, h.id, h.project)
+
+
+def _watch(engine: Engine, launch_id: int, proc: subprocess.Popen[bytes]) -> None:
+    import threading
+    from datetime import UTC
+
+    from daemon import launch_store
+
+    def wait_and_record() -> None:
+        code = proc.wait()
+        launch_store.finish(engine, launch_id, exit_code=code, now=datetime.now(UTC))
+
+    threading.Thread(target=wait_and_record, name=f"baton-launch-{launch_id}", daemon=True).start()

@@ -1,0 +1,444 @@
+"""Transcripts -> the ledger: a one-shot catch-up over every file, and the daemon's per-file path.
+
+`catch_up` stats every transcript, reads only files that changed, parses them in parallel worker processes
+when there is much to read (each worker prefilters, parses and dedups its files), and writes in the parent:
+each batch of files' events and new offsets in one transaction. `Ingestor.ingest_file` is the same for one
+file, in process. Bad lines are counted and logged with file and line number; they never stop the rest of the
+file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from daemon import ledger
+from daemon.parse import USAGE_MARKER, LimitEvent, Skip, UsageEvent, parse_line
+from daemon.pricing import PriceTable, load_prices
+from daemon.timeutil import local_zone
+from daemon.transcripts import FileState, find_roots, list_files, path_identity, read_new_lines, unchanged
+
+if TYPE_CHECKING:
+    from daemon.config import Settings
+    from daemon.paths import BatonPaths
+
+log = logging.getLogger("baton.ingest")
+
+PARALLEL_MIN_BYTES = 16 << 20  # below this, forking workers costs more than it saves
+BATCH_ROWS = 20_000  # rows per write transaction in a catch-up: bounds memory whatever the corpus size
+LOGGED_BAD_PER_FILE = 20
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes to read)
+
+
+@dataclass
+class IngestSummary:
+    """What one catch-up (or one file's ingest) did."""
+
+    files: int = 0
+    files_read: int = 0
+    new_events: int = 0
+    new_limits: int = 0
+    skipped_lines: int = 0
+    bytes_read: int = 0
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        """Return the one-line summary `baton ingest` ends with."""
+        text = (
+            f"{self.files} files ({self.files_read} read, {self.bytes_read / 1e6:.1f} MB), "
+            f"{self.new_events} new events, {self.new_limits} limit messages, "
+            f"{self.skipped_lines} skipped lines"
+        )
+        if self.errors:
+            text += f", {len(self.errors)} unreadable files"
+        return text + f" in {self.seconds:.2f}s"
+
+    def add(self, other: IngestSummary) -> None:
+        self.files_read += other.files_read
+        self.new_events += other.new_events
+        self.new_limits += other.new_limits
+        self.skipped_lines += other.skipped_lines
+        self.bytes_read += other.bytes_read
+        self.errors.extend(other.errors)
+
+
+@dataclass
+class FileResult:
+    """One file's new lines, parsed and deduped (rows' file_id still unset)."""
+
+    path: str
+    state: FileState
+    restarted: bool
+    rows: list[ledger.Row]
+    limits: list[tuple[object, ...]]
+    bad: int
+    bad_samples: list[tuple[int, str]]
+    bytes_read: int
+    error: str | None = None
+
+
+# ---- parsing one file (runs in a worker or in process) -----------------------------------------------------
+
+
+def parse_file(path: str, state: FileState, prices: PriceTable, zone: tzinfo) -> FileResult:
+    """Return the new events of `path` since `state`. Never raises: an unreadable file gives `error`."""
+    try:
+        chunk = read_new_lines(path, state)
+    except OSError as exc:
+        return FileResult(path, state, False, [], [], 0, [], 0, error=f"{path}: {exc.strerror or exc}")
+    project, session = path_identity(path)
+    merger = ledger.Merger()
+    limits: list[tuple[object, ...]] = []
+    bad, samples = 0, list[tuple[int, str]]()
+    for line_no, line in chunk.lines_with(USAGE_MARKER):
+        parsed = parse_line(line, zone)
+        if isinstance(parsed, Skip):
+            if parsed.bad:
+                bad += 1
+                if len(samples) < LOGGED_BAD_PER_FILE:
+                    samples.append((line_no, parsed.reason[:300]))
+            continue
+        usage = parsed.usage if isinstance(parsed, LimitEvent) else parsed
+        if isinstance(parsed, LimitEvent):
+            limits.append(_limit_row(parsed, session, project, line_no))
+        if usage is not None:
+            merger.add(_usage_row(usage, session, project, path, line_no, line, prices), path)
+    rows = [r for r, _ in merger.rows()]
+    return FileResult(path, chunk.state, chunk.restarted, rows, limits, bad, samples, len(chunk.data))
+
+
+def _usage_row(
+    e: UsageEvent, session: str, project: str, path: str, line_no: int, line: bytes, prices: PriceTable
+) -> ledger.Row:
+    key = e.dedup_key
+    if key is None:  # ccusage never dedups these; the digest only stops re-reading the same line twice
+        key = "line:" + hashlib.blake2b(path.encode() + b"\0" + line, digest_size=16).hexdigest()
+    cost = prices.cost(
+        e.model,
+        e.speed,
+        e.input_tokens,
+        e.output_tokens,
+        e.cache_5m_tokens,
+        e.cache_1h_tokens,
+        e.cache_read_tokens,
+    )
+    return (
+        key,
+        e.message_id,
+        e.request_id,
+        e.ts_ms,
+        session,
+        project,
+        e.cwd,
+        e.git_branch,
+        e.version,
+        e.model,
+        e.speed,
+        int(e.is_sidechain),
+        e.source,
+        e.input_tokens,
+        e.output_tokens,
+        e.cache_creation_tokens,
+        e.cache_5m_tokens,
+        e.cache_1h_tokens,
+        e.cache_read_tokens,
+        e.total_tokens,
+        e.cost_usd,
+        cost,
+        None,  # file_id, set by the writer
+        line_no,
+    )
+
+
+def _limit_row(e: LimitEvent, session: str, project: str, line_no: int) -> tuple[object, ...]:
+    digest = hashlib.blake2b(e.text.encode(), digest_size=8).hexdigest()
+    key = f"limit:{session}:{e.ts_ms}:{digest}"
+    return (key, e.ts_ms, session, project, e.cwd, e.kind, e.reset_at_ms, e.text, None, line_no)
+
+
+_WORKER: dict[str, object] = {}
+
+
+def _init_worker(prices: PriceTable, zone: tzinfo) -> None:
+    _WORKER["prices"], _WORKER["zone"] = prices, zone
+
+
+def _work(task: tuple[str, FileState]) -> FileResult:
+    prices, zone = _WORKER["prices"], _WORKER["zone"]
+    assert isinstance(prices, PriceTable) and isinstance(zone, tzinfo)
+    return parse_file(task[0], task[1], prices, zone)
+
+
+# ---- writing -----------------------------------------------------------------------------------------------
+
+_FILE_UPSERT = (
+    "INSERT INTO files (path, device, inode, size, offset, lines, mtime_ns, head, session_id, project, "
+    "deleted, skipped_lines) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (path) DO UPDATE SET "
+    "device = excluded.device, inode = excluded.inode, size = excluded.size, offset = excluded.offset, "
+    "lines = excluded.lines, mtime_ns = excluded.mtime_ns, head = excluded.head, deleted = 0, "
+    "skipped_lines = files.skipped_lines + excluded.skipped_lines"
+)
+
+
+class LedgerWriter:
+    """Writes parsed files to the ledger: events, limit messages and offsets of a batch in one transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def states(self) -> dict[str, FileState]:
+        """Return the stored reading state of every known file, by path."""
+        rows = self.conn.execute(
+            "SELECT path, device, inode, size, offset, lines, mtime_ns, head FROM files WHERE deleted = 0"
+        )
+        return {r[0]: FileState(*r[1:]) for r in rows}
+
+    def state(self, path: str) -> FileState:
+        row = self.conn.execute(
+            "SELECT device, inode, size, offset, lines, mtime_ns, head FROM files WHERE path = ?", (path,)
+        ).fetchone()
+        return FileState(*row) if row else FileState()
+
+    def commit(self, results: list[FileResult]) -> IngestSummary:
+        """Write `results` in one transaction and return what was new."""
+        summary = IngestSummary()
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM usage_events)").fetchone()[0] == 1
+            merger = ledger.Merger()
+            limits: list[tuple[object, ...]] = []
+            for res in results:
+                file_id = self._save_file(res)
+                for row in res.rows:
+                    merger.add((*row[: ledger.FILE], file_id, row[ledger.LINE]), res.path)
+                limits.extend((*lim[:8], file_id, lim[9]) for lim in res.limits)
+                summary.files_read += 1
+                summary.skipped_lines += res.bad
+                summary.bytes_read += res.bytes_read
+            summary.new_events = ledger.write_events(conn, merger.rows(), table_empty=empty)
+            before = conn.total_changes
+            conn.executemany(ledger.INSERT_LIMIT, limits)
+            summary.new_limits = conn.total_changes - before
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return summary
+
+    def _save_file(self, res: FileResult) -> int:
+        project, session = path_identity(res.path)
+        stored = self.state(res.path)
+        s = res.state
+        moved_back = not res.restarted and stored.inode == s.inode and stored.offset > s.offset
+        if not moved_back:  # another process may already have read further: offsets only move forward
+            self.conn.execute(
+                _FILE_UPSERT,
+                (
+                    res.path,
+                    s.device,
+                    s.inode,
+                    s.size,
+                    s.offset,
+                    s.lines,
+                    s.mtime_ns,
+                    s.head,
+                    session,
+                    project,
+                    res.bad,
+                ),
+            )
+        row = self.conn.execute("SELECT id FROM files WHERE path = ?", (res.path,)).fetchone()
+        return int(row[0])
+
+    def mark_deleted(self, present: set[str]) -> None:
+        """Flag files that are gone from disk; their events stay in the ledger."""
+        gone = [p for p in self.states() if p not in present and not os.path.exists(p)]
+        if gone:
+            with self.conn:
+                self.conn.executemany("UPDATE files SET deleted = 1 WHERE path = ?", [(p,) for p in gone])
+
+    def refresh_costs(self, prices: PriceTable) -> int:
+        """Recompute stored costs if the price table changed since they were computed; return rows updated."""
+        row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'prices_digest'").fetchone()
+        if row is not None and row[0] == prices.digest:
+            return 0
+        updates = [
+            (prices.cost(m, sp, i, o, c5, c1, cr), rid)
+            for rid, m, sp, i, o, c5, c1, cr in self.conn.execute(
+                "SELECT id, model, speed, input_tokens, output_tokens, cache_5m_tokens, cache_1h_tokens, "
+                "cache_read_tokens FROM usage_events"
+            )
+        ]
+        with self.conn:
+            self.conn.executemany("UPDATE usage_events SET cost_calc = ? WHERE id = ?", updates)
+            self.conn.execute(
+                "INSERT INTO ledger_meta (key, value) VALUES ('prices_digest', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (prices.digest,),
+            )
+        return len(updates)
+
+
+def open_writer(db_path: Path) -> LedgerWriter:
+    """Return a writer on the migrated ledger at `db_path` (autocommit; transactions are explicit)."""
+    from daemon.db import open_ledger
+
+    open_ledger(db_path).dispose()
+    conn = sqlite3.connect(db_path, timeout=10.0, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    os.chmod(db_path, 0o600)
+    return LedgerWriter(conn)
+
+
+def _log_bad(res: FileResult) -> None:
+    if res.error:
+        log.warning("cannot read transcript: %s", res.error)
+    for line_no, reason in res.bad_samples:
+        log.warning("skipped %s:%d: %s", res.path, line_no, reason)
+    if res.bad > len(res.bad_samples):
+        log.warning("skipped %d more lines in %s", res.bad - len(res.bad_samples), res.path)
+
+
+# ---- catch-up ----------------------------------------------------------------------------------------------
+
+
+def catch_up(
+    paths: BatonPaths,
+    settings: Settings,
+    *,
+    progress: Progress | None = None,
+    env: dict[str, str] | None = None,
+    workers: int | None = None,
+) -> IngestSummary:
+    """Read every new complete line of every transcript into the ledger; return what was done.
+
+    Raise BatonError when the transcript roots are misconfigured. Unreadable files and bad lines are
+    reported in the summary and the log, never raised.
+    """
+    started = time.perf_counter()
+    roots = find_roots(settings, os.environ if env is None else env)
+    listing = list_files(roots)
+    prices = load_prices(settings.pricing.file)
+    writer = open_writer(paths.ledger_db)
+    try:
+        writer.refresh_costs(prices)
+        summary = _catch_up(writer, listing, prices, local_zone(), progress, workers)
+        writer.mark_deleted(set(listing))
+    finally:
+        writer.conn.close()
+    summary.files = len(listing)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _catch_up(
+    writer: LedgerWriter,
+    listing: list[str],
+    prices: PriceTable,
+    zone: tzinfo,
+    progress: Progress | None,
+    workers: int | None,
+) -> IngestSummary:
+    states = writer.states()
+    tasks: list[tuple[str, FileState]] = []
+    total = 0
+    for path in listing:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        state = states.get(path, FileState())
+        if not unchanged(st, state):
+            tasks.append((path, state))
+            total += max(st.st_size - state.offset, 0) if st.st_ino == state.inode else st.st_size
+    summary = IngestSummary()
+    done = 0
+    batch: list[FileResult] = []
+    pending = 0
+    for res in _results(tasks, prices, zone, total, workers):
+        _log_bad(res)
+        if res.error:
+            summary.errors.append(res.error)
+            continue
+        batch.append(res)
+        pending += len(res.rows) + len(res.limits)
+        done += res.bytes_read
+        if pending >= BATCH_ROWS:
+            summary.add(writer.commit(batch))
+            batch, pending = [], 0
+        if progress is not None:
+            progress(done, total)
+    if batch:
+        summary.add(writer.commit(batch))
+    return summary
+
+
+def _results(
+    tasks: list[tuple[str, FileState]], prices: PriceTable, zone: tzinfo, total: int, workers: int | None
+) -> Iterator[FileResult]:
+    n = workers if workers is not None else min(os.cpu_count() or 1, 4)
+    if n <= 1 or len(tasks) < 2 or total < PARALLEL_MIN_BYTES:
+        for path, state in tasks:
+            yield parse_file(path, state, prices, zone)
+        return
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    ctx = multiprocessing.get_context(method)
+    with ctx.Pool(n, initializer=_init_worker, initargs=(prices, zone)) as pool:
+        yield from pool.imap(_work, tasks, chunksize=1)
+
+
+# ---- the daemon's path -------------------------------------------------------------------------------------
+
+
+class Ingestor:
+    """Keeps the ledger open for the daemon: `ingest_file` reads one changed transcript's new lines."""
+
+    def __init__(self, paths: BatonPaths, settings: Settings) -> None:
+        self.paths = paths
+        self.settings = settings
+        self.prices = load_prices(settings.pricing.file)
+        self.zone = local_zone()
+        self.writer = open_writer(paths.ledger_db)
+        self.writer.refresh_costs(self.prices)
+
+    def ingest_file(self, path: str | Path) -> IngestSummary:
+        """Ingest the new complete lines of one transcript; return what was new (errors in `.errors`)."""
+        started = time.perf_counter()
+        p = str(path)
+        res = parse_file(p, self.writer.state(p), self.prices, self.zone)
+        _log_bad(res)
+        summary = IngestSummary(files=1)
+        if res.error:
+            summary.errors.append(res.error)
+        elif res.bytes_read or res.restarted or res.state != self.writer.state(p):
+            summary.add(self.writer.commit([res]))
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def catch_up(self, progress: Progress | None = None) -> IngestSummary:
+        """Catch up on every transcript with this ingestor's open ledger."""
+        started = time.perf_counter()
+        listing = list_files(find_roots(self.settings, os.environ))
+        summary = _catch_up(self.writer, listing, self.prices, self.zone, progress, None)
+        self.writer.mark_deleted(set(listing))
+        summary.files = len(listing)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def close(self) -> None:
+        self.writer.conn.close()

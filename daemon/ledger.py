@@ -1,0 +1,303 @@
+"""The usage ledger: its schema (SQLAlchemy Core, versioned migrations) and the one way rows get written.
+
+Exactly once is the database's job. Every usage row has a unique `dedup_key` (ccusage's `(message.id,
+requestId)`, or a digest of file and line for lines without a message id); a row is replaced only by a better
+candidate by ccusage's rule — a non-sidechain beats a sidechain, else the larger token total, then one with
+`speed`, then the first seen (file path order, then line order) — written as the upsert's WHERE clause, so any
+order of arrival, a restart, or two processes racing give the same ledger. Events and the files' new offsets
+commit together.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from daemon.db import Migration
+
+metadata = MetaData()
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("path", Text, nullable=False, unique=True),
+    Column("device", Integer, nullable=False, default=0),
+    Column("inode", Integer, nullable=False, default=0),
+    Column("size", Integer, nullable=False, default=0),
+    Column("offset", Integer, nullable=False, default=0),
+    Column("lines", Integer, nullable=False, default=0),
+    Column("mtime_ns", Integer, nullable=False, default=0),
+    Column("head", String(64), nullable=False, default=""),
+    Column("session_id", Text),
+    Column("project", Text),
+    Column("deleted", Integer, nullable=False, default=0),
+    Column("skipped_lines", Integer, nullable=False, default=0),
+)
+
+usage_events = Table(
+    "usage_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dedup_key", Text, nullable=False, unique=True),
+    Column("message_id", Text),
+    Column("request_id", Text),
+    Column("ts_ms", Integer, nullable=False),
+    Column("session_id", Text),
+    Column("project", Text),
+    Column("cwd", Text),
+    Column("git_branch", Text),
+    Column("version", Text),
+    Column("model", Text),
+    Column("speed", Text),
+    Column("is_sidechain", Integer, nullable=False, default=0),
+    Column("source", String(16), nullable=False),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("cache_creation_tokens", Integer, nullable=False),
+    Column("cache_5m_tokens", Integer, nullable=False),
+    Column("cache_1h_tokens", Integer, nullable=False),
+    Column("cache_read_tokens", Integer, nullable=False),
+    Column("total_tokens", Integer, nullable=False),
+    Column("cost_usd", Float),
+    Column("cost_calc", Float),
+    Column("file_id", Integer, nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Index("ix_usage_events_ts", "ts_ms"),
+    Index("ix_usage_events_message", "message_id"),
+    Index("ix_usage_events_session", "session_id", "ts_ms"),
+)
+
+limit_events = Table(
+    "limit_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dedup_key", Text, nullable=False, unique=True),
+    Column("ts_ms", Integer, nullable=False),
+    Column("session_id", Text),
+    Column("project", Text),
+    Column("cwd", Text),
+    Column("kind", String(16), nullable=False),
+    Column("reset_at_ms", Integer),
+    Column("text", Text, nullable=False),
+    Column("file_id", Integer),
+    Column("line_no", Integer),
+    Index("ix_limit_events_ts", "ts_ms"),
+)
+
+ledger_meta = Table(
+    "ledger_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+
+def _create_v1(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+MIGRATIONS: list[Migration] = [
+    Migration("ledger", 1, "files, usage_events, limit_events, ledger_meta", _create_v1),
+]
+
+# ---- writing -----------------------------------------------------------------------------------------------
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "dedup_key",
+    "message_id",
+    "request_id",
+    "ts_ms",
+    "session_id",
+    "project",
+    "cwd",
+    "git_branch",
+    "version",
+    "model",
+    "speed",
+    "is_sidechain",
+    "source",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_5m_tokens",
+    "cache_1h_tokens",
+    "cache_read_tokens",
+    "total_tokens",
+    "cost_usd",
+    "cost_calc",
+    "file_id",
+    "line_no",
+)
+KEY, MSG, SIDE, SPEED, TOTAL, FILE, LINE = (
+    EVENT_COLUMNS.index(c)
+    for c in ("dedup_key", "message_id", "is_sidechain", "speed", "total_tokens", "file_id", "line_no")
+)
+Row = tuple[object, ...]  # one usage row in EVENT_COLUMNS order
+
+_BETTER = """
+  (excluded.is_sidechain < usage_events.is_sidechain)
+  OR (excluded.is_sidechain = usage_events.is_sidechain AND (
+       excluded.total_tokens > usage_events.total_tokens
+       OR (excluded.total_tokens = usage_events.total_tokens AND (
+            (excluded.speed IS NOT NULL AND usage_events.speed IS NULL)
+            OR ((excluded.speed IS NULL) = (usage_events.speed IS NULL)
+                AND ((SELECT path FROM files WHERE id = excluded.file_id), excluded.line_no)
+                    < ((SELECT path FROM files WHERE id = usage_events.file_id), usage_events.line_no))))))
+"""
+UPSERT_EVENT = (
+    f"INSERT INTO usage_events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) "
+    f"ON CONFLICT (dedup_key) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in EVENT_COLUMNS if c != "dedup_key")
+    + f" WHERE {_BETTER}"
+)
+INSERT_LIMIT = (
+    "INSERT INTO limit_events (dedup_key, ts_ms, session_id, project, cwd, kind, reset_at_ms, text, file_id, "
+    "line_no) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING"
+)
+
+
+def rank(row: Row, path: str) -> tuple[int, int, int, tuple[str, int]]:
+    """Return a key whose maximum is the row ccusage keeps among duplicates (path order breaks ties)."""
+    line = row[LINE]
+    assert isinstance(line, int)
+    return (-int(row[SIDE]), int(row[TOTAL]), int(row[SPEED] is not None), _Reverse(path, line))  # type: ignore[call-overload,return-value]
+
+
+@dataclass(frozen=True, order=False)
+class _Reverse:
+    """Orders (path, line) backwards, so that `max` prefers the first seen."""
+
+    path: str
+    line: int
+
+    def __lt__(self, other: _Reverse) -> bool:
+        return (self.path, self.line) > (other.path, other.line)
+
+    def __gt__(self, other: _Reverse) -> bool:
+        return (self.path, self.line) < (other.path, other.line)
+
+    def __le__(self, other: _Reverse) -> bool:
+        return not self > other
+
+    def __ge__(self, other: _Reverse) -> bool:
+        return not self < other
+
+
+def replaces(candidate: Row, cand_path: str, existing: Row, existing_path: str) -> bool:
+    """True if `candidate` wins over `existing` under ccusage's replacement rule."""
+    return rank(candidate, cand_path) > rank(existing, existing_path)
+
+
+class Merger:
+    """Dedups usage rows in memory exactly as ccusage does (exact key, then the sidechain cross-match)."""
+
+    def __init__(self) -> None:
+        self.best: dict[str, tuple[Row, str]] = {}
+        self.by_message: dict[str, list[str]] = {}
+
+    def add(self, row: Row, path: str) -> None:
+        """Offer one row (from file `path`); keep it if it is new or better than its duplicate."""
+        key = row[KEY]
+        assert isinstance(key, str)
+        current = self.best.get(key)
+        if current is None:
+            msg = row[MSG]
+            other = self._sidechain_match(row) if isinstance(msg, str) else None
+            if other is None:
+                self.best[key] = (row, path)
+                if isinstance(msg, str):
+                    self.by_message.setdefault(msg, []).append(key)
+                return
+            key, current = other, self.best[other]
+        if replaces(row, path, current[0], current[1]):
+            self._replace(key, row, path)
+
+    def _sidechain_match(self, row: Row) -> str | None:
+        msg = row[MSG]
+        assert isinstance(msg, str)
+        for key in self.by_message.get(msg, ()):
+            if row[SIDE] or self.best[key][0][SIDE]:
+                return key
+        return None
+
+    def _replace(self, old_key: str, row: Row, path: str) -> None:
+        new_key = row[KEY]
+        assert isinstance(new_key, str)
+        if new_key != old_key:
+            del self.best[old_key]
+            keys = self.by_message[str(row[MSG])]
+            keys[keys.index(old_key)] = new_key
+        self.best[new_key] = (row, path)
+
+    def rows(self) -> list[tuple[Row, str]]:
+        return list(self.best.values())
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    new_events: int
+    new_limits: int
+
+
+def existing_matches(conn: sqlite3.Connection, rows: Sequence[Row]) -> list[tuple[Row, str]]:
+    """Return the stored rows (with their file path) sharing a message id or a dedup key with `rows`."""
+    msgs = sorted({r[MSG] for r in rows if r[MSG] is not None}, key=str)
+    keys = sorted({r[KEY] for r in rows if r[MSG] is None}, key=str)
+    cols = ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
+    found: list[tuple[Row, str]] = []
+    for column, values in (("message_id", msgs), ("dedup_key", keys)):
+        for i in range(0, len(values), 500):
+            part = values[i : i + 500]
+            sql = (
+                f"SELECT {cols}, f.path FROM usage_events e JOIN files f ON f.id = e.file_id "
+                f"WHERE e.{column} IN ({', '.join('?' * len(part))})"
+            )
+            found.extend((tuple(r[:-1]), r[-1]) for r in conn.execute(sql, part))
+    return found
+
+
+def write_events(
+    conn: sqlite3.Connection, candidates: Iterable[tuple[Row, str]], *, table_empty: bool
+) -> int:
+    """Upsert deduped candidate rows (file_id set) inside the caller's transaction; return how many are new.
+
+    Stored rows take part in the dedup (exact key and sidechain cross-match); the upsert's WHERE clause
+    repeats the rule, so a racing writer can never leave two rows for one response.
+    """
+    cand = list(candidates)
+    if not cand:
+        return 0
+    if table_empty:
+        conn.executemany(UPSERT_EVENT, [r for r, _ in cand])
+        return len(cand)
+    merger = Merger()
+    stored = existing_matches(conn, [r for r, _ in cand])
+    stored_keys = {str(r[KEY]) for r, _ in stored}
+    for row, path in stored:
+        merger.add(row, path)
+    for row, path in cand:
+        merger.add(row, path)
+    kept = merger.rows()
+    kept_keys = {str(r[KEY]) for r, _ in kept}
+    gone = [k for k in stored_keys if k not in kept_keys]
+    if gone:
+        conn.executemany("DELETE FROM usage_events WHERE dedup_key = ?", [(k,) for k in gone])
+    fresh = [r for r, _ in kept if str(r[KEY]) not in stored_keys]
+    changed = [r for r, _ in kept if str(r[KEY]) in stored_keys]
+    conn.executemany(UPSERT_EVENT, fresh + changed)
+    return len(fresh) - len(gone)

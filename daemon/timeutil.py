@@ -1,0 +1,83 @@
+"""Small, pure time helpers shared by the ledger and its reports: ISO timestamps, epoch ms, local days.
+
+Everything here takes its inputs explicitly (no clock, no environment) except `local_zone()`, which names the
+system zone once at the edge.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# ccusage accepts exactly these shapes: YYYY-MM-DDTHH:MM:SS[.mmm](Z|±HH:MM) (20, 24, 25 or 29 characters).
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?(?:Z|[+-]\d{2}:\d{2})")
+_ISO_LENGTHS = frozenset((20, 24, 25, 29))
+
+
+def parse_ts_ms(text: str) -> int | None:
+    """Return the UTC epoch ms of an ISO timestamp in one of ccusage's accepted shapes, else None."""
+    if len(text) not in _ISO_LENGTHS or not _ISO.fullmatch(text):
+        return None
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return int(dt.timestamp() * 1000 + (0.5 if dt.timestamp() >= 0 else -0.5))
+
+
+def iso_ms(ts_ms: int) -> str:
+    """Return `ts_ms` as JavaScript's `toISOString()` would: `2026-02-10T21:58:20.101Z`."""
+    dt = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ts_ms)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def resolve_zone(name: str | None) -> tzinfo:
+    """Return the IANA zone `name`, or the local zone when `name` is empty or unknown (as ccusage)."""
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return local_zone()
+
+
+def local_zone() -> tzinfo:
+    """Return the system's local zone (tzlocal honours TZ and /etc/localtime)."""
+    try:
+        import tzlocal
+
+        return tzlocal.get_localzone()
+    except Exception:  # pragma: no cover - a broken system zone must not stop a report
+        return UTC
+
+
+def offset_ranges(zone: tzinfo, start_ms: int, end_ms: int) -> list[tuple[int, int, int]]:
+    """Return [(from_ms, to_ms, utc_offset_ms)] covering [start_ms, end_ms] for `zone`, split at DST changes.
+
+    Offsets are found by stepping a day at a time, then narrowing each change down to the quarter hour, so a
+    few years of data give a handful of ranges that SQL can join on to group by local day.
+    """
+
+    def offset(ms: int) -> int:
+        dt = datetime.fromtimestamp(ms / 1000, tz=zone)
+        delta = dt.utcoffset() or timedelta(0)
+        return int(delta.total_seconds() * 1000)
+
+    day, quarter = 86_400_000, 900_000
+    lo = (start_ms - day) // quarter * quarter  # every real zone changes offset on a UTC quarter hour
+    ranges: list[tuple[int, int, int]] = []
+    current = offset(lo)
+    range_start = lo
+    t = lo
+    while t < end_ms + day:
+        nxt = t + day
+        if offset(nxt) != current:
+            step = t
+            while offset(step + quarter) == current:
+                step += quarter
+            ranges.append((range_start, step + quarter, current))
+            range_start, current = step + quarter, offset(step + quarter)
+        t = nxt
+    ranges.append((range_start, max(t, end_ms + day) + 1, current))
+    return ranges

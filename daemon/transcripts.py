@@ -1,0 +1,226 @@
+"""Where Claude Code's transcripts are, and reading the complete lines appended since we last looked.
+
+Roots are found exactly as ccusage finds them (claude-data-formats.md §1). Each file's reading state is
+(device, inode, size, offset, line count, head digest): only whole lines are consumed, a partial last line
+waits for its newline, and a truncated or replaced file (new inode, size below the offset, or different first
+bytes) is read again from the start; the ledger's dedup makes re-reading harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from daemon.errors import BatonError
+
+if TYPE_CHECKING:
+    from daemon.config import Settings
+
+HEAD_BYTES = 512
+
+
+def find_roots(settings: Settings | None, env: Mapping[str, str]) -> list[Path]:
+    """Return the Claude config dirs to read (each has a `projects/` dir).
+
+    `settings.transcripts.roots` wins when non-empty; else CLAUDE_CONFIG_DIR (comma-separated; raise
+    BatonError when it is set but names no valid dir); else `${XDG_CONFIG_HOME:-~/.config}/claude` and
+    `~/.claude`.
+    """
+    configured = list(settings.transcripts.roots) if settings is not None else []
+    return roots_from(configured, env)
+
+
+def roots_from(configured: list[Path], env: Mapping[str, str]) -> list[Path]:
+    """Return the roots for explicit `configured` dirs (if any) or the environment, as `find_roots`."""
+    if configured:
+        found = [r for r in (_as_root(str(p), env) for p in configured) if r is not None]
+        if not found:
+            raise BatonError(
+                "none of transcripts.roots has a projects/ directory: " + ", ".join(map(str, configured)),
+                hint="fix transcripts.roots in config.toml, or leave it empty to use Claude Code's defaults",
+            )
+        return _unique(found)
+    raw = env.get("CLAUDE_CONFIG_DIR", "")
+    if raw.strip():
+        entries = [e.strip() for e in raw.split(",") if e.strip()]
+        found = [r for r in (_as_root(e, env) for e in entries) if r is not None]
+        if not found:
+            raise BatonError(
+                f"CLAUDE_CONFIG_DIR={raw!r} names no directory with a projects/ folder",
+                hint="point CLAUDE_CONFIG_DIR at Claude Code's config dir (the one holding projects/)",
+            )
+        return _unique(found)
+    home = Path(env.get("HOME") or os.path.expanduser("~"))
+    xdg = env.get("XDG_CONFIG_HOME") or str(home / ".config")
+    candidates = [Path(xdg) / "claude", home / ".claude"]
+    return _unique([c for c in candidates if (c / "projects").is_dir()])
+
+
+def _as_root(entry: str, env: Mapping[str, str]) -> Path | None:
+    if entry.startswith("~"):
+        home = env.get("HOME") or os.path.expanduser("~")
+        entry = home + entry[1:]
+    path = Path(entry)
+    if path.name == "projects" and path.is_dir():
+        path = path.parent
+    return path if (path / "projects").is_dir() else None
+
+
+def _unique(paths: list[Path]) -> list[Path]:
+    seen: dict[str, Path] = {}
+    for p in paths:
+        seen.setdefault(os.path.realpath(p), p)
+    return list(seen.values())
+
+
+def list_files(roots: list[Path]) -> list[str]:
+    """Return every `*.jsonl` under each root's `projects/` (sub-agent files included), sorted by path."""
+    found: list[str] = []
+    for root in roots:
+        found.extend(_walk(str(root / "projects")))
+    return sorted(set(found))
+
+
+def _walk(top: str) -> Iterator[str]:
+    try:
+        entries = list(os.scandir(top))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk(entry.path)
+            elif entry.name.endswith(".jsonl") and entry.is_file():
+                yield entry.path
+        except OSError:
+            continue
+
+
+def path_identity(path: str, roots: list[Path] | None = None) -> tuple[str, str]:
+    """Return (project slug, session id) of a transcript path, as ccusage derives them.
+
+    The project is the first segment under `projects/`; the session is the next segment without `.jsonl`, so
+    sub-agent files (`<slug>/<session>/subagents/...`) roll up to their parent session.
+    """
+    parts = Path(path).parts
+    try:
+        i = len(parts) - 1 - parts[::-1].index("projects")
+    except ValueError:
+        return ("unknown", Path(path).stem)
+    rest = parts[i + 1 :]
+    if len(rest) < 2:
+        return ("unknown", Path(path).stem)
+    session = rest[1][: -len(".jsonl")] if rest[1].endswith(".jsonl") else rest[1]
+    return (rest[0], session)
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """Where reading of one file stopped: after `lines` complete lines, at byte `offset`."""
+
+    device: int = 0
+    inode: int = 0
+    size: int = 0
+    offset: int = 0
+    lines: int = 0
+    mtime_ns: int = 0
+    head: str = ""  # digest of the first min(offset, HEAD_BYTES) bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """The complete lines appended to one file: `data` ends with a newline (or is empty); `first_line` is the
+    1-based number of its first line; `state` is the reading state after it."""
+
+    data: bytes
+    first_line: int
+    state: FileState
+    restarted: bool  # the file was truncated or replaced, and is read again from its start
+
+    def lines_with(self, marker: bytes) -> Iterator[tuple[int, bytes]]:
+        """Yield (line number, line) for each line holding `marker`, without splitting the others."""
+        data, pos, line_no = self.data, 0, self.first_line
+        i = data.find(marker)
+        while i != -1:
+            start = data.rfind(b"\n", pos, i) + 1 or pos
+            end = data.find(b"\n", i)
+            line_no += data.count(b"\n", pos, start)
+            yield line_no, data[start:end]
+            pos, line_no = end + 1, line_no + 1
+            i = data.find(marker, pos)
+
+    @property
+    def line_count(self) -> int:
+        return self.data.count(b"\n")
+
+
+def unchanged(st: os.stat_result, state: FileState) -> bool:
+    """True when a stat shows nothing new since `state` (same file, same size and mtime)."""
+    return (
+        st.st_ino == state.inode
+        and st.st_dev == state.device
+        and st.st_size == state.size
+        and st.st_mtime_ns == state.mtime_ns
+    )
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+def read_new_lines(path: str, state: FileState) -> Chunk:
+    """Return the complete lines appended to `path` after `state`. Raise OSError if it cannot be read."""
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        restarted = False
+        start, first = state.offset, state.lines + 1
+        if state.offset and (
+            st.st_ino != state.inode
+            or st.st_dev != state.device
+            or st.st_size < state.offset
+            or not _same_head(f, state)
+        ):
+            start, first, restarted = 0, 1, True
+        size = st.st_size
+        data = _read_from(f, start, size)
+    end = data.rfind(b"\n") + 1  # a partial last line waits for its newline
+    if end < len(data):
+        data = data[:end]
+    offset = start + end
+    head = (
+        state.head if (not restarted and state.offset >= HEAD_BYTES) else _head_of(path, offset, data, start)
+    )
+    new = FileState(st.st_dev, st.st_ino, size, offset, first - 1 + data.count(b"\n"), st.st_mtime_ns, head)
+    return Chunk(data, first, new, restarted)
+
+
+def _same_head(f: object, state: FileState) -> bool:
+    import io
+
+    assert isinstance(f, io.BufferedReader)
+    n = min(state.offset, HEAD_BYTES)
+    f.seek(0)
+    return _digest(f.read(n)) == state.head
+
+
+def _head_of(path: str, offset: int, data: bytes, start: int) -> str:
+    n = min(offset, HEAD_BYTES)
+    if start == 0:
+        return _digest(data[:n])
+    with open(path, "rb") as f:
+        return _digest(f.read(n))
+
+
+def _read_from(f: object, start: int, size: int) -> bytes:
+    import io
+
+    assert isinstance(f, io.BufferedReader)
+    length = size - start
+    if length <= 0:
+        return b""
+    f.seek(start)
+    return f.read(length)

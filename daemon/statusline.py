@@ -1,0 +1,155 @@
+"""`baton statusline`: the line Claude Code shows under its prompt, and a source of official figures.
+
+Claude Code runs the configured command on every refresh and writes a JSON object to its stdin (see
+claude-data-formats.md §5). When that object carries `rate_limits`, they are recorded in `official_figures`
+and the daemon is woken through a stamp file. The line printed comes from those figures, else from the
+daemon's last snapshot. Enable it in `~/.claude/settings.json`:
+
+    "statusLine": {"type": "command", "command": "baton statusline"}
+
+Fast path: stdlib only (no click, SQLAlchemy or pydantic); whatever arrives on stdin, it prints a line and
+exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Mapping
+from datetime import datetime, tzinfo
+from typing import Any
+
+from daemon.quota import OfficialFigure, level_for, to_datetime
+
+MAX_STDIN = 4 * 1024 * 1024
+
+
+def parse_stdin(raw: bytes) -> dict[str, Any]:
+    """Return the statusline JSON object, or {} for anything that is not one."""
+    try:
+        data = json.loads(raw.decode("utf-8", "replace")) if raw.strip() else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _zone(name: Any) -> tzinfo | None:
+    if not isinstance(name, str) or not name:
+        return None
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(name)
+    except Exception:  # ZoneInfoNotFoundError, ValueError: fall back to the system's zone
+        return None
+
+
+def _clock(ts: datetime, tz: tzinfo | None, now: datetime) -> str:
+    local = ts.astimezone(tz)
+    return (
+        local.strftime("%H:%M") if local.date() == now.astimezone(tz).date() else local.strftime("%a %H:%M")
+    )
+
+
+def render_official(figures: list[OfficialFigure], now: datetime, tz: tzinfo | None) -> str | None:
+    """Return the line for official figures (5-hour first), or None when there is no 5-hour figure."""
+    by_window = {f.window: f for f in figures}
+    five = by_window.get("five_hour")
+    if five is None:
+        return None
+    parts = [f"5h {five.used_percent:.0f}% {level_for(five.used_percent)}"]
+    if five.resets_at_ms:
+        parts.append(f"resets {_clock(to_datetime(five.resets_at_ms), tz, now)}")
+    week = by_window.get("seven_day")
+    if week is not None:
+        parts.append(f"7d {week.used_percent:.0f}%")
+    return " · ".join(parts) + " · official"
+
+
+def render_snapshot(snap: Mapping[str, Any], now: datetime, tz: tzinfo | None) -> str | None:
+    """Return the line for the daemon's snapshot, or None when it is unusable or its window has reset."""
+    try:
+        reset = datetime.fromisoformat(str(snap["reset_at"]))
+        percent = float(snap["percent"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if reset <= now:
+        return "5h 0% fresh · window reset"
+    approx = "" if snap.get("source") == "official" else "~"
+    head = (
+        "5h LIMIT" if snap.get("limited") else f"5h {approx}{percent:.0f}% {snap.get('level', '')}".rstrip()
+    )
+    parts = [head, f"resets {_clock(reset, tz, now)}"]
+    weekly = snap.get("weekly")
+    if isinstance(weekly, Mapping) and isinstance(weekly.get("percent"), int | float):
+        parts.append(f"7d {approx}{weekly['percent']:.0f}%")
+    parts.append(str(snap.get("source", "estimate")))
+    return " · ".join(parts)
+
+
+def _record(figures: list[OfficialFigure], session_id: Any) -> None:
+    """Store the figures and touch the daemon's stamp when they changed (errors are swallowed: fast path)."""
+    from daemon import official
+    from daemon.db import connect_fast
+    from daemon.paths import BatonPaths
+
+    paths = BatonPaths.from_env()
+    with connect_fast(paths.ledger_db) as conn:
+        changed = official.record(conn, figures, session_id if isinstance(session_id, str) else None)
+    if changed:
+        (paths.data_dir / official.STAMP_NAME).touch(mode=0o600)
+
+
+def line_for(data: Mapping[str, Any], now: datetime) -> str:
+    """Return the status line for the statusline input `data`, recording its official figures on the way."""
+    from daemon import official, snapshot
+    from daemon.paths import BatonPaths
+
+    figures = official.from_rate_limits(data.get("rate_limits"), int(now.timestamp() * 1000))
+    if figures:
+        # a locked or read-only database must not break Claude Code's status bar
+        with contextlib.suppress(Exception):
+            _record(figures, data.get("session_id"))
+    snap = snapshot.read(BatonPaths.from_env())
+    tz = _zone(snap.get("timezone")) if snap else None
+    line = render_official(figures, now, tz)
+    if line is None and snap is not None:
+        line = render_snapshot(snap, now, tz)
+    return line or "baton · no quota data yet"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Read the statusline JSON on stdin, print one line, return 0 (always)."""
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    try:
+        raw = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read(MAX_STDIN)
+    except (OSError, ValueError):
+        raw = b""
+    now = datetime.now().astimezone()
+    try:
+        line = line_for(parse_stdin(raw), now)
+    except Exception:
+        line = "baton · status unavailable"
+    try:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError):
+        pass
+    return 0
+
+
+def __getattr__(name: str) -> Any:
+    """Build the click `command` only when asked (`baton --help`): the fast path never imports click."""
+    if name != "command":
+        raise AttributeError(name)
+    import click
+
+    @click.command(name="statusline", help=__doc__, context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args: tuple[str, ...]) -> None:
+        sys.exit(main(list(args)))
+
+    return command

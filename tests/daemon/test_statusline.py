@@ -121,7 +121,8 @@ def test_statusline_imports_nothing_heavy(baton_home: Path) -> None:
         "import sys, io; sys.stdin = io.TextIOWrapper(io.BytesIO(b'{}'));"
         "from daemon.cli import main\n"
         "try:\n main(['statusline'])\nexcept SystemExit: pass\n"
-        "print(sorted(m for m in ('sqlalchemy', 'pydantic', 'pydantic_settings', 'structlog') if m in sys.modules))"
+        "heavy = ('sqlalchemy', 'pydantic', 'pydantic_settings', 'structlog')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"

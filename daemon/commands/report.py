@@ -1,0 +1,250 @@
+"""`baton report`: one group. Usage reports (daily weekly monthly session blocks) live here; session
+reports (engineer E) and estimates (engineer F) are imported only when their sub-command is called.
+
+The usage reports first catch up on new transcript bytes, and only then import the heavy parts
+(SQLAlchemy, pydantic-settings): with nothing new, `report daily --json` stats the files, compares them
+with the ledger over stdlib sqlite3 and answers from one SQL query.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from daemon.cli import LazyGroup
+from daemon.errors import BatonError
+from daemon.paths import BatonPaths
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SESSIONS = "daemon.commands.report_sessions"
+LAZY: dict[str, tuple[str, str]] = {
+    "daily": ("daemon.commands.report:daily", "Usage by day (ccusage-compatible)."),
+    "weekly": ("daemon.commands.report:weekly", "Usage by week, Monday to Sunday (ccusage-compatible)."),
+    "monthly": ("daemon.commands.report:monthly", "Usage by month (ccusage-compatible)."),
+    "session": ("daemon.commands.report:session", "Usage by Claude Code session (ccusage-compatible)."),
+    "blocks": ("daemon.commands.report:blocks", "Usage by 5-hour billing block (ccusage-compatible)."),
+    "summary": (f"{_SESSIONS}:summary", "Sessions of a period: count, time, cost, value."),
+    "by-repo": (f"{_SESSIONS}:by_repo", "Sessions grouped by repository."),
+    "by-category": (f"{_SESSIONS}:by_category", "Sessions grouped by category."),
+    "by-model": (f"{_SESSIONS}:by_model", "Sessions grouped by model."),
+    "recent": (f"{_SESSIONS}:recent", "The most recent sessions."),
+    "trends": (f"{_SESSIONS}:trends", "Week-by-week trends."),
+    "value": (f"{_SESSIONS}:value", "What sessions delivered for what they cost."),
+    "compare": (f"{_SESSIONS}:compare", "Compare two periods or strategies."),
+    "html": (f"{_SESSIONS}:html", "Write an HTML report."),
+    "estimate": ("daemon.commands.report_estimate:estimate", "How estimates compared with actual usage."),
+}
+
+PROGRESS_MIN_BYTES = 20 << 20
+
+
+@click.group(cls=LazyGroup, lazy=LAZY)
+def report() -> None:
+    """Usage reports (ccusage-compatible) and session reports."""
+
+
+# ---- catching up before a report -----------------------------------------------------------------
+
+
+class _Bar:
+    """A progress bar on stderr, shown only on a terminal and only when there is much to read."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.shown = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            if total < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
+                return
+            self.bar = click.progressbar(length=total, label="Reading transcripts", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.shown)
+        self.shown = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def run_catch_up(paths: BatonPaths, *, quiet_log: bool) -> Any:
+    """Catch up on every transcript (heavy imports happen here) and return the IngestSummary."""
+    from daemon import logs
+    from daemon.config import load_settings
+    from daemon.ingest import catch_up
+
+    settings = load_settings(paths)
+    paths.ensure()
+    logs.configure(paths.log_file, level=settings.general.log_level, console=not quiet_log)
+    bar = _Bar()
+    try:
+        return catch_up(paths, settings, progress=bar)
+    finally:
+        bar.close()
+
+
+def prepare(mode: str | None) -> tuple[Path, str, str]:
+    """Bring the ledger up to date if anything changed; return (ledger path, configured zone, cost mode)."""
+    from daemon.transcripts import list_files, roots_from
+    from daemon.usage_reports import QuickSettings, needs_ingest, quick_settings
+
+    paths = BatonPaths.from_env()
+    quick = quick_settings(paths.config_file, os.environ)
+    if not quick.exact:
+        from daemon.config import load_settings
+
+        s = load_settings(paths)
+        quick = QuickSettings(
+            s.general.timezone, tuple(s.transcripts.roots), s.pricing.mode, s.pricing.file, exact=True
+        )
+    mode = mode or quick.pricing_mode
+    listing = list_files(roots_from(list(quick.roots), os.environ))
+    digest = None
+    if mode != "display" or quick.pricing_file is not None:
+        from daemon.pricing import load_prices
+
+        digest = load_prices(quick.pricing_file).digest
+    if needs_ingest(paths.ledger_db, listing, digest):
+        run_catch_up(paths, quiet_log=True)
+    return paths.ledger_db, quick.timezone, mode
+
+
+# ---- the usage report commands -------------------------------------------------------------------
+
+
+def usage_options(func: F) -> F:
+    """Add the options every usage report shares."""
+    options = [
+        click.option("-s", "--since", help="First local day to include (YYYY-MM-DD or YYYYMMDD)."),
+        click.option("-u", "--until", help="Last local day to include (inclusive)."),
+        click.option(
+            "-z", "--timezone", "zone", help="IANA zone for local days (default: config, else system)."
+        ),
+        click.option("-p", "--project", help="Only this project (the folder name under projects/)."),
+        click.option("-b", "--breakdown", is_flag=True, help="Show a row per model under each period."),
+        click.option("-j", "--json", "as_json", is_flag=True, help="ccusage-compatible JSON."),
+        click.option("--csv", "as_csv", is_flag=True, help="CSV with plain numbers."),
+        click.option(
+            "-m",
+            "--mode",
+            type=click.Choice(["auto", "calculate", "display"]),
+            help="Cost: costUSD when present else computed (auto), always computed, or costUSD only.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _options(since: str | None, until: str | None, zone: str, project: str | None, mode: str) -> Any:
+    from daemon.usage_reports import ReportOptions, normalise_date
+
+    return ReportOptions(
+        since=normalise_date(since, "--since"),
+        until=normalise_date(until, "--until"),
+        zone=zone,
+        project=project,
+        mode=mode,
+    )
+
+
+def _check_zone(zone: str | None) -> None:
+    if zone:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise BatonError(
+                f"unknown time zone {zone!r}", hint="use an IANA name such as Europe/Paris"
+            ) from exc
+
+
+def _period_command(kind: str, **kw: Any) -> None:
+    from daemon import usage_reports as ur
+    from daemon.db import connect_fast
+
+    _check_zone(kw["zone"])
+    db, zone, mode = prepare(kw["mode"])
+    opts = _options(kw["since"], kw["until"], kw["zone"] or zone, kw["project"], mode)
+    with connect_fast(db, readonly=True) as conn:
+        rep = ur.period_report(conn, kind, opts)
+    if kw["as_json"]:
+        click.echo(ur.dumps(ur.report_json(rep)))
+        return
+    header, rows = ur.table_rows(rep, kw["breakdown"])
+    if kw["as_csv"]:
+        click.echo(ur.render_csv(header, rows), nl=False)
+        return
+    if kw.get("chart"):
+        click.echo(ur.render_chart(rep))
+    else:
+        click.echo(ur.render_table(header, rows))
+    if rep.unpriced:
+        click.echo(f"Unpriced models (cost not counted): {', '.join(rep.unpriced)}", err=True)
+
+
+@click.command("daily")
+@usage_options
+@click.option("--chart", is_flag=True, help="Bars of total tokens per day instead of the table.")
+def daily(**kw: Any) -> None:
+    """Usage by local day (ccusage-compatible)."""
+    _period_command("daily", **kw)
+
+
+@click.command("weekly")
+@usage_options
+def weekly(**kw: Any) -> None:
+    """Usage by week starting Monday (ccusage-compatible)."""
+    _period_command("weekly", **kw)
+
+
+@click.command("monthly")
+@usage_options
+def monthly(**kw: Any) -> None:
+    """Usage by month (ccusage-compatible)."""
+    _period_command("monthly", **kw)
+
+
+@click.command("session")
+@usage_options
+def session(**kw: Any) -> None:
+    """Usage by Claude Code session; sub-agent files count in their parent session (ccusage-compatible)."""
+    _period_command("session", **kw)
+
+
+@click.command("blocks")
+@usage_options
+@click.option("--active", is_flag=True, help="Only the active block.")
+@click.option("--recent", is_flag=True, help="Blocks of the last 3 days and the active one.")
+def blocks(**kw: Any) -> None:
+    """Usage by 5-hour block, with the active block's burn rate and projection (ccusage-compatible)."""
+    from daemon import usage_reports as ur
+    from daemon.db import connect_fast
+
+    _check_zone(kw["zone"])
+    db, zone, mode = prepare(kw["mode"])
+    opts = _options(kw["since"], kw["until"], kw["zone"] or zone, kw["project"], mode)
+    now_ms = int(time.time() * 1000)
+    with connect_fast(db, readonly=True) as conn:
+        found, unpriced = ur.blocks_report(conn, opts, now_ms)
+    if kw["active"]:
+        found = [b for b in found if b.is_active]
+    if kw["recent"]:
+        found = [b for b in found if b.is_active or b.start_ms >= now_ms - 3 * 86_400_000]
+    if kw["as_json"]:
+        click.echo(ur.dumps(ur.blocks_json(found)))
+        return
+    header, rows = ur.blocks_table(found)
+    click.echo(
+        ur.render_csv(header, rows) if kw["as_csv"] else ur.render_table(header, rows), nl=not kw["as_csv"]
+    )
+    if unpriced:
+        click.echo(f"Unpriced models (cost not counted): {', '.join(unpriced)}", err=True)

@@ -1,0 +1,483 @@
+"""ccusage-compatible usage reports (daily, weekly, monthly, session, blocks) read from the ledger.
+
+This module is on the warm path of `baton report daily --json`: it imports only the standard library and
+light parts of baton. Aggregation happens in SQL (local days grouped with DST-correct offsets); Python
+only shapes one row per period and model. `--json` output has ccusage 20's structure and field names.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daemon.blocks import SYNTHETIC, Block, BlockEntry, identify_blocks
+from daemon.errors import BatonError
+from daemon.timeutil import iso_ms, offset_ranges, resolve_zone
+
+COST_SQL = {
+    "auto": "COALESCE(e.cost_usd, e.cost_calc, 0)",
+    "calculate": "COALESCE(e.cost_calc, 0)",
+    "display": "COALESCE(e.cost_usd, 0)",
+}
+UNPRICED_SQL = {
+    "auto": "(e.cost_usd IS NULL AND e.cost_calc IS NULL)",
+    "calculate": "(e.cost_calc IS NULL)",
+    "display": "0",
+}
+LABEL_SQL = "CASE WHEN e.speed = 'fast' THEN e.model || '-fast' ELSE e.model END"
+PERIOD_SQL = {
+    "daily": "strftime('%Y-%m-%d', (e.ts_ms + tz.off) / 1000, 'unixepoch')",
+    "weekly": "date((e.ts_ms + tz.off) / 1000, 'unixepoch', '-6 days', 'weekday 1')",
+    "monthly": "strftime('%Y-%m', (e.ts_ms + tz.off) / 1000, 'unixepoch')",
+}
+DAY_KEY_SQL = "strftime('%Y%m%d', (e.ts_ms + tz.off) / 1000, 'unixepoch')"
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What to report: dates are local `YYYYMMDD` strings (inclusive), `zone` an IANA name ('' = local)."""
+
+    since: str | None = None
+    until: str | None = None
+    zone: str = ""
+    project: str | None = None
+    mode: str = "auto"
+
+
+@dataclass
+class Tokens:
+    input: int = 0
+    output: int = 0
+    cache_creation: int = 0
+    cache_read: int = 0
+    cost: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output + self.cache_creation + self.cache_read
+
+    def add(self, other: Tokens) -> None:
+        self.input += other.input
+        self.output += other.output
+        self.cache_creation += other.cache_creation
+        self.cache_read += other.cache_read
+        self.cost += other.cost
+
+
+@dataclass
+class PeriodRow:
+    """One report row (a day, week, month or session) with its per-model breakdown."""
+
+    period: str
+    tokens: Tokens = field(default_factory=Tokens)
+    models: dict[str, Tokens] = field(default_factory=dict)
+    first_seen: dict[str, str] = field(default_factory=dict)
+    last_ms: int = 0
+    project: str | None = None
+
+
+@dataclass
+class Report:
+    kind: str
+    rows: list[PeriodRow]
+    unpriced: list[str]
+
+    @property
+    def totals(self) -> Tokens:
+        t = Tokens()
+        for r in self.rows:
+            t.add(r.tokens)
+        return t
+
+
+def normalise_date(text: str | None, flag: str) -> str | None:
+    """Return `YYYYMMDD` for a `YYYY-MM-DD` or `YYYYMMDD` flag value; raise BatonError otherwise."""
+    if text is None:
+        return None
+    digits = text.replace("-", "")
+    if len(digits) != 8 or not digits.isdigit():
+        raise BatonError(f"{flag} {text!r}: expected a date as YYYY-MM-DD or YYYYMMDD")
+    return digits
+
+
+# ---- queries -------------------------------------------------------------------------------------
+
+
+def _tz_cte(conn: sqlite3.Connection, zone_name: str) -> tuple[str, list[int]]:
+    lo, hi = conn.execute("SELECT min(ts_ms), max(ts_ms) FROM usage_events").fetchone()
+    if lo is None:
+        return "tz(lo, hi, off) AS (SELECT 0, 0, 0)", []
+    ranges = offset_ranges(resolve_zone(zone_name), int(lo), int(hi))
+    values = ", ".join("(?, ?, ?)" for _ in ranges)
+    return f"tz(lo, hi, off) AS (VALUES {values})", [v for r in ranges for v in r]
+
+
+def _filters(opts: ReportOptions) -> tuple[str, list[Any]]:
+    where, params = [], list[Any]()
+    if opts.since:
+        where.append(f"{DAY_KEY_SQL} >= ?")
+        params.append(opts.since)
+    if opts.until:
+        where.append(f"{DAY_KEY_SQL} <= ?")
+        params.append(opts.until)
+    if opts.project:
+        where.append("e.project = ?")
+        params.append(opts.project)
+    return (" AND " + " AND ".join(where)) if where else "", params
+
+
+def _grouped(
+    conn: sqlite3.Connection, opts: ReportOptions, group_sql: str
+) -> tuple[list[Sequence[Any]], list[str]]:
+    # Sessions list their models in the order ccusage meets them: file path order, then line order.
+    seen = (
+        "min(f.path || char(1) || substr('000000000' || e.line_no, -10))"
+        if group_sql == "e.session_id"
+        else "''"
+    )
+    cte, tz_params = _tz_cte(conn, opts.zone)
+    where, params = _filters(opts)
+    cost, unpriced = COST_SQL[opts.mode], UNPRICED_SQL[opts.mode]
+    sql = (
+        f"WITH {cte} SELECT {group_sql} AS grp, {LABEL_SQL} AS label, "
+        "sum(e.input_tokens), sum(e.output_tokens), "
+        f"sum(e.cache_creation_tokens), sum(e.cache_read_tokens), sum({cost}), min(e.ts_ms), max(e.ts_ms), "
+        f"max({unpriced}), max(e.project), {seen} FROM usage_events e JOIN files f ON f.id = e.file_id "
+        f"JOIN tz ON e.ts_ms >= tz.lo AND e.ts_ms < tz.hi WHERE 1 = 1{where} GROUP BY grp, label"
+    )
+    rows = conn.execute(sql, [*tz_params, *params]).fetchall()
+    unpriced_models = sorted({str(r[1]) for r in rows if r[9] and r[1] and r[1] != SYNTHETIC})
+    return rows, unpriced_models
+
+
+def period_report(conn: sqlite3.Connection, kind: str, opts: ReportOptions) -> Report:
+    """Return the daily, weekly, monthly or session report from the ledger."""
+    group_sql = "e.session_id" if kind == "session" else PERIOD_SQL[kind]
+    rows, unpriced = _grouped(conn, opts, group_sql)
+    by_period: dict[str, PeriodRow] = {}
+    for grp, label, inp, out, cc, cr, cost, _first, last, _unpriced, project, seen in rows:
+        row = by_period.setdefault(str(grp), PeriodRow(str(grp)))
+        t = Tokens(int(inp), int(out), int(cc), int(cr), float(cost))
+        row.tokens.add(t)
+        row.last_ms = max(row.last_ms, int(last))
+        row.project = row.project or project
+        if label and label != SYNTHETIC:
+            row.models.setdefault(str(label), Tokens()).add(t)
+            row.first_seen[str(label)] = min(row.first_seen.get(str(label), str(seen)), str(seen))
+    ordered = list(by_period.values())
+    if kind == "session":
+        ordered.sort(key=lambda r: -r.tokens.cost)
+    else:
+        ordered.sort(key=lambda r: r.period)
+    return Report(kind, ordered, unpriced)
+
+
+def blocks_report(
+    conn: sqlite3.Connection, opts: ReportOptions, now_ms: int
+) -> tuple[list[Block], list[str]]:
+    """Return ccusage's 5-hour blocks over the ledger (local-day and project filters), and unpriced models."""
+    cte, tz_params = _tz_cte(conn, opts.zone)
+    where, params = _filters(opts)
+    sql = (
+        f"WITH {cte} SELECT e.ts_ms, e.input_tokens, e.output_tokens, e.cache_creation_tokens, "
+        f"e.cache_read_tokens, {COST_SQL[opts.mode]}, {LABEL_SQL}, {UNPRICED_SQL[opts.mode]} "
+        f"FROM usage_events e JOIN tz ON e.ts_ms >= tz.lo AND e.ts_ms < tz.hi WHERE 1 = 1{where} "
+        "ORDER BY e.ts_ms, e.file_id, e.line_no"
+    )
+    entries: list[BlockEntry] = []
+    unpriced: set[str] = set()
+    for ts, inp, out, cc, cr, cost, label, no_price in conn.execute(sql, [*tz_params, *params]):
+        entries.append(BlockEntry(ts, inp, out, cc, cr, float(cost), label))
+        if no_price and label and label != SYNTHETIC:
+            unpriced.add(label)
+    blocks = identify_blocks(entries, now_ms)
+    resets = conn.execute(
+        "SELECT ts_ms, reset_at_ms FROM limit_events WHERE reset_at_ms IS NOT NULL ORDER BY ts_ms"
+    ).fetchall()
+    return [_with_reset(b, resets) for b in blocks], sorted(unpriced)
+
+
+def _with_reset(block: Block, resets: list[tuple[int, int]]) -> Block:
+    if block.is_gap or block.actual_end_ms is None:
+        return block
+    for ts, reset in resets:
+        if block.start_ms <= ts <= block.actual_end_ms:
+            from dataclasses import replace
+
+            return replace(block, limit_reset_ms=reset)
+    return block
+
+
+# ---- ccusage JSON --------------------------------------------------------------------------------
+
+
+def _breakdowns(row: PeriodRow) -> list[dict[str, Any]]:
+    items = sorted(row.models.items(), key=lambda kv: (-kv[1].cost, kv[0]))
+    return [
+        {
+            "cacheCreationTokens": t.cache_creation,
+            "cacheReadTokens": t.cache_read,
+            "cost": t.cost,
+            "inputTokens": t.input,
+            "modelName": name,
+            "outputTokens": t.output,
+        }
+        for name, t in items
+    ]
+
+
+def _token_fields(t: Tokens) -> dict[str, Any]:
+    return {
+        "cacheCreationTokens": t.cache_creation,
+        "cacheReadTokens": t.cache_read,
+        "inputTokens": t.input,
+        "outputTokens": t.output,
+        "totalCost": t.cost,
+        "totalTokens": t.total,
+    }
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """Return the report as ccusage 20's `--json` object (`{"daily": [...], "totals": {...}}` and so on)."""
+    rows = []
+    for r in report.rows:
+        item = _token_fields(r.tokens)
+        item["modelBreakdowns"] = _breakdowns(r)
+        item["period"] = r.period
+        if report.kind == "session":
+            item["agent"] = "claude"
+            item["metadata"] = {"lastActivity": iso_ms(r.last_ms)}
+            item["modelsUsed"] = sorted(r.models, key=lambda m: r.first_seen[m])
+        else:
+            item["agent"] = "all"
+            item["metadata"] = {"agents": ["claude"]}
+            item["modelsUsed"] = sorted(r.models)
+        rows.append(item)
+    return {report.kind: rows, "totals": _token_fields(report.totals)}
+
+
+def blocks_json(blocks: list[Block]) -> dict[str, Any]:
+    """Return blocks as ccusage 20's `blocks --json` object."""
+    return {"blocks": [_block_json(b) for b in blocks]}
+
+
+def _block_json(b: Block) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "actualEndTime": iso_ms(b.actual_end_ms) if b.actual_end_ms is not None else None,
+        "burnRate": None,
+        "costUSD": b.cost,
+        "endTime": iso_ms(b.end_ms),
+        "entries": b.entries,
+        "id": ("gap-" if b.is_gap else "") + iso_ms(b.start_ms),
+        "isActive": b.is_active,
+        "isGap": b.is_gap,
+        "models": list(b.models),
+        "projection": None,
+        "startTime": iso_ms(b.start_ms),
+        "tokenCounts": {
+            "cacheCreationInputTokens": b.cache_creation_tokens,
+            "cacheReadInputTokens": b.cache_read_tokens,
+            "inputTokens": b.input_tokens,
+            "outputTokens": b.output_tokens,
+        },
+        "totalTokens": b.total_tokens,
+    }
+    if b.burn_rate is not None:
+        item["burnRate"] = {
+            "costPerHour": b.burn_rate.cost_per_hour,
+            "tokensPerMinute": b.burn_rate.tokens_per_minute,
+            "tokensPerMinuteForIndicator": b.burn_rate.tokens_per_minute_for_indicator,
+        }
+    if b.projection is not None:
+        item["projection"] = {
+            "remainingMinutes": b.projection.remaining_minutes,
+            "totalCost": b.projection.total_cost,
+            "totalTokens": b.projection.total_tokens,
+        }
+    if b.limit_reset_ms is not None:
+        item["usageLimitResetTime"] = iso_ms(b.limit_reset_ms)
+    return item
+
+
+def dumps(data: Mapping[str, Any]) -> str:
+    """Return JSON as ccusage prints it (keys sorted, two-space indent)."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+# ---- tables, CSV and the chart -------------------------------------------------------------------
+
+_HEADERS = ("Input", "Output", "Cache Create", "Cache Read", "Total Tokens", "Cost (USD)")
+
+
+def _cells(t: Tokens) -> list[str]:
+    return [
+        f"{t.input:,}",
+        f"{t.output:,}",
+        f"{t.cache_creation:,}",
+        f"{t.cache_read:,}",
+        f"{t.total:,}",
+        f"${t.cost:,.2f}",
+    ]
+
+
+def _short(model: str) -> str:
+    return model.removeprefix("claude-")
+
+
+def table_rows(report: Report, breakdown: bool) -> tuple[list[str], list[list[str]]]:
+    """Return the header and rows of the readable table (with breakdown: a row per model under each)."""
+    first = {"session": "Session", "daily": "Date", "weekly": "Week", "monthly": "Month"}[report.kind]
+    header = [first, "Models", *_HEADERS]
+    rows: list[list[str]] = []
+    for r in report.rows:
+        rows.append([r.period, ", ".join(_short(m) for m in sorted(r.models)), *_cells(r.tokens)])
+        if breakdown:
+            for name, t in sorted(r.models.items(), key=lambda kv: -kv[1].cost):
+                rows.append(["  └─", _short(name), *_cells(t)])
+    rows.append(["Total", "", *_cells(report.totals)])
+    return header, rows
+
+
+def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Return rows as an aligned text table: first two columns left-aligned, numbers right-aligned."""
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("─" * w for w in widths)
+    body = [line(r) for r in rows]
+    return "\n".join([line(header), rule, *body[:-1], rule, body[-1]]) if body else line(header)
+
+
+def render_csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Return the table as CSV with plain numbers (no thousands separators or $)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for r in rows:
+        writer.writerow([c.replace(",", "").replace("$", "") if i >= 2 else c for i, c in enumerate(r)])
+    return out.getvalue()
+
+
+def render_chart(report: Report, width: int = 40) -> str:
+    """Return one bar per period, scaled to the largest total tokens, with tokens and cost."""
+    if not report.rows:
+        return "(no usage)"
+    peak = max(r.tokens.total for r in report.rows) or 1
+    label_w = max(len(r.period) for r in report.rows)
+    lines = []
+    for r in report.rows:
+        n = r.tokens.total * width / peak
+        bar = "█" * int(n) + ("▌" if n - int(n) >= 0.5 else "")
+        lines.append(
+            f"{r.period.ljust(label_w)}  {bar.ljust(width + 1)} {r.tokens.total:>14,}  ${r.tokens.cost:,.2f}"
+        )
+    return "\n".join(lines)
+
+
+def blocks_table(blocks: list[Block]) -> tuple[list[str], list[list[str]]]:
+    """Return the header and rows of the readable blocks table."""
+    header = ["Block start (UTC)", "Status", "Models", "Entries", "Total Tokens", "Cost (USD)"]
+    rows = []
+    for b in blocks:
+        status = "gap" if b.is_gap else ("ACTIVE" if b.is_active else "")
+        rows.append(
+            [
+                iso_ms(b.start_ms)[:16].replace("T", " "),
+                status,
+                ", ".join(_short(m) for m in b.models),
+                str(b.entries),
+                f"{b.total_tokens:,}",
+                f"${b.cost:,.2f}",
+            ]
+        )
+    total = sum(b.total_tokens for b in blocks)
+    rows.append(
+        [
+            "Total",
+            "",
+            "",
+            str(sum(b.entries for b in blocks)),
+            f"{total:,}",
+            f"${sum(b.cost for b in blocks):,.2f}",
+        ]
+    )
+    return header, rows
+
+
+# ---- the warm path: is there anything new to read? -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuickSettings:
+    """The few settings reports need, read without pydantic; `exact` False: only full validation will do."""
+
+    timezone: str = ""
+    roots: tuple[Path, ...] = ()
+    pricing_mode: str = "auto"
+    pricing_file: Path | None = None
+    exact: bool = True
+
+
+def quick_settings(config_file: Path, env: Mapping[str, str]) -> QuickSettings:
+    """Return the report settings from `config.toml` via tomllib; `exact=False` when env overrides exist."""
+    if any(k.startswith("BATON_") and k not in ("BATON_HOME", "BATON_REQUIRE_REAL") for k in env):
+        return QuickSettings(exact=False)
+    if not config_file.exists():
+        return QuickSettings()
+    import tomllib
+
+    try:
+        doc = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        general, transcripts, pricing = (doc.get(k, {}) for k in ("general", "transcripts", "pricing"))
+        roots = tuple(Path(os.path.expanduser(str(p))) for p in transcripts.get("roots", []))
+        file = pricing.get("file")
+        return QuickSettings(
+            timezone=str(general.get("timezone", "")),
+            roots=roots,
+            pricing_mode=str(pricing.get("mode", "auto")),
+            pricing_file=Path(os.path.expanduser(str(file))) if file else None,
+        )
+    except (OSError, ValueError, AttributeError, TypeError):
+        return QuickSettings(exact=False)
+
+
+def needs_ingest(db_path: Path, listing: list[str], prices_digest: str | None) -> bool:
+    """True when some transcript is new or changed since the ledger read it, or stored costs are stale."""
+    if not db_path.exists():
+        return True
+    from daemon.db import connect_fast
+
+    try:
+        with connect_fast(db_path, readonly=True) as conn:
+            stored = {
+                r[0]: (r[1], r[2], r[3], r[4])
+                for r in conn.execute(
+                    "SELECT path, device, inode, size, mtime_ns FROM files WHERE deleted = 0"
+                )
+            }
+            if prices_digest is not None:
+                row = conn.execute("SELECT value FROM ledger_meta WHERE key = 'prices_digest'").fetchone()
+                if row is None or row[0] != prices_digest:
+                    return True
+    except sqlite3.Error:
+        return True
+    for path in listing:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stored.get(path) != (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
+            return True
+    return False

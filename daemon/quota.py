@@ -90,7 +90,7 @@ class QuotaSnapshot:
     cost_usd: float
     messages: int
     burn_rate_recent: float  # counted tokens per minute over the last 10 minutes
-    burn_rate_window: float  # counted tokens per minute since the window's first message
+    burn_rate_window: float  # counted tokens per minute since the window opened
     runway_minutes: float | None  # at the recent pace (else the window's); None when idle or unknown
     projected_tokens: int  # at the window's end, at the window's pace
     projected_percent: float | None
@@ -190,8 +190,8 @@ def _rates(points: Sequence[UsagePoint], start_ms: int, now_ms: int) -> tuple[fl
     recent = sum(p.tokens for p in in_window if p.ts_ms >= now_ms - RECENT_MS)
     recent_rate = recent / (RECENT_MS / MINUTE_MS)
     window_rate = 0.0
-    if in_window:
-        minutes = (now_ms - in_window[0].ts_ms) / MINUTE_MS
+    if in_window:  # since the window opened (its first message, for the week), at least a minute
+        minutes = (now_ms - min(start_ms, in_window[0].ts_ms)) / MINUTE_MS
         window_rate = tokens / max(minutes, 1.0)
     return recent_rate, window_rate, tokens, cost, len(in_window)
 

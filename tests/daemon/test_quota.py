@@ -91,15 +91,15 @@ def test_burn_rate_recent_and_window_runway_and_projection() -> None:
     now = T0 + timedelta(minutes=60)
     snap = evaluate(points, [], PRO, now)
     assert snap.burn_rate_recent == 2000.0  # 20k in the last 10 minutes
-    assert snap.burn_rate_window == round(50_000 / 60, 1)
+    assert snap.burn_rate_window == round(50_000 / 80, 1)  # since the window opened at 14:00
     assert snap.runway_minutes == round(150_000 / 2000, 1)
     minutes_left = (snap.reset_at - now).total_seconds() / 60
-    assert snap.projected_tokens == round(50_000 + 50_000 / 60 * minutes_left)
+    assert snap.projected_tokens == round(50_000 + 50_000 / 80 * minutes_left)
 
 
 def test_no_recent_use_falls_back_to_the_window_pace_for_runway() -> None:
     snap = evaluate([at(0, 60_000)], [], PRO, T0 + timedelta(minutes=60))
-    assert snap.burn_rate_recent == 0 and snap.runway_minutes == round(140_000 / 1000, 1)
+    assert snap.burn_rate_recent == 0 and snap.runway_minutes == round(140_000 / 750, 1)
 
 
 def test_official_statusline_figure_wins_while_its_window_is_open() -> None:

@@ -1,0 +1,475 @@
+"""`baton run`: the long-running service. Follows the transcripts, keeps the quota current, fires alerts.
+
+One thread does the work (the main thread, so signals are handled there): it waits on a queue fed by the
+watchdog observer (`daemon.follow`), ingests each changed transcript with the ledger's `Ingestor`, then
+re-evaluates the quota and fires what is due. A timer wakes it about once a minute for what happens without
+any file changing (a window reset, a calendar day for budgets, an official figure ageing out) and to ping the
+systemd watchdog. Idle, it sleeps in `queue.get`.
+
+Signals: SIGTERM/SIGINT stop it (within about a second), SIGHUP reloads the configuration (an invalid one is
+logged and the old one kept). One instance per user: an exclusive `flock` on `paths.lock_file`.
+The parts other engineers own (scheduler, sessions, estimates, control socket, sd_notify) are attached when
+their module exists; an error in one is logged and the daemon goes on.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib
+import os
+import queue
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from types import FrameType, ModuleType
+from typing import TYPE_CHECKING, Any
+
+from daemon import alerts, alerts_store, notify, official, plans, quota, snapshot
+from daemon.config import Settings, load_settings
+from daemon.context import DaemonContext
+from daemon.errors import BatonError, ConfigError
+from daemon.follow import RESCAN, TranscriptWatcher, candidate_roots
+from daemon.logs import get_logger
+from daemon.paths import BatonPaths
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+log = get_logger("baton.run")
+
+TICK_S = 60.0
+HISTORY_MS = 8 * 24 * quota.HOUR_MS  # a week plus the 5-hour window before it
+AUTO_REFRESH_S = 3600.0  # the `auto` plan's P90 is recomputed at most hourly
+HOSTED = ("daemon.scheduler", "daemon.sessions", "daemon.estimate_store")
+
+
+class InstanceLock:
+    """An exclusive lock on a file: held for the life of the daemon, released by the kernel if it dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock. Raise BatonError naming the running instance's pid if another one holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            other = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise BatonError(
+                f"baton is already running (pid {other}; lock {self.path})",
+                exit_code=75,
+                hint="stop it first (`baton service stop`, or kill that pid), or use `baton status`",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        """Release the lock (the file stays; its content no longer matters)."""
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def holder_pid(paths: BatonPaths) -> int | None:
+    """Return the pid of the running daemon (the lock's holder), or None when no daemon holds the lock."""
+    try:
+        fd = os.open(paths.lock_file, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            text = os.read(fd, 32).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def counted_points(conn: sqlite3.Connection, since_ms: int) -> list[quota.UsagePoint]:
+    """Return the usage since `since_ms`, as the tokens that count against a limit (daemon.plans)."""
+    rows = conn.execute(
+        "SELECT ts_ms, input_tokens + output_tokens + cache_creation_tokens, "
+        "COALESCE(cost_usd, cost_calc, 0) FROM usage_events WHERE ts_ms >= ? ORDER BY ts_ms",
+        (since_ms,),
+    ).fetchall()
+    return [quota.UsagePoint(int(r[0]), int(r[1]), float(r[2])) for r in rows]
+
+
+def spent_between(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> float:
+    """Return the USD spent in [start_ms, end_ms) according to the ledger."""
+    row = conn.execute(
+        "SELECT COALESCE(SUM(COALESCE(cost_usd, cost_calc, 0)), 0) FROM usage_events "
+        "WHERE ts_ms >= ? AND ts_ms < ?",
+        (start_ms, end_ms),
+    ).fetchone()
+    return float(row[0])
+
+
+def zone_of(settings: Settings) -> tzinfo:
+    """Return the display zone: the configured one, else the system's."""
+    from daemon.timeutil import resolve_zone
+
+    return resolve_zone(settings.general.timezone or None)
+
+
+class Daemon:
+    """The running service; `run()` blocks until a stop signal and returns the exit code."""
+
+    def __init__(
+        self, paths: BatonPaths, settings: Settings, *, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self.paths = paths
+        self.settings = settings
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.events: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.stopping = threading.Event()
+        self.reload_requested = False
+        self.latest: quota.QuotaSnapshot | None = None
+        self.lock = InstanceLock(paths.lock_file)
+        self._auto: tuple[float, plans.Limits] | None = None
+        self._sdnotify: ModuleType | None = None
+        self._control: Any = None
+        self.engine: Engine | None = None
+
+    # ---- life cycle ---------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Start everything, serve until SIGTERM/SIGINT, stop cleanly; return 0."""
+        from daemon.db import open_ledger
+        from daemon.ingest import Ingestor
+
+        self.paths.ensure()
+        self.lock.acquire()
+        try:
+            self.engine = open_ledger(self.paths.ledger_db)
+            self.ingestor = Ingestor(self.paths, self.settings)
+            self._install_signals()
+            self._catch_up("caught_up")
+            self.ctx = self._context(self.engine)
+            self._attach_parts()
+            self._start_control()
+            self.watcher = TranscriptWatcher(
+                candidate_roots(self.settings.transcripts.roots, os.environ),
+                self.events.put,
+                stamps={self.paths.data_dir / official.STAMP_NAME: "official"},
+            )
+            self.watcher.start()
+            self._catch_up("caught_up_after_watch")  # lines written between the first catch-up and the watch
+            self._resend_pending()
+            self.evaluate()
+            self._sd("ready")
+            log.info("running", followed=[str(p) for p in self.watcher.followed_dirs()])
+            self._loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _install_signals(self) -> None:
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            self.stopping.set()
+            self.events.put("\0wake")
+
+        def reload(_signum: int, _frame: FrameType | None) -> None:
+            self.reload_requested = True
+            self.events.put("\0wake")
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
+
+    def _loop(self) -> None:
+        next_tick = time.monotonic() + TICK_S
+        while not self.stopping.is_set():
+            timeout = max(0.0, next_tick - time.monotonic())
+            try:
+                first = self.events.get(timeout=min(timeout, self._watchdog_every()))
+            except queue.Empty:
+                first = None
+            changed = self._drain(first)
+            if self.stopping.is_set():
+                break
+            if self.reload_requested:
+                self._reload()
+            self._sd("watchdog")
+            if changed or time.monotonic() >= next_tick:
+                self._ingest(changed)
+                self.evaluate()
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + TICK_S
+
+    def _drain(self, first: str | None) -> set[str]:
+        """Return the distinct changes queued now (a burst of writes becomes one pass)."""
+        changed: set[str] = set()
+        item = first
+        while item is not None:
+            if item != "\0wake":
+                changed.add(item)
+            try:
+                item = self.events.get_nowait()
+            except queue.Empty:
+                item = None
+        return changed
+
+    def _ingest(self, changed: set[str]) -> None:
+        if RESCAN in changed:
+            self._catch_up("rescanned")
+        for path in sorted(c for c in changed if not c.startswith(("\0",))):
+            try:
+                result = self.ingestor.ingest_file(path)
+            except Exception:
+                log.exception("ingest_failed", file=path)
+                continue
+            if result.new_events or result.new_limits:
+                log.debug("ingested", file=path, events=result.new_events, limits=result.new_limits)
+
+    def _catch_up(self, event: str) -> None:
+        """Read every transcript's new lines; a misconfigured root is logged (the watch waits for it)."""
+        try:
+            summary = self.ingestor.catch_up()
+        except BatonError as exc:
+            log.error("catch_up_failed", error=exc.message, hint=exc.hint)
+            return
+        log.info(event, summary=summary.line(), pid=os.getpid())
+
+    def _reload(self) -> None:
+        self.reload_requested = False
+        try:
+            settings = load_settings(self.paths)
+        except ConfigError as exc:
+            log.error("reload_refused", error=exc.message)
+            return
+        self.settings = settings
+        self.ctx.settings = settings
+        self._auto = None
+        log.info("config_reloaded")
+
+    def _shutdown(self) -> None:
+        self._sd("stopping")
+        watcher = getattr(self, "watcher", None)
+        if watcher is not None:
+            watcher.stop()
+        if self._control is not None:
+            try:
+                self._control.stop()
+            except Exception:
+                log.exception("control_stop_failed")
+        for hook in reversed(getattr(getattr(self, "ctx", None), "shutdown_hooks", [])):
+            try:
+                hook()
+            except Exception:
+                log.exception("shutdown_hook_failed")
+        if hasattr(self, "ingestor"):
+            self.ingestor.close()
+        if self.engine is not None:
+            self.engine.dispose()
+        self.lock.release()
+        log.info("stopped")
+
+    # ---- the hosted parts ---------------------------------------------------------------------------------
+
+    def _context(self, engine: Engine) -> DaemonContext:
+        ctx = DaemonContext(
+            paths=self.paths,
+            settings=self.settings,
+            engine=engine,
+            notify=lambda title, body, kind: notify.send(self.settings, title, body, kind),
+            quota_state=lambda: self.latest,
+        )
+        ctx.handlers["ping"] = lambda _req: {"ok": True, "pid": os.getpid()}
+        ctx.handlers["status"] = lambda _req: {"ok": True, "pid": os.getpid(), **self.status_payload()}
+        return ctx
+
+    def _attach_parts(self) -> None:
+        for name in HOSTED:
+            module = _optional(name)
+            attach = getattr(module, "attach", None)
+            if attach is None:
+                continue
+            try:
+                attach(self.ctx)
+                log.info("attached", part=name)
+            except Exception:
+                log.exception("attach_failed", part=name)
+        self._sdnotify = _optional("daemon.sdnotify")
+
+    def _start_control(self) -> None:
+        control = _optional("daemon.control")
+        if control is None:
+            return
+        try:
+            self._control = control.ControlServer(self.paths, self.ctx.handlers)
+            self._control.start()
+        except Exception:
+            log.exception("control_socket_failed")
+            self._control = None
+
+    def _sd(self, what: str) -> None:
+        if self._sdnotify is None:
+            return
+        try:
+            getattr(self._sdnotify, what)()
+        except Exception:
+            log.exception("sdnotify_failed", call=what)
+
+    def _watchdog_every(self) -> float:
+        interval = None
+        if self._sdnotify is not None:
+            try:
+                interval = self._sdnotify.watchdog_interval()
+            except Exception:
+                interval = None
+        return max(1.0, interval / 2) if interval else TICK_S
+
+    # ---- evaluation ---------------------------------------------------------------------------------------
+
+    def limits(self, conn: sqlite3.Connection) -> plans.Limits:
+        """Return the plan's limits; for `auto`, from the history (cached for an hour)."""
+        q = self.settings.quota
+        kwargs: dict[str, Any] = {
+            "token_limit": q.token_limit,
+            "cost_limit": q.cost_limit,
+            "message_limit": q.message_limit,
+            "weekly_token_limit": q.weekly_token_limit,
+        }
+        if q.plan != "auto" or q.token_limit:
+            return plans.resolve(q.plan, **kwargs)
+        if self._auto is not None and time.monotonic() - self._auto[0] < AUTO_REFRESH_S:
+            return self._auto[1]
+        now_ms = quota.to_ms(self.clock())
+        blocks = quota.identify_blocks(counted_points(conn, 0), int(q.window_hours * quota.HOUR_MS))
+        limit_ts = [
+            r[0] for r in conn.execute("SELECT ts_ms FROM limit_events WHERE kind IN ('session', 'unknown')")
+        ]
+        limited, completed = quota.window_totals(blocks, limit_ts, now_ms)
+        result = plans.resolve(
+            "auto", limited_window_totals=limited, completed_window_totals=completed, **kwargs
+        )
+        self._auto = (time.monotonic(), result)
+        return result
+
+    def evaluate(self) -> quota.QuotaSnapshot | None:
+        """Recompute the quota, fire what is due, write the snapshot; return it (None on error)."""
+        try:
+            now = self.clock()
+            now_ms = quota.to_ms(now)
+            with sqlite3.connect(self.paths.ledger_db, timeout=10) as conn:
+                points = counted_points(conn, now_ms - HISTORY_MS)
+                figures = official.load(conn, now_ms)
+                limits = self.limits(conn)
+                snap = quota.evaluate(
+                    points, figures, limits, now, window_hours=self.settings.quota.window_hours
+                )
+                meters = self._meters(conn, snap, now)
+            self.latest = snap
+            self._fire(meters, now_ms)
+            snapshot.write(self.paths, self.snapshot_payload(snap))
+        except Exception:
+            log.exception("evaluation_failed")
+            return None
+        for listener in list(self.ctx.quota_listeners):
+            try:
+                listener(snap)
+            except Exception:
+                log.exception(
+                    "quota_listener_failed", listener=getattr(listener, "__qualname__", repr(listener))
+                )
+        return snap
+
+    def _meters(
+        self, conn: sqlite3.Connection, snap: quota.QuotaSnapshot, now: datetime
+    ) -> list[alerts.Meter]:
+        a = self.settings.alerts
+        meters = alerts.quota_meters(snap, a.thresholds, a.weekly_thresholds)
+        budgets = {
+            "daily": a.daily_budget_usd,
+            "weekly": a.weekly_budget_usd,
+            "monthly": a.monthly_budget_usd,
+        }
+        if any(budgets.values()):
+            periods = quota.calendar_periods(now, zone_of(self.settings))
+            for period, budget in budgets.items():
+                if budget:
+                    start, end = (quota.to_ms(t) for t in periods[period])
+                    spent = spent_between(conn, start, end)
+                    meters.append(alerts.budget_meter(period, start, end, spent, budget, a.thresholds))
+        return meters
+
+    def _fire(self, meters: list[alerts.Meter], now_ms: int) -> None:
+        assert self.engine is not None
+        fired = alerts_store.load_fired(self.engine, now_ms - HISTORY_MS)
+        tz = zone_of(self.settings)
+        for alert in alerts.due(meters, fired, tz, now_ms, reset_notice=self.settings.alerts.reset_notice):
+            alert_id = alerts_store.record(self.engine, alert, now_ms)
+            if alert_id is None or not alert.send:
+                continue
+            log.warning("alert", title=alert.title, body=alert.body, source=alert.source)
+            self._deliver(
+                alert_id, alert.title, alert.body, "info" if alert.threshold == alerts.RESET else "alert"
+            )
+
+    def _deliver(self, alert_id: int, title: str, body: str, kind: str) -> None:
+        assert self.engine is not None
+        outcome = notify.deliver(self.settings, title, body, kind)
+        alerts_store.mark_delivered(self.engine, alert_id, outcome.delivered, outcome.backend)
+
+    def _resend_pending(self) -> None:
+        """Send the alerts recorded but not sent before a crash (kill -9 between record and send)."""
+        assert self.engine is not None
+        for alert_id, title, body in alerts_store.pending(self.engine, quota.to_ms(self.clock())):
+            log.warning("alert_resent_after_restart", title=title)
+            self._deliver(alert_id, title, body, "alert")
+
+    # ---- what others read ---------------------------------------------------------------------------------
+
+    def snapshot_payload(self, snap: quota.QuotaSnapshot) -> dict[str, Any]:
+        """Return the JSON the daemon writes for fast readers: the snapshot plus who wrote it and when."""
+        return {
+            **snap.to_dict(),
+            "written_at": self.clock().isoformat(),
+            "pid": os.getpid(),
+            "timezone": self.settings.general.timezone,
+        }
+
+    def status_payload(self) -> dict[str, Any]:
+        """Return the control socket's `status` reply body."""
+        return {"quota": None if self.latest is None else self.latest.to_dict()}
+
+
+def _optional(name: str) -> ModuleType | None:
+    """Import module `name` if it exists (another engineer's part may not be written yet); None otherwise."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            return None
+        log.exception("import_failed", module=name)
+        return None
+    except Exception:
+        log.exception("import_failed", module=name)
+        return None
+
+
+def run(paths: BatonPaths, settings: Settings) -> int:
+    """Run the daemon in the foreground until stopped; return the exit code."""
+    from daemon import logs
+
+    logs.configure(
+        paths.log_file,
+        level=settings.general.log_level,
+        max_bytes=settings.general.log_max_bytes,
+        backups=settings.general.log_backups,
+    )
+    return Daemon(paths, settings).run()

@@ -312,9 +312,9 @@ def resolve_limit(
     if override is not None:
         return QuotaLimit(override, "--limit")
     if plan.quota_tokens is not None:
-        return QuotaLimit(plan.quota_tokens, f"the plan's Quota line ({plan.source})")
+        return QuotaLimit(plan.quota_tokens, f"the Quota line of {plan.source}")
     if plan.quota_plan is not None and plan.quota_plan in plan_limits:
-        return QuotaLimit(plan_limits[plan.quota_plan], f"the plan's Quota line: {plan.quota_plan} plan")
+        return QuotaLimit(plan_limits[plan.quota_plan], f"the Quota line of {plan.source}: {plan.quota_plan}")
     if settings_tokens is not None:
         return QuotaLimit(settings_tokens, "settings quota.token_limit")
     if settings_plan in plan_limits:
@@ -372,11 +372,11 @@ def render_text(est: Estimate) -> str:
             "in the plan, or pass --limit)"
         )
     else:
-        lim = fmt_tokens(est.limit.tokens)
+        out.append(f"Quota: {fmt_tokens(est.limit.tokens)} tokens (from {est.limit.source})")
         out.append(
-            f"Fits the quota of {lim} tokens ({est.limit.source})? {_yes(est.fits)}"
-            f"; with the buffer ({fmt_tokens(est.buffered)})? {_yes(est.fits_with_buffer)}"
-            f"; at the aggressive end ({fmt_tokens(est.aggressive)})? {_yes(est.fits_aggressive)}"
+            f"  fits at mid ({fmt_tokens(est.mid)})? {_yes(est.fits)}; "
+            f"with the buffer ({fmt_tokens(est.buffered)})? {_yes(est.fits_with_buffer)}; "
+            f"at the aggressive end ({fmt_tokens(est.aggressive)})? {_yes(est.fits_aggressive)}"
         )
     out.append(
         f"Burn rate: about {fmt_tokens(est.burn_per_minute)} tokens/min; duration "

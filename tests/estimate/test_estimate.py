@@ -106,7 +106,7 @@ def test_limit_sources_in_order() -> None:
     kw = {"settings_tokens": 50_000, "settings_plan": "max5", "plan_limits": limits}
     assert resolve_limit(with_figure, override=70_000, **kw) == QuotaLimit(70_000, "--limit")  # type: ignore[arg-type]
     got = resolve_limit(with_figure, override=None, **kw)  # type: ignore[arg-type]
-    assert got is not None and got.tokens == 150_000 and "Quota line" in got.source
+    assert got is not None and got.tokens == 150_000 and got.source == "the Quota line of p.md"
     got = resolve_limit(named, override=None, **kw)  # type: ignore[arg-type]
     assert got is not None and got.tokens == 88_000 and "max5" in got.source
     got = resolve_limit(bare, override=None, **kw)  # type: ignore[arg-type]

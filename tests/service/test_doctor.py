@@ -1,0 +1,216 @@
+"""`baton doctor`: each check on real files, a real D-Bus notification, and the report's exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon import doctor
+from daemon.doctor import Check, Probe
+from daemon.paths import BatonPaths
+
+NOW = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
+
+
+def _probe(home: Path, **kw: Any) -> Probe:
+    defaults: dict[str, Any] = {
+        "which": lambda t: f"/usr/bin/{t}",
+        "home": home,
+        "now": NOW,
+        "platform": "linux",
+        "run": lambda argv: (0, f"{Path(argv[0]).name} 1.0"),
+        "notify": False,
+    }
+    defaults.update(kw)
+    return doctor.prepare(BatonPaths.from_env(), env=dict(os.environ), **defaults)
+
+
+def _by_name(results: list[Check]) -> dict[str, Check]:
+    return {c.name: c for c in results}
+
+
+def _claude_settings(claude_dir: Path, data: dict[str, Any]) -> None:
+    (claude_dir / "settings.json").write_text(json.dumps(data))
+
+
+@pytest.fixture
+def healthy(home_dir: Path, baton_home: Path, claude_dir: Path) -> Path:
+    """A machine where everything is set up: history, a migrated ledger, status line, an installed service."""
+    from daemon.db import open_ledger
+
+    (claude_dir / "projects" / "-home-u-repo").mkdir()
+    (claude_dir / "projects" / "-home-u-repo" / "s.jsonl").write_text("{}\n")
+    open_ledger(BatonPaths.from_env().ledger_db).dispose()
+    _claude_settings(claude_dir, {"statusLine": {"type": "command", "command": "baton statusline"}})
+    unit = home_dir / ".config/systemd/user/baton.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Service]\n")
+    return home_dir
+
+
+@pytest.mark.slow
+def test_a_healthy_machine_passes_every_check_and_the_notification_arrives(
+    healthy: Path, notifications: Any
+) -> None:
+    probe = _probe(healthy, notify=True, daemon_state=lambda p: "running (pid 42)")
+    results = doctor.run_checks(probe)
+
+    assert [(c.name, c.status) for c in results if c.status != "ok"] == []
+    assert doctor.exit_code(results) == 0
+    got = notifications.wait_for(1)
+    assert got[0]["summary"] == "baton doctor"
+    checks = _by_name(results)
+    assert "1 project(s), 1 transcript file(s)" in checks["transcripts"].detail
+    assert "schema up to date" in checks["ledger"].detail
+    assert checks["service"].detail.endswith("daemon running (pid 42)")
+    assert "Everything baton needs works." in doctor.render(results)
+
+
+def test_no_notification_server_is_a_warning_with_a_fix(healthy: Path, dbus_session: str) -> None:
+    check = doctor.check_notification(_probe(healthy, notify=True))
+    assert check.status == "warn"
+    assert "org.freedesktop.Notifications" in check.detail and check.fix
+
+
+def test_an_invalid_config_fails_and_names_the_key(healthy: Path, baton_home: Path) -> None:
+    (baton_home / "config.toml").write_text("[alerts]\nthresholds = [120]\n")
+    results = doctor.run_checks(_probe(healthy))
+    config = _by_name(results)["config"]
+    assert config.status == "fail" and "alerts.thresholds" in config.detail
+    assert doctor.exit_code(results) == 1
+    assert "1 problem(s) stop baton from working" in doctor.render(results)
+
+
+def test_a_claude_config_dir_without_projects_fails_transcripts(
+    healthy: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "nowhere"))
+    check = doctor.check_transcripts(_probe(healthy))
+    assert check.status == "fail" and "CLAUDE_CONFIG_DIR" in check.detail and check.fix
+
+
+def test_no_history_at_all_is_only_a_warning_pointing_to_the_demo(
+    home_dir: Path, baton_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    check = doctor.check_transcripts(_probe(home_dir))
+    assert check.status == "warn" and "baton demo" in (check.fix or "")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything")
+def test_an_unreadable_project_folder_fails(healthy: Path, claude_dir: Path) -> None:
+    folder = claude_dir / "projects" / "-home-u-repo"
+    folder.chmod(0)
+    try:
+        check = doctor.check_transcripts(_probe(healthy))
+    finally:
+        folder.chmod(0o700)
+    assert check.status == "fail" and str(folder) in check.detail
+
+
+def test_ledger_missing_pending_or_readable_by_others(home_dir: Path, baton_home: Path) -> None:
+    probe = _probe(home_dir)
+    assert doctor.check_ledger(probe).status == "ok"  # created on first run
+    from daemon.db import open_ledger
+
+    db = BatonPaths.from_env().ledger_db
+    open_ledger(db).dispose()
+    assert doctor.check_ledger(probe).status == "ok"
+    with sqlite3.connect(db) as conn:  # as if baton was upgraded and has a migration to run
+        last = conn.execute("SELECT * FROM schema_migrations ORDER BY rowid DESC LIMIT 1").fetchone()
+        conn.execute("DELETE FROM schema_migrations WHERE rowid = (SELECT max(rowid) FROM schema_migrations)")
+    check = doctor.check_ledger(probe)
+    assert check.status == "warn" and "1 migration(s) pending" in check.detail
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"INSERT INTO schema_migrations VALUES ({', '.join('?' * len(last))})", last)
+    db.chmod(0o644)
+    check = doctor.check_ledger(probe)
+    assert check.status == "warn" and check.fix == f"chmod 600 {db}"
+
+
+def test_missing_tmux_and_claude_are_warnings_with_install_hints(healthy: Path) -> None:
+    probe = _probe(healthy, which=lambda t: None)
+    tmux, claude = doctor.check_tool(probe, "tmux"), doctor.check_tool(probe, "claude")
+    assert (tmux.status, claude.status) == ("warn", "warn")
+    assert "apt-get install tmux" in (tmux.fix or "")
+    assert "@anthropic-ai/claude-code" in (claude.fix or "")
+
+
+def test_real_tmux_reports_its_version(healthy: Path) -> None:
+    from tests.support.real import require_real
+
+    require_real("tmux")
+    probe = doctor.prepare(BatonPaths.from_env(), env=dict(os.environ), home=healthy, notify=False)
+    check = doctor.check_tool(probe, "tmux")
+    assert check.status == "ok" and "tmux" in check.detail
+
+
+def test_service_states(home_dir: Path, baton_home: Path) -> None:
+    probe = _probe(home_dir)
+    check = doctor.check_service(probe)
+    assert check.status == "warn" and check.fix == "baton service install"
+    probe = _probe(home_dir, daemon_state=lambda p: "running")
+    assert "stops when you log out" in doctor.check_service(probe).detail
+    unit = home_dir / ".config/systemd/user/baton.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("")
+    check = doctor.check_service(_probe(home_dir, which=lambda t: None))
+    assert check.status == "warn" and "baton run" in (check.fix or "")
+
+
+def test_inotify_limit_against_the_number_of_folders(healthy: Path, claude_dir: Path, tmp_path: Path) -> None:
+    for i in range(4):
+        (claude_dir / "projects" / f"p{i}").mkdir()
+    limit = tmp_path / "max_user_watches"  # projects/ + 5 project folders = 6 watches
+    for value, status in (("6", "fail"), ("10", "warn"), ("100", "ok")):
+        limit.write_text(value + "\n")
+        check = doctor.check_inotify(_probe(healthy, inotify_limit_file=limit))
+        assert check.status == status, (value, check)
+        assert check.detail.startswith(f"6 folder(s) to watch, limit {value}")
+    assert doctor.check_inotify(_probe(healthy, platform="macos")).status == "ok"
+
+
+def test_statusline_missing_foreign_or_configured(healthy: Path, claude_dir: Path) -> None:
+    probe = _probe(healthy)
+    assert doctor.check_statusline(probe).status == "ok"
+    _claude_settings(claude_dir, {"statusLine": {"type": "command", "command": "~/bin/my-line.sh"}})
+    check = doctor.check_statusline(probe)
+    assert check.status == "warn" and "my-line.sh" in check.detail
+    _claude_settings(claude_dir, {"theme": "dark"})
+    check = doctor.check_statusline(probe)
+    assert check.status == "warn" and check.fix == "baton claude install-hooks"
+    (claude_dir / "settings.json").unlink()
+    assert "does not exist" in doctor.check_statusline(probe).detail
+
+
+def test_usage_from_the_future_means_the_clock_is_wrong(home_dir: Path, baton_home: Path) -> None:
+    db = BatonPaths.from_env().ledger_db
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE usage_events (ts_ms INTEGER)")
+        conn.execute(
+            "INSERT INTO usage_events VALUES (?)", (int((NOW + timedelta(hours=2)).timestamp() * 1000),)
+        )
+    check = doctor.check_clock(_probe(home_dir))
+    assert check.status == "warn" and "in the future" in check.detail
+    check = doctor.check_clock(_probe(home_dir, now=NOW + timedelta(hours=3)))
+    assert check.status == "ok" and "zone" in check.detail
+
+
+def test_a_crashing_check_is_reported_and_the_others_still_run(
+    healthy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(probe: Probe) -> Check:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(doctor, "check_ledger", broken)
+    results = doctor.run_checks(_probe(healthy))
+    assert _by_name(results)["ledger"] == Check(
+        "ledger", "fail", "the check itself failed: RuntimeError: boom"
+    )
+    assert len(results) == 10

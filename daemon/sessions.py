@@ -74,6 +74,7 @@ def _create_tables(conn: Connection) -> None:
         Column("wall_ms", BigInteger, nullable=False, server_default="0"),
         Column("active_ms", BigInteger, nullable=False, server_default="0"),
         Column("messages", Integer, nullable=False, server_default="0"),
+        Column("events", Integer, nullable=False, server_default="0"),  # ledger rows, '<synthetic>' included
         Column("input_tokens", BigInteger, nullable=False, server_default="0"),
         Column("output_tokens", BigInteger, nullable=False, server_default="0"),
         Column("cache_creation_tokens", BigInteger, nullable=False, server_default="0"),
@@ -216,6 +217,7 @@ class SessionStats:
     wall_ms: int
     active_ms: int
     messages: int
+    events: int
     input_tokens: int
     output_tokens: int
     cache_creation_tokens: int
@@ -260,6 +262,7 @@ def summarize(session_id: str, events: Sequence[Event], gap_ms: int) -> SessionS
         wall_ms=ordered[-1].ts_ms - ordered[0].ts_ms,
         active_ms=active_ms((e.ts_ms for e in ordered), gap_ms),
         messages=sum(1 for e in ordered if e.model != SYNTHETIC),
+        events=len(ordered),
         input_tokens=sum(e.input_tokens for e in ordered),
         output_tokens=sum(e.output_tokens for e in ordered),
         cache_creation_tokens=sum(e.cache_creation_tokens for e in ordered),
@@ -340,22 +343,26 @@ def refresh(
     pricing_mode: str = "auto",
     full: bool = False,
 ) -> RefreshResult:
-    """Recompute every session that received ledger events since the last refresh (all of them when `full`).
+    """Recompute every session whose ledger events changed since the last refresh (all of them when `full`).
 
-    Returns how many sessions were written. The caller commits. Raises sqlite3.Error on a database problem.
+    New rows are found by id; rows the ledger rewrote in place (a streamed response that grew, a repricing)
+    or deleted are found by comparing per-session fingerprints (events, tokens, cost) once the ledger-wide
+    fingerprint differs from the one stored. Returns how many sessions were written; the caller commits.
+    Raises sqlite3.Error on a database problem.
     """
     last = 0 if full else _state(conn, "last_event_id")
     top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM usage_events").fetchone()[0]
-    if top <= last:
+    fingerprint = ledger_fingerprint(conn, pricing_mode)
+    if top <= last and fingerprint == _stored_fingerprint(conn):
         return RefreshResult(0, last)
-    ids = [
+    dirty = {
         r[0]
         for r in conn.execute(
-            "SELECT DISTINCT session_id FROM usage_events "
-            "WHERE id > ? AND id <= ? AND session_id IS NOT NULL",
-            (last, top),
+            "SELECT DISTINCT session_id FROM usage_events WHERE id > ? AND session_id IS NOT NULL", (last,)
         )
-    ]
+    }
+    dirty |= _changed_sessions(conn, pricing_mode)
+    ids = sorted(dirty)
     gap_ms = settings.active_gap_minutes * 60_000
     repos: dict[str, str | None] = {}
     for start in range(0, len(ids), _CHUNK):
@@ -366,7 +373,59 @@ def refresh(
         for sid, events in grouped.items():
             _write(conn, summarize(sid, events, gap_ms), settings, repos, now_ms)
     _set_state(conn, "last_event_id", top)
+    for key, value in zip(_FP_KEYS, ledger_fingerprint(conn, pricing_mode), strict=True):
+        _set_state(conn, key, value)
     return RefreshResult(len(ids), top)
+
+
+_FP_KEYS = ("fp_events", "fp_tokens", "fp_cost_micro")
+_TOKENS = "(input_tokens + output_tokens + cache_creation_tokens + cache_read_tokens)"
+
+
+def _cost_sql(mode: str) -> str:
+    return {"display": "cost_usd", "calculate": "cost_calc"}.get(mode, "COALESCE(cost_usd, cost_calc)")
+
+
+def ledger_fingerprint(conn: sqlite3.Connection, pricing_mode: str) -> tuple[int, int, int]:
+    """Return (events, tokens, cost in micro-USD) over every ledger row that has a session id."""
+    row = conn.execute(
+        f"SELECT COUNT(*), COALESCE(SUM({_TOKENS}), 0), TOTAL({_cost_sql(pricing_mode)}) FROM usage_events "
+        "WHERE session_id IS NOT NULL"
+    ).fetchone()
+    return int(row[0]), int(row[1]), round(float(row[2]) * 1_000_000)
+
+
+def needs_refresh(conn: sqlite3.Connection, pricing_mode: str) -> bool:
+    """Return True when the ledger has rows, or changes, that the session records have not taken in."""
+    top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM usage_events").fetchone()[0]
+    if top > _state(conn, "last_event_id"):
+        return True
+    return ledger_fingerprint(conn, pricing_mode) != _stored_fingerprint(conn)
+
+
+def _stored_fingerprint(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    a, b, c = (_state(conn, k) for k in _FP_KEYS)
+    return a, b, c
+
+
+def _changed_sessions(conn: sqlite3.Connection, pricing_mode: str) -> set[str]:
+    """Return the sessions whose stored figures no longer match their ledger rows (only looked for when the
+    ledger-wide fingerprint moved other than by the new rows)."""
+    stored = {
+        r[0]: (r[1], r[2], r[3])
+        for r in conn.execute(
+            f"SELECT session_id, events, {_TOKENS}, cost_usd FROM sessions WHERE started_ms IS NOT NULL"
+        )
+    }
+    changed = set()
+    for sid, events, tokens, cost in conn.execute(
+        f"SELECT session_id, COUNT(*), COALESCE(SUM({_TOKENS}), 0), TOTAL({_cost_sql(pricing_mode)}) "
+        "FROM usage_events WHERE session_id IS NOT NULL GROUP BY session_id"
+    ):
+        old = stored.get(sid)
+        if old is None or old[0] != events or old[1] != tokens or abs(old[2] - cost) > 1e-6:
+            changed.add(sid)
+    return changed
 
 
 def _event(row: Sequence[Any], mode: str) -> Event:
@@ -400,47 +459,62 @@ def _write(
             repos[key] = git_repo_name(s.cwd)
         repo = repos[key]
     category = categorize(s.cwd, settings.categories, settings.default_category)
-    conn.execute(
-        "INSERT INTO sessions (session_id, project, cwd, git_repo, git_branch, category, started_ms, "
-        "ended_ms, wall_ms, active_ms, messages, input_tokens, output_tokens, cache_creation_tokens, "
-        "cache_read_tokens, "
-        "cost_usd, unpriced, model, models, updated_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-        "ON CONFLICT (session_id) DO UPDATE SET project=excluded.project, cwd=excluded.cwd, "
-        "git_repo=excluded.git_repo, git_branch=excluded.git_branch, category=excluded.category, "
-        "started_ms=excluded.started_ms, ended_ms=excluded.ended_ms, wall_ms=excluded.wall_ms, "
-        "active_ms=excluded.active_ms, messages=excluded.messages, input_tokens=excluded.input_tokens, "
-        "output_tokens=excluded.output_tokens, cache_creation_tokens=excluded.cache_creation_tokens, "
-        "cache_read_tokens=excluded.cache_read_tokens, cost_usd=excluded.cost_usd, "
-        "unpriced=excluded.unpriced, "
-        "model=excluded.model, models=excluded.models, updated_ms=excluded.updated_ms, "
-        # New activity after a close (a resumed session) opens the record again.
-        "closed_ms=CASE WHEN sessions.closed_ms IS NOT NULL AND excluded.ended_ms > sessions.closed_ms "
-        "THEN NULL ELSE sessions.closed_ms END, "
-        "close_reason=CASE WHEN sessions.closed_ms IS NOT NULL AND excluded.ended_ms > sessions.closed_ms "
-        "THEN NULL ELSE sessions.close_reason END",
-        (
-            s.session_id,
-            s.project,
-            s.cwd,
-            repo,
-            s.git_branch,
-            category,
-            s.started_ms,
-            s.ended_ms,
-            s.wall_ms,
-            s.active_ms,
-            s.messages,
-            s.input_tokens,
-            s.output_tokens,
-            s.cache_creation_tokens,
-            s.cache_read_tokens,
-            s.cost_usd,
-            s.unpriced,
-            s.model,
-            json.dumps(list(s.models)),
-            now_ms,
-        ),
-    )
+    values = {
+        "session_id": s.session_id,
+        "project": s.project,
+        "cwd": s.cwd,
+        "git_repo": repo,
+        "git_branch": s.git_branch,
+        "category": category,
+        "started_ms": s.started_ms,
+        "ended_ms": s.ended_ms,
+        "wall_ms": s.wall_ms,
+        "active_ms": s.active_ms,
+        "messages": s.messages,
+        "events": s.events,
+        "input_tokens": s.input_tokens,
+        "output_tokens": s.output_tokens,
+        "cache_creation_tokens": s.cache_creation_tokens,
+        "cache_read_tokens": s.cache_read_tokens,
+        "cost_usd": s.cost_usd,
+        "unpriced": s.unpriced,
+        "model": s.model,
+        "models": json.dumps(list(s.models)),
+        "updated_ms": now_ms,
+    }
+    conn.execute(_UPSERT_SQL.format(", ".join(values), ", ".join("?" * len(values))), list(values.values()))
+
+
+_STAT_COLUMNS = (
+    "project",
+    "cwd",
+    "git_repo",
+    "git_branch",
+    "category",
+    "started_ms",
+    "ended_ms",
+    "wall_ms",
+    "active_ms",
+    "messages",
+    "events",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "cost_usd",
+    "unpriced",
+    "model",
+    "models",
+    "updated_ms",
+)
+# New activity after a close (a resumed session) opens the record again; notes, tags and values are elsewhere.
+_REOPENED = "sessions.closed_ms IS NOT NULL AND excluded.ended_ms > sessions.closed_ms"
+_UPSERT_SQL = (
+    "INSERT INTO sessions ({}) VALUES ({}) ON CONFLICT (session_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _STAT_COLUMNS)
+    + f", closed_ms = CASE WHEN {_REOPENED} THEN NULL ELSE sessions.closed_ms END"
+    + f", close_reason = CASE WHEN {_REOPENED} THEN NULL ELSE sessions.close_reason END"
+)
 
 
 def _state(conn: sqlite3.Connection, key: str) -> int:

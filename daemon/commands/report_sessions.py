@@ -64,6 +64,7 @@ class Period:
 def refresh_sessions(paths: BatonPaths) -> None:
     """Bring the session records up to date when the ledger has events they have not seen (loads the settings
     only then). Raise BatonError when there is no ledger yet."""
+    _catch_up()
     db = paths.ledger_db
     if not db.exists():
         raise BatonError(
@@ -75,14 +76,22 @@ def refresh_sessions(paths: BatonPaths) -> None:
     with sessions.connect(db) as conn:
         if not _has(conn, "usage_events"):
             return
-        top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM usage_events").fetchone()[0]
-        seen = conn.execute("SELECT value FROM sessions_state WHERE key = 'last_event_id'").fetchone()
-        if seen is not None and seen[0] >= top:
+        if not sessions.needs_refresh(conn, _pricing_mode(paths)):
             return
     from daemon.config import load_settings
 
     settings = load_settings(paths)
     sessions.refresh_db(db, settings.sessions, pricing_mode=settings.pricing.mode)
+
+
+def _catch_up() -> None:
+    """Read new transcript lines into the ledger first (the usage reports' own catch-up), so that session
+    reports are current even when the daemon is not running."""
+    try:
+        from daemon.commands.report import prepare
+    except ImportError:
+        return
+    prepare(None)
 
 
 def _has(conn: sqlite3.Connection, table: str) -> bool:

@@ -94,8 +94,8 @@ def add(db: Path, events: list[Ev]) -> None:
                     e.cc,
                     e.cr,
                     e.inp + e.out + e.cc + e.cr,
+                    e.cost,  # as costUSD written in the line: the ledger's repricing leaves it alone
                     None,
-                    e.cost,
                     1,
                     n,
                 ),

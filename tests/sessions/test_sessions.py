@@ -147,3 +147,24 @@ def test_latest_and_prefix_resolution(filled: Path) -> None:
 
         with pytest.raises(BatonError, match="no session matches"):
             sessions.resolve_session(conn, "zzzz")
+
+
+def test_rows_the_ledger_rewrites_in_place_or_deletes_are_picked_up(filled: Path) -> None:
+    _refresh(filled)
+    conn = sqlite3.connect(filled)
+    # A streamed response that grew: the ledger's upsert rewrites the row under the same id.
+    conn.execute(
+        "UPDATE usage_events SET output_tokens = output_tokens + 1000, total_tokens = total_tokens + 1000 "
+        "WHERE id = (SELECT MIN(id) FROM usage_events WHERE session_id = ?)",
+        (B,),
+    )
+    conn.execute(
+        "DELETE FROM usage_events WHERE id = (SELECT MAX(id) FROM usage_events WHERE session_id = ?)", (A,)
+    )
+    conn.commit()
+    conn.close()
+    result = _refresh(filled)
+    assert result.sessions == 2
+    assert _row(filled, B)["output_tokens"] == 1000 + 1000
+    assert (_row(filled, A)["messages"], _row(filled, A)["ended_ms"]) == (4, ms("2026-03-02T10:30:00Z"))
+    assert _refresh(filled).sessions == 0

@@ -295,7 +295,7 @@ def prepare(
     h = handoffs.parse(text, str(handoff_path))
     if not Path(h.project).is_dir():
         raise BatonError(f"the project directory of handoff {h.id} does not exist: {h.project}")
-    summary = memory.summary_for(paths, h.project, now=now)
+    summary = memory.summary_for(paths, h.project, now=now, skip=(*h.accomplished, *h.decisions))
     prompt = build_prompt(handoffs.body_of(text, str(handoff_path)), summary, h.project)
     ls = settings.launch
     claude = find_program(ls.claude_path, "claude")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,8 +111,18 @@ def _tokens(n: int) -> str:
     return f"{n / 1_000_000:.1f}M" if n >= 1_000_000 else (f"{n / 1000:.0f}k" if n >= 1000 else str(n))
 
 
-def summary(mem: Memory, limit: int = 5) -> str:
-    """Return a short Markdown summary of `mem` for a launch prompt (empty when nothing is known)."""
+def summary(mem: Memory, limit: int = 5, skip: Iterable[str] = ()) -> str:
+    """Return a short Markdown summary of `mem` for a launch prompt (empty when nothing is known).
+
+    Items in `skip` (the launched handoff's own accomplishments and decisions, already in the prompt) are
+    left out.
+    """
+    known = set(skip)
+    mem = replace(
+        mem,
+        accomplishments=tuple(a for a in mem.accomplishments if a not in known),
+        decisions=tuple(d for d in mem.decisions if d not in known),
+    )
     lines: list[str] = []
     if mem.tech_stack:
         lines.append(f"- Tech stack: {', '.join(mem.tech_stack)}")
@@ -209,10 +220,10 @@ def refresh(paths: BatonPaths, project: str, *, now: datetime, handoff: Any = No
     return mem
 
 
-def summary_for(paths: BatonPaths, project: str, *, now: datetime) -> str:
+def summary_for(paths: BatonPaths, project: str, *, now: datetime, skip: Iterable[str] = ()) -> str:
     """Return the memory summary for a launch prompt, refreshed first; empty if memory cannot be read."""
     try:
-        return summary(refresh(paths, project, now=now))
+        return summary(refresh(paths, project, now=now), skip=skip)
     except OSError as exc:
         log.warning("project memory not available", project=project, error=str(exc))
         return ""

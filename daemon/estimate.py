@@ -146,6 +146,7 @@ class Estimate:
     confidence: str
     confidence_reason: str
     warnings: tuple[str, ...] = ()
+    phases_that_fit: int | None = None  # when the plan does not fit with the buffer: how many phases do
 
     def to_dict(self) -> dict[str, Any]:
         """Return the estimate as plain JSON-ready data."""
@@ -161,7 +162,8 @@ def multiplier_of(factors: Mapping[str, str | None]) -> tuple[float, tuple[str, 
             continue
         value = MULTIPLIERS[name][level]
         product *= value
-        texts.append(f"{name.replace('_', ' ')} {level} x{value:g}")
+        if value != 1.0:  # a neutral level changes nothing and would only clutter the output
+            texts.append(f"{name.replace('_', ' ')} {level} x{value:g}")
     return product, tuple(texts)
 
 
@@ -290,7 +292,22 @@ def estimate_plan(plan: Plan, calibration: Calibration, limit: QuotaLimit | None
         confidence=level,
         confidence_reason=reason,
         warnings=plan.warnings,
+        phases_that_fit=_phases_that_fit(phases, buffer, limit),
     )
+
+
+def _phases_that_fit(
+    phases: tuple[PhaseEstimate, ...], buffer: float, limit: QuotaLimit | None
+) -> int | None:
+    """Return how many leading phases fit in `limit` with the buffer, or None when the whole plan does."""
+    if limit is None:
+        return None
+    total = 0.0
+    for i, p in enumerate(phases):
+        total += p.mid
+        if total * (1 + buffer) > limit.tokens:
+            return i
+    return None
 
 
 def _pace(calibration: Calibration, phase: PhaseEstimate) -> float:
@@ -377,6 +394,16 @@ def render_text(est: Estimate) -> str:
             f"  fits at mid ({fmt_tokens(est.mid)})? {_yes(est.fits)}; "
             f"with the buffer ({fmt_tokens(est.buffered)})? {_yes(est.fits_with_buffer)}; "
             f"at the aggressive end ({fmt_tokens(est.aggressive)})? {_yes(est.fits_aggressive)}"
+        )
+    if est.phases_that_fit is not None:
+        n = est.phases_that_fit
+        head = sum(p.mid for p in est.phases[:n])
+        out.append(
+            f"  to fit with the buffer, plan {'phase 1' if n == 1 else f'phases 1-{n}'} for this window "
+            f"({fmt_tokens(head)} tokens, "
+            f"{fmt_tokens(head * (1 + est.buffer))} with the buffer) and hand off the rest"
+            if n
+            else "  even the first phase does not fit with the buffer: split it into smaller phases"
         )
     out.append(
         f"Burn rate: about {fmt_tokens(est.burn_per_minute)} tokens/min; duration "

@@ -175,3 +175,18 @@ def test_accuracy_rating_boundaries(error: float | None, word: str) -> None:
 def test_variance_percent() -> None:
     assert variance_pct(28_500, 32_100) == pytest.approx(12.63, abs=0.01)
     assert variance_pct(0, 10) is None
+
+
+def test_a_plan_too_big_says_how_many_phases_fit_with_the_buffer() -> None:
+    plan = parse_plan(
+        "# P\n### Phase 1: Plan (1h)\nType: planning\n### Phase 2: Plan more (1h)\nType: planning\n", "p.md"
+    )
+    # each phase 35,000; with the 20 % buffer one phase needs 42,000 and two need 84,000
+    assert estimate_plan(plan, default_calibration(), _limit(84_000)).phases_that_fit is None
+    est = estimate_plan(plan, default_calibration(), _limit(83_999))
+    assert (
+        est.phases_that_fit == 1
+        and "plan phase 1 for this window (35,000 tokens, 42,000 with" in render_text(est)
+    )
+    assert estimate_plan(plan, default_calibration(), _limit(41_999)).phases_that_fit == 0
+    assert estimate_plan(plan, default_calibration(), None).phases_that_fit is None

@@ -138,7 +138,13 @@ def test_phases_are_tracked_against_the_estimate_end_to_end(
     )
     assert "| 2. Write tests | testing | 29.7k | 20.0k | -9.7k | -32.7% | 30m | ★★☆☆☆ FAIR |" in out
     assert "**Build the exporter**: +7,000 tokens (+11.1%). Note: CSV quoting took longer" in out
-    assert "| **1** |" in out
+    assert "| **1** |" in out and "Held-out check" in out
+
+    # the model now learns from this session: one session behind each fitted figure, shrunk toward the default
+    explained = run_baton("estimate", str(project / "SESSION_7_PLAN.md"), "--explain", env=env).stdout
+    assert "Model: fitted on 1 tracked session(s)" in explained
+    assert "implementation: 25,000 + " in explained and "(default 45,000/h; 1 session, median" in explained
+    assert "planning: 15,000 + 20,000/h (default 20,000/h; default)" in explained
 
 
 def test_phase_end_without_a_running_phase_is_a_clear_error(ledger_env: dict[str, str]) -> None:

@@ -124,24 +124,28 @@ class TranscriptWatcher:
         added = False
         with self.lock:
             for root in self.roots:
-                projects = root / "projects"
-                if projects in self.followed:
-                    continue
-                if projects.is_dir():
-                    self.followed[projects] = self.observer.schedule(
-                        self.handler, str(projects), recursive=True, event_filter=EVENTS
-                    )
-                    log.info("following", dir=str(projects))
-                    added = True
-                    continue
-                parent = _nearest_existing(projects)
-                if parent not in self.waiting:
-                    self.waiting[parent] = self.observer.schedule(
-                        self.handler, str(parent), recursive=False, event_filter=EVENTS
-                    )
-                    log.info("waiting_for_transcripts", dir=str(projects), watching=str(parent))
+                added = self._follow_or_wait(root / "projects") or added
             self._drop_unneeded_waits()
         return added
+
+    def _follow_or_wait(self, projects: Path) -> bool:
+        """Follow `projects` if it exists, else watch its nearest parent; re-check after each new watch,
+        since the folders may be created (mkdir -p) faster than the watches are set."""
+        while projects not in self.followed:
+            if projects.is_dir():
+                self.followed[projects] = self.observer.schedule(
+                    self.handler, str(projects), recursive=True, event_filter=EVENTS
+                )
+                log.info("following", dir=str(projects))
+                return True
+            parent = _nearest_existing(projects)
+            if parent in self.waiting:
+                return False
+            self.waiting[parent] = self.observer.schedule(
+                self.handler, str(parent), recursive=False, event_filter=EVENTS
+            )
+            log.info("waiting_for_transcripts", dir=str(projects), watching=str(parent))
+        return False
 
     def _drop_unneeded_waits(self) -> None:
         needed = {

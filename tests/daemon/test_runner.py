@@ -1,0 +1,142 @@
+"""`baton run` as a process: one instance, clean stop on signals, SIGHUP reload, bad config, late roots."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from daemon.control import request
+from daemon.paths import BatonPaths
+from tests.support.processes import ROOT, DaemonProcess, append, assistant_line, limit_line
+
+
+def transcript(claude: Path, name: str = "s1") -> Path:
+    return claude / "projects" / "-home-me-app" / f"{name}.jsonl"
+
+
+@pytest.mark.slow
+def test_second_instance_is_refused_and_sigterm_stops_cleanly(
+    baton_home: Path, claude_dir: Path, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    first = start_daemon()
+    second = subprocess.run(
+        [sys.executable, "-m", "daemon", "run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert second.returncode == 75
+    assert f"already running (pid {first.pid}" in second.stderr
+    assert request(BatonPaths.from_env(), {"op": "ping"})["pid"] == first.pid
+    assert first.stop(signal.SIGTERM, timeout=5) == 0
+    assert "stopped" in first.output()
+
+
+@pytest.mark.slow
+def test_sigint_stops_and_a_new_instance_can_start(
+    baton_home: Path, claude_dir: Path, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    assert start_daemon().stop(signal.SIGINT, timeout=5) == 0
+    assert start_daemon().stop(timeout=5) == 0
+
+
+def test_invalid_config_refuses_to_start_with_exit_78(baton_home: Path, claude_dir: Path) -> None:
+    (baton_home / "config.toml").write_text("[alerts]\nthresholds = [80, 190]\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "daemon", "run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 78
+    assert "At 'alerts.thresholds'" in done.stderr and "between 1 and 100" in done.stderr
+
+
+@pytest.mark.slow
+def test_sighup_reloads_the_config(
+    baton_home: Path, claude_dir: Path, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    config = baton_home / "config.toml"
+    config.write_text('[quota]\nplan = "custom"\ntoken_limit = 1000\n')
+    daemon = start_daemon()
+    assert daemon.snapshot()["tokens_limit"] == 1000  # type: ignore[index]
+    config.write_text('[quota]\nplan = "custom"\ntoken_limit = 2000\n')
+    os.kill(daemon.pid, signal.SIGHUP)
+    append(transcript(claude_dir), [assistant_line(datetime.now(UTC), output_tokens=500)])
+    daemon.wait_until(lambda: (daemon.snapshot() or {}).get("tokens_limit") == 2000, what="the new limit")
+    config.write_text("[quota]\nplan = 'nope'\n")  # invalid: logged, the old settings stay
+    os.kill(daemon.pid, signal.SIGHUP)
+    append(transcript(claude_dir), [assistant_line(datetime.now(UTC), output_tokens=500)])
+    daemon.wait_until(lambda: "reload_refused" in daemon.output(), what="the refusal")
+    assert daemon.proc.poll() is None
+    assert daemon.stop() == 0
+
+
+@pytest.mark.slow
+def test_transcript_root_created_after_start_is_followed(
+    baton_home: Path,
+    home_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    start_daemon: Callable[..., DaemonProcess],
+) -> None:
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    monkeypatch.setenv("BATON_QUOTA__PLAN", "custom")
+    monkeypatch.setenv("BATON_QUOTA__TOKEN_LIMIT", "10000")
+    daemon = start_daemon()
+    assert daemon.snapshot()["tokens_used"] == 0  # type: ignore[index]
+    late = home_dir / ".claude" / "projects" / "-home-me-new" / "s2.jsonl"
+    append(late, [assistant_line(datetime.now(UTC), input_tokens=0, output_tokens=2500)])
+    daemon.wait_until(
+        lambda: (daemon.snapshot() or {}).get("tokens_used") == 2500, what="the late root's line"
+    )
+    deeper = late.parent.parent / "-home-me-other" / "s3" / "subagents" / "agent-a1.jsonl"
+    append(deeper, [assistant_line(datetime.now(UTC), input_tokens=0, output_tokens=500)])
+    daemon.wait_until(
+        lambda: (daemon.snapshot() or {}).get("tokens_used") == 3000, what="a new sub-folder's line"
+    )
+
+
+@pytest.mark.slow
+def test_partial_lines_and_bad_lines_are_handled_and_limit_messages_are_official(
+    baton_home: Path, claude_dir: Path, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    path = transcript(claude_dir)
+    daemon = start_daemon({"BATON_QUOTA__PLAN": "custom", "BATON_QUOTA__TOKEN_LIMIT": "100000"})
+    whole = assistant_line(datetime.now(UTC), input_tokens=0, output_tokens=1000)
+    path.parent.mkdir(parents=True)
+    with path.open("a") as f:  # half a line: nothing to count until its end arrives
+        f.write(whole[:50])
+        f.flush()
+    time.sleep(0.3)
+    append(path, [whole[50:]])
+    daemon.wait_until(lambda: (daemon.snapshot() or {}).get("tokens_used") == 1000, what="the completed line")
+    broken = '{"type":"assistant","message":{"usage":{"input_tokens":"many"'
+    append(path, [broken, assistant_line(datetime.now(UTC), input_tokens=0, output_tokens=500)])
+    daemon.wait_until(
+        lambda: (daemon.snapshot() or {}).get("tokens_used") == 1500, what="the good line after"
+    )
+    daemon.wait_until(lambda: f"{path}:2" in daemon.output(), what="the bad line named by file and line")
+    reset = datetime.now().astimezone().replace(second=0, microsecond=0)
+    text = (
+        f"You've hit your session limit · resets {(reset.hour % 12) or 12}{'am' if reset.hour < 12 else 'pm'}"
+    )
+    append(path, [limit_line(datetime.now(UTC), text)])
+    daemon.wait_until(lambda: (daemon.snapshot() or {}).get("limited") is True, what="the limit message")
+    snap = daemon.snapshot() or {}
+    assert (
+        snap["source"] == "official" and snap["source_detail"] == "limit_message" and snap["percent"] == 100
+    )
+    assert json.loads(json.dumps(snap))["reset_at"]

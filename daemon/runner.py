@@ -14,7 +14,7 @@ their module exists; an error in one is logged and the daemon goes on.
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import importlib
 import os
 import queue
@@ -24,15 +24,15 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
-from pathlib import Path
 from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Any
 
-from daemon import alerts, alerts_store, notify, official, plans, quota, snapshot
+from daemon import alerts, alerts_store, notify, official, plans, quota, quota_data, snapshot
 from daemon.config import Settings, load_settings
 from daemon.context import DaemonContext
 from daemon.errors import BatonError, ConfigError
 from daemon.follow import RESCAN, TranscriptWatcher, candidate_roots
+from daemon.instance import InstanceLock
 from daemon.logs import get_logger
 from daemon.paths import BatonPaths
 
@@ -42,80 +42,9 @@ if TYPE_CHECKING:
 log = get_logger("baton.run")
 
 TICK_S = 60.0
-HISTORY_MS = 8 * 24 * quota.HOUR_MS  # a week plus the 5-hour window before it
+HISTORY_MS = quota_data.HISTORY_MS
 AUTO_REFRESH_S = 3600.0  # the `auto` plan's P90 is recomputed at most hourly
 HOSTED = ("daemon.scheduler", "daemon.sessions", "daemon.estimate_store")
-
-
-class InstanceLock:
-    """An exclusive lock on a file: held for the life of the daemon, released by the kernel if it dies."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd: int | None = None
-
-    def acquire(self) -> None:
-        """Take the lock. Raise BatonError naming the running instance's pid if another one holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            other = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise BatonError(
-                f"baton is already running (pid {other}; lock {self.path})",
-                exit_code=75,
-                hint="stop it first (`baton service stop`, or kill that pid), or use `baton status`",
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self.fd = fd
-
-    def release(self) -> None:
-        """Release the lock (the file stays; its content no longer matters)."""
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
-
-
-def holder_pid(paths: BatonPaths) -> int | None:
-    """Return the pid of the running daemon (the lock's holder), or None when no daemon holds the lock."""
-    try:
-        fd = os.open(paths.lock_file, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            text = os.read(fd, 32).decode(errors="replace").strip()
-            return int(text) if text.isdigit() else -1
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
-
-
-def counted_points(conn: sqlite3.Connection, since_ms: int) -> list[quota.UsagePoint]:
-    """Return the usage since `since_ms`, as the tokens that count against a limit (daemon.plans)."""
-    rows = conn.execute(
-        "SELECT ts_ms, input_tokens + output_tokens + cache_creation_tokens, "
-        "COALESCE(cost_usd, cost_calc, 0) FROM usage_events WHERE ts_ms >= ? ORDER BY ts_ms",
-        (since_ms,),
-    ).fetchall()
-    return [quota.UsagePoint(int(r[0]), int(r[1]), float(r[2])) for r in rows]
-
-
-def spent_between(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> float:
-    """Return the USD spent in [start_ms, end_ms) according to the ledger."""
-    row = conn.execute(
-        "SELECT COALESCE(SUM(COALESCE(cost_usd, cost_calc, 0)), 0) FROM usage_events "
-        "WHERE ts_ms >= ? AND ts_ms < ?",
-        (start_ms, end_ms),
-    ).fetchone()
-    return float(row[0])
 
 
 def zone_of(settings: Settings) -> tzinfo:
@@ -338,25 +267,11 @@ class Daemon:
     def limits(self, conn: sqlite3.Connection) -> plans.Limits:
         """Return the plan's limits; for `auto`, from the history (cached for an hour)."""
         q = self.settings.quota
-        kwargs: dict[str, Any] = {
-            "token_limit": q.token_limit,
-            "cost_limit": q.cost_limit,
-            "message_limit": q.message_limit,
-            "weekly_token_limit": q.weekly_token_limit,
-        }
         if q.plan != "auto" or q.token_limit:
-            return plans.resolve(q.plan, **kwargs)
+            return quota_data.resolve_limits(conn, q, 0)
         if self._auto is not None and time.monotonic() - self._auto[0] < AUTO_REFRESH_S:
             return self._auto[1]
-        now_ms = quota.to_ms(self.clock())
-        blocks = quota.identify_blocks(counted_points(conn, 0), int(q.window_hours * quota.HOUR_MS))
-        limit_ts = [
-            r[0] for r in conn.execute("SELECT ts_ms FROM limit_events WHERE kind IN ('session', 'unknown')")
-        ]
-        limited, completed = quota.window_totals(blocks, limit_ts, now_ms)
-        result = plans.resolve(
-            "auto", limited_window_totals=limited, completed_window_totals=completed, **kwargs
-        )
+        result = quota_data.resolve_limits(conn, q, quota.to_ms(self.clock()))
         self._auto = (time.monotonic(), result)
         return result
 
@@ -365,13 +280,8 @@ class Daemon:
         try:
             now = self.clock()
             now_ms = quota.to_ms(now)
-            with sqlite3.connect(self.paths.ledger_db, timeout=10) as conn:
-                points = counted_points(conn, now_ms - HISTORY_MS)
-                figures = official.load(conn, now_ms)
-                limits = self.limits(conn)
-                snap = quota.evaluate(
-                    points, figures, limits, now, window_hours=self.settings.quota.window_hours
-                )
+            with contextlib.closing(sqlite3.connect(self.paths.ledger_db, timeout=10)) as conn:
+                snap = quota_data.current(conn, self.settings.quota, now, self.limits(conn))
                 meters = self._meters(conn, snap, now)
             self.latest = snap
             self._fire(meters, now_ms)
@@ -403,7 +313,7 @@ class Daemon:
             for period, budget in budgets.items():
                 if budget:
                     start, end = (quota.to_ms(t) for t in periods[period])
-                    spent = spent_between(conn, start, end)
+                    spent = quota_data.spent_between(conn, start, end)
                     meters.append(alerts.budget_meter(period, start, end, spent, budget, a.thresholds))
         return meters
 

@@ -1,0 +1,75 @@
+"""Reading the ledger for the quota: counted usage, spend, official figures and the plan's limits.
+
+The thin I/O edge around `daemon.quota` (pure), shared by the daemon and `baton status`. stdlib sqlite3 only.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from daemon import official, plans, quota
+from daemon.config import QuotaSettings
+
+HISTORY_MS = 8 * 24 * quota.HOUR_MS  # a week plus the 5-hour window before it
+
+
+def counted_points(conn: sqlite3.Connection, since_ms: int) -> list[quota.UsagePoint]:
+    """Return the usage since `since_ms` as the tokens that count against a limit (see daemon.plans)."""
+    try:
+        rows = conn.execute(
+            "SELECT ts_ms, input_tokens + output_tokens + cache_creation_tokens, "
+            "COALESCE(cost_usd, cost_calc, 0) FROM usage_events WHERE ts_ms >= ? ORDER BY ts_ms",
+            (since_ms,),
+        ).fetchall()
+    except sqlite3.OperationalError:  # no ledger yet
+        return []
+    return [quota.UsagePoint(int(r[0]), int(r[1]), float(r[2])) for r in rows]
+
+
+def spent_between(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> float:
+    """Return the USD spent in [start_ms, end_ms) according to the ledger."""
+    row = conn.execute(
+        "SELECT COALESCE(SUM(COALESCE(cost_usd, cost_calc, 0)), 0) FROM usage_events "
+        "WHERE ts_ms >= ? AND ts_ms < ?",
+        (start_ms, end_ms),
+    ).fetchone()
+    return float(row[0])
+
+
+def resolve_limits(conn: sqlite3.Connection, q: QuotaSettings, now_ms: int) -> plans.Limits:
+    """Return the configured plan's limits; `auto` reads every past window and limit message."""
+    kwargs = {
+        "token_limit": q.token_limit,
+        "cost_limit": q.cost_limit,
+        "message_limit": q.message_limit,
+        "weekly_token_limit": q.weekly_token_limit,
+    }
+    if q.plan != "auto" or q.token_limit:
+        return plans.resolve(q.plan, **kwargs)  # type: ignore[arg-type]
+    blocks = quota.identify_blocks(counted_points(conn, 0), int(q.window_hours * quota.HOUR_MS))
+    try:
+        limit_ts = [
+            int(r[0])
+            for r in conn.execute("SELECT ts_ms FROM limit_events WHERE kind IN ('session', 'unknown')")
+        ]
+    except sqlite3.OperationalError:
+        limit_ts = []
+    limited, completed = quota.window_totals(blocks, limit_ts, now_ms)
+    return plans.resolve(
+        "auto",
+        limited_window_totals=limited,
+        completed_window_totals=completed,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def current(
+    conn: sqlite3.Connection, q: QuotaSettings, now: datetime, limits: plans.Limits | None = None
+) -> quota.QuotaSnapshot:
+    """Return the quota snapshot at `now` from the ledger and the official figures."""
+    now_ms = quota.to_ms(now)
+    points = counted_points(conn, now_ms - HISTORY_MS)
+    figures = official.load(conn, now_ms)
+    limits = limits or resolve_limits(conn, q, now_ms)
+    return quota.evaluate(points, figures, limits, now, window_hours=q.window_hours)

@@ -355,12 +355,20 @@ def _yes(flag: bool | None) -> str:
     return "unknown" if flag is None else ("yes" if flag else "NO")
 
 
+def _span(low: float, high: float) -> str:
+    """Return planned hours as "1-1.5h", "2h" or, under an hour, "30-45 min"."""
+    if high < 1:
+        lo, hi = round(low * 60), round(high * 60)
+        return f"{lo} min" if lo == hi else f"{lo}-{hi} min"
+    return f"{low:g}h" if low == high else f"{low:g}-{high:g}h"
+
+
 def render_text(est: Estimate) -> str:
     """Return the estimate as the text `baton estimate` prints."""
     out = [f"Estimate for {est.title}  ({est.source})", ""]
     for p in est.phases:
         how = {"given": "given", "inferred": "inferred from its words", "default": "no clue: default"}
-        hours = f"{p.hours_low:g}h" if p.hours_low == p.hours_high else f"{p.hours_low:g}-{p.hours_high:g}h"
+        hours = _span(p.hours_low, p.hours_high)
         out.append(
             f"Phase {p.number}: {p.name} ({hours}, {p.task_type}, {how.get(p.type_source, p.type_source)})"
         )

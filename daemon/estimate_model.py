@@ -108,11 +108,12 @@ def _shrunk_ratio(ratios: Sequence[float]) -> float:
     return math.exp(weight * statistics.median(logs))
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
 def _note(count: int, center: str) -> str:
-    plural = "s" if count != 1 else ""
-    return (
-        f"{count} session{plural}, median {center}, shrunk toward the default as {PRIOR_SESSIONS:g} sessions"
-    )
+    return f"{_plural(count, 'session')}, median {center}"
 
 
 def _fit_rates(sessions: Sequence[TrackedSession], base: Calibration) -> dict[str, Figure]:
@@ -261,7 +262,10 @@ def holdout(sessions: Sequence[TrackedSession]) -> Holdout:
 
 def explain(calibration: Calibration, check: Holdout | None = None) -> list[str]:
     """Return one line per figure saying its value, its default and where it came from."""
-    lines = [f"Model: fitted on {calibration.sessions} tracked session(s)"]
+    lines = [
+        f"Model: fitted on {_plural(calibration.sessions, 'tracked session')}; "
+        f"each fitted figure is the median of its sessions, shrunk toward the default as if the default were {PRIOR_SESSIONS:g} more sessions"
+    ]
     for task in DEFAULT_BASELINES:
         rate, pace, base = calibration.rates[task], calibration.pace[task], calibration.bases[task]
         lines.append(
@@ -277,7 +281,7 @@ def explain(calibration: Calibration, check: Holdout | None = None) -> list[str]
     lines.append(f"  buffer: +{buf.value:.0%} ({buf.note})")
     if check is not None and check.mape is not None:
         lines.append(
-            f"  held-out accuracy: MAPE {check.mape:.1f}% over {len(check.points)} sessions "
+            f"  held-out accuracy: MAPE {check.mape:.1f}% over {_plural(len(check.points), 'session')} "
             f"(first half {_pct(check.mape_first_half)}, second half {_pct(check.mape_second_half)})"
         )
     return lines

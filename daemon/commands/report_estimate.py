@@ -96,7 +96,7 @@ def _history(sessions: list[SessionView], current_id: int, check: Holdout, now_m
         rows.append("")
         rows.append(
             f"Held-out check (each session estimated by the model fitted on the sessions before it): MAPE "
-            f"{check.mape:.1f}% over {len(check.points)} sessions; "
+            f"{check.mape:.1f}% over {len(check.points)} session{'s' if len(check.points) != 1 else ''}; "
             f"first half {_pct_plain(check.mape_first_half)}, "
             f"second half {_pct_plain(check.mape_second_half)}."
         )

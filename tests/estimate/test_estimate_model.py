@@ -112,7 +112,7 @@ def test_heldout_never_uses_the_session_it_predicts() -> None:
 def test_explain_says_where_each_number_came_from() -> None:
     history = synthetic_history(6)
     text = "\n".join(explain(fit(history), holdout(history)))
-    assert "fitted on 6 tracked session(s)" in text
+    assert "fitted on 6 tracked sessions;" in text
     assert "implementation: 25,000 + " in text and "6 sessions, median" in text
     assert "planning: 15,000 + 20,000/h (default 20,000/h; default)" in text
     assert "library socketio" in text and "held-out accuracy: MAPE" in text

@@ -142,7 +142,7 @@ def test_phases_are_tracked_against_the_estimate_end_to_end(
 
     # the model now learns from this session: one session behind each fitted figure, shrunk toward the default
     explained = run_baton("estimate", str(project / "SESSION_7_PLAN.md"), "--explain", env=env).stdout
-    assert "Model: fitted on 1 tracked session(s)" in explained
+    assert "Model: fitted on 1 tracked session;" in explained
     assert "implementation: 25,000 + " in explained and "(default 45,000/h; 1 session, median" in explained
     assert "planning: 15,000 + 20,000/h (default 20,000/h; default)" in explained
 

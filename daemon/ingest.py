@@ -103,7 +103,10 @@ def parse_file(path: str, state: FileState, prices: PriceTable, zone: tzinfo) ->
     limits: list[tuple[object, ...]] = []
     bad, samples = 0, list[tuple[int, str]]()
     for line_no, line in chunk.lines_with(USAGE_MARKER):
-        parsed = parse_line(line, zone)
+        try:
+            parsed = parse_line(line, zone)
+        except Exception as exc:  # a parser bug must cost one line, never the file
+            parsed = Skip(f"unexpected error: {exc!r}", bad=True)
         if isinstance(parsed, Skip):
             if parsed.bad:
                 bad += 1
@@ -294,9 +297,19 @@ class LedgerWriter:
 
 def open_writer(db_path: Path) -> LedgerWriter:
     """Return a writer on the migrated ledger at `db_path` (autocommit; transactions are explicit)."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
     from daemon.db import open_ledger
 
-    open_ledger(db_path).dispose()
+    for attempt in range(5):
+        try:
+            open_ledger(db_path).dispose()
+            break
+        except (IntegrityError, OperationalError):
+            # Two processes migrating at once: the loser's step is already applied; look again.
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
     conn = sqlite3.connect(db_path, timeout=10.0, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")

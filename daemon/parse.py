@@ -212,6 +212,8 @@ def _parse_usage(line: bytes) -> UsageEvent | Skip:
         return Skip(f"unexpected field type: {exc}", bad=True)
     except msgspec.DecodeError as exc:
         return Skip(f"malformed JSON: {exc}", bad=True)
+    except UnicodeDecodeError:
+        return Skip("not valid UTF-8", bad=True)
     msg = entry.message
     if msg is not None and msg.usage is not None:
         return _assistant_event(entry, msg, msg.usage)
@@ -236,7 +238,7 @@ def _assistant_event(entry: _Line, msg: _Message, usage: _Usage) -> UsageEvent |
 def _progress_event(entry: _Line) -> UsageEvent | Skip:
     try:
         nested = _DATA.decode(entry.data).message
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
         return NO_USAGE  # other progress kinds carry other shapes under data.message
     if nested is None or nested.message is None or nested.message.usage is None:
         return NO_USAGE
@@ -305,7 +307,7 @@ _MONTHS = {
 def _parse_limit(line: bytes, local: tzinfo) -> LimitEvent | None:
     try:
         entry = _ERR.decode(line)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
         return None
     if entry.isApiErrorMessage is not True or entry.timestamp is None:
         return None

@@ -1,4 +1,4 @@
-"""Ledger fixtures: a fresh ledger ingested from the real corpus, and helpers to run baton's ledger commands."""
+"""Ledger test helpers: run baton in a real subprocess, and an environment for a private ledger."""
 
 from __future__ import annotations
 
@@ -12,11 +12,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_baton(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_baton(
+    *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m daemon ARGS` in a real subprocess with `env` added to the environment."""
     full = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "daemon", *args], cwd=ROOT, env=full, capture_output=True, text=True, check=check
+        [sys.executable, "-m", "daemon", *args],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        check=check,
     )
 
 

@@ -1,0 +1,380 @@
+"""Ingestion is exactly once: every good line counted, none twice, whatever happens to files and processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from daemon.config import load_settings
+from daemon.ingest import Ingestor, catch_up, parse_file
+from daemon.paths import BatonPaths
+from daemon.pricing import load_prices
+from daemon.transcripts import FileState
+from tests.support.ledger_fixtures import run_baton
+from tests.support.transcript_writer import assistant_line, limit_line, progress_line, user_line
+
+WRITER = Path(__file__).resolve().parents[1] / "support" / "transcript_writer.py"
+
+
+@pytest.fixture
+def ingestor(baton_home: Path, claude_dir: Path) -> Iterator[Ingestor]:
+    paths = BatonPaths.from_env()
+    ing = Ingestor(paths, load_settings(paths))
+    yield ing
+    ing.close()
+
+
+def transcript(claude_dir: Path, name: str = "s1.jsonl", project: str = "-home-me-app") -> Path:
+    path = claude_dir / "projects" / project / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def totals(baton_home: Path) -> tuple[int, int]:
+    with sqlite3.connect(baton_home / "baton.db") as conn:
+        count, tokens = conn.execute(
+            "SELECT count(*), coalesce(sum(total_tokens), 0) FROM usage_events"
+        ).fetchone()
+    return int(count), int(tokens)
+
+
+def write(path: Path, *lines: bytes, mode: str = "ab") -> None:
+    with open(path, mode) as f:
+        f.write(b"".join(lines))
+
+
+PER_LINE = 10 + 100 + 1000 + 5000  # tokens of one default assistant_line
+
+
+def test_reingesting_counts_nothing_twice(ingestor: Ingestor, claude_dir: Path, baton_home: Path) -> None:
+    f = transcript(claude_dir)
+    write(f, *(assistant_line(i) for i in range(5)), user_line(99))
+    assert ingestor.ingest_file(f).new_events == 5
+    assert ingestor.ingest_file(f).new_events == 0
+    assert ingestor.catch_up().new_events == 0
+    assert totals(baton_home) == (5, 5 * PER_LINE)
+
+
+def test_streamed_duplicates_keep_the_larger_usage(
+    ingestor: Ingestor, claude_dir: Path, baton_home: Path
+) -> None:
+    f = transcript(claude_dir)
+    write(f, assistant_line(1, output_tokens=1))
+    ingestor.ingest_file(f)
+    write(f, assistant_line(1, output_tokens=500))
+    ingestor.ingest_file(f)
+    write(f, assistant_line(1, output_tokens=2))  # a later, smaller copy never shrinks the count
+    ingestor.ingest_file(f)
+    assert totals(baton_home) == (1, 10 + 500 + 1000 + 5000)
+
+
+def test_restart_in_the_middle_of_a_file(baton_home: Path, claude_dir: Path) -> None:
+    paths = BatonPaths.from_env()
+    f = transcript(claude_dir)
+    write(f, *(assistant_line(i) for i in range(5)))
+    first = Ingestor(paths, load_settings(paths))
+    first.ingest_file(f)
+    first.close()
+    write(f, *(assistant_line(i) for i in range(5, 12)))
+    second = Ingestor(paths, load_settings(paths))
+    assert second.ingest_file(f).new_events == 7
+    second.close()
+    assert totals(baton_home) == (12, 12 * PER_LINE)
+
+
+def test_partial_line_waits_for_the_second_process_to_finish_it(
+    ingestor: Ingestor, claude_dir: Path, baton_home: Path
+) -> None:
+    f = transcript(claude_dir)
+    write(f, assistant_line(0))
+    proc = subprocess.Popen(
+        [sys.executable, str(WRITER), str(f), "--start", "1", "--count", "1", "--split-pause", "1.5"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "half"
+    assert ingestor.ingest_file(f).new_events == 1  # only the complete first line; the half waits
+    state = ingestor.writer.state(str(f))
+    assert state.offset == len(assistant_line(0)) and state.lines == 1
+    assert proc.stdout.readline().strip() == "done"
+    assert proc.wait(timeout=30) == 0
+    assert ingestor.ingest_file(f).new_events == 1
+    assert totals(baton_home) == (2, 2 * PER_LINE)
+
+
+def test_partial_line_is_consumed_once_complete(
+    ingestor: Ingestor, claude_dir: Path, baton_home: Path
+) -> None:
+    f = transcript(claude_dir)
+    line = assistant_line(7)
+    write(f, assistant_line(6), line[:40])
+    assert ingestor.ingest_file(f).new_events == 1
+    write(f, line[40:])
+    assert ingestor.ingest_file(f).new_events == 1
+    assert ingestor.writer.state(str(f)).lines == 2
+    assert totals(baton_home) == (2, 2 * PER_LINE)
+
+
+def test_truncated_file_is_read_again_without_double_counting(
+    ingestor: Ingestor, claude_dir: Path, baton_home: Path
+) -> None:
+    f = transcript(claude_dir)
+    write(f, *(assistant_line(i) for i in range(10)))
+    ingestor.ingest_file(f)
+    write(f, assistant_line(0), assistant_line(1), assistant_line(100), mode="wb")  # shorter than before
+    summary = ingestor.ingest_file(f)
+    assert summary.new_events == 1
+    assert totals(baton_home) == (11, 11 * PER_LINE)  # the lost lines' history stays
+    assert ingestor.writer.state(str(f)).lines == 3
+
+
+def test_replaced_file_new_inode_is_detected(ingestor: Ingestor, claude_dir: Path, baton_home: Path) -> None:
+    f = transcript(claude_dir)
+    write(f, *(assistant_line(i) for i in range(3)))
+    ingestor.ingest_file(f)
+    tmp = f.with_suffix(".tmp")
+    write(tmp, *(assistant_line(i) for i in range(6)), mode="wb")
+    os.replace(tmp, f)
+    assert ingestor.ingest_file(f).new_events == 3
+    assert totals(baton_home) == (6, 6 * PER_LINE)
+
+
+def test_rewritten_head_with_same_inode_is_detected(
+    ingestor: Ingestor, claude_dir: Path, baton_home: Path
+) -> None:
+    f = transcript(claude_dir)
+    write(f, assistant_line(1, session="aaaa"), assistant_line(2, session="aaaa"))
+    ingestor.ingest_file(f)
+    # same inode, longer file, but different first bytes: not an append
+    write(
+        f,
+        assistant_line(1, session="bbbb"),
+        assistant_line(2, session="bbbb"),
+        assistant_line(3, session="bbbb"),
+        mode="r+b",
+    )
+    assert ingestor.ingest_file(f).new_events == 3
+    assert totals(baton_home)[0] == 5
+
+
+def test_deleted_transcript_keeps_its_history(ingestor: Ingestor, claude_dir: Path, baton_home: Path) -> None:
+    f = transcript(claude_dir)
+    write(f, *(assistant_line(i) for i in range(4)))
+    ingestor.catch_up()
+    f.unlink()
+    summary = ingestor.catch_up()
+    assert summary.files == 0
+    assert totals(baton_home) == (4, 4 * PER_LINE)
+    with sqlite3.connect(baton_home / "baton.db") as conn:
+        assert conn.execute("SELECT deleted FROM files").fetchone() == (1,)
+
+
+def test_bad_input_never_stops_the_rest_of_the_file(
+    ingestor: Ingestor, claude_dir: Path, baton_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    f = transcript(claude_dir)
+    huge_text = "x" * (50 << 20)
+    write(
+        f,
+        assistant_line(0),
+        b'{"message":{"usage":{"input_tokens":1,"output_tokens":1}\n',  # 2: malformed JSON
+        assistant_line(1),
+        # 4: not UTF-8
+        b'{"timestamp":"2026-02-10T21:00:00Z","cwd":"\xff\xfe","message":{"usage":{"input_tokens":1}}}\n',
+        b'["usage":{"not an object"]\n',  # 5: non-object, not even JSON
+        b'{"type":"assistant","message":{"usage":{"input_tokens":1,"output_tokens":1}}}\n',  # 6: no timestamp
+        assistant_line(2, extra={"requestId": None}),  # 7: null key (ccusage skips it; not "bad")
+        b'{"type":"brand-new-type","payload":[1,2,3]}\n',  # 8: unknown type without usage: ignored
+        b"42\n",  # 9: a bare number
+        b'{"garbage":"' + b"y" * (50 << 20) + b'","usage":{\n',  # 10: a 50 MB malformed line
+        assistant_line(3, text=huge_text),  # 11: a 50 MB good line
+        assistant_line(4),
+    )
+    with caplog.at_level(logging.WARNING, logger="baton.ingest"):
+        summary = ingestor.ingest_file(f)
+    assert summary.new_events == 4  # lines 1, 3, 11 (50 MB) and 12
+    assert summary.skipped_lines == 5
+    assert totals(baton_home) == (4, 4 * PER_LINE)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for line_no in (2, 4, 5, 6, 10):
+        assert f"{f}:{line_no}:" in logged
+
+
+def test_unreadable_file_is_reported_not_raised(ingestor: Ingestor, claude_dir: Path) -> None:
+    missing = transcript(claude_dir, "gone.jsonl")
+    summary = ingestor.ingest_file(missing)
+    assert summary.errors and "gone.jsonl" in summary.errors[0]
+    folder = transcript(claude_dir, "dir.jsonl")
+    folder.mkdir()
+    res = parse_file(str(folder), FileState(), load_prices(), __import__("datetime").UTC)
+    assert res.error is not None
+
+
+def test_non_sidechain_beats_sidechain_in_any_order(claude_dir: Path, baton_home: Path) -> None:
+    main = transcript(claude_dir, "a-main.jsonl")
+    side = transcript(claude_dir, "z-side.jsonl")
+    write(main, assistant_line(1, output_tokens=5, request_id="req_main"))
+    write(side, assistant_line(1, output_tokens=900, sidechain=True, request_id="req_side"))
+    paths = BatonPaths.from_env()
+    ing = Ingestor(paths, load_settings(paths))
+    ing.ingest_file(side)  # the sidechain copy arrives first and is bigger
+    ing.ingest_file(main)
+    ing.close()
+    with sqlite3.connect(baton_home / "baton.db") as conn:
+        rows = conn.execute("SELECT request_id, is_sidechain, output_tokens FROM usage_events").fetchall()
+    assert rows == [("req_main", 0, 5)]
+
+
+def test_arrival_order_does_not_change_the_ledger(
+    tmp_path: Path, claude_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = transcript(claude_dir, "a.jsonl")
+    b = transcript(claude_dir, "b.jsonl")
+    write(a, assistant_line(1, output_tokens=50), assistant_line(2))
+    write(b, assistant_line(1, output_tokens=50, speed="standard"), assistant_line(3))
+    results = []
+    for order in ((a, b), (b, a)):
+        home = tmp_path / f"home-{order[0].name}"
+        monkeypatch.setenv("BATON_HOME", str(home))
+        paths = BatonPaths.from_env()
+        ing = Ingestor(paths, load_settings(paths))
+        for f in order:
+            ing.ingest_file(f)
+        ing.close()
+        with sqlite3.connect(home / "baton.db") as conn:
+            results.append(
+                conn.execute(
+                    "SELECT dedup_key, speed, f.path, line_no FROM usage_events e "
+                    "JOIN files f ON f.id = e.file_id ORDER BY dedup_key"
+                ).fetchall()
+            )
+    assert results[0] == results[1]
+    assert results[0][0][1] == "standard"  # equal totals: the entry with speed wins
+
+
+def test_progress_usage_counts_once_when_the_subagent_file_has_it_too(
+    ingestor: Ingestor, claude_dir: Path, baton_home: Path
+) -> None:
+    main = transcript(claude_dir, "sess-1.jsonl")
+    write(main, assistant_line(1), progress_line(2))
+    agent = transcript(claude_dir, "sess-1/subagents/agent-afb92ff.jsonl")
+    write(
+        agent,
+        assistant_line(
+            2,
+            sidechain=True,
+            message_id="msg_agent_sess-1_2",
+            request_id="req_agent_sess-1_2",
+            model="claude-haiku-4-5-20251001",
+            input_tokens=10,
+            output_tokens=200,
+            cache_5m=900,
+            cache_1h=0,
+            cache_read=0,
+        ),
+    )
+    ingestor.catch_up()
+    with sqlite3.connect(baton_home / "baton.db") as conn:
+        rows = conn.execute(
+            "SELECT session_id, source, total_tokens FROM usage_events ORDER BY ts_ms"
+        ).fetchall()
+    assert rows == [("sess-1", "assistant", PER_LINE), ("sess-1", "progress", 1110)]
+
+
+def test_limit_messages_are_stored_with_kind_and_reset(
+    ingestor: Ingestor, claude_dir: Path, baton_home: Path
+) -> None:
+    f = transcript(claude_dir)
+    write(f, limit_line("You've hit your session limit · resets 9:50pm (Asia/Saigon)"), assistant_line(1))
+    summary = ingestor.ingest_file(f)
+    assert (summary.new_events, summary.new_limits) == (2, 1)
+    assert ingestor.ingest_file(f).new_limits == 0
+    with sqlite3.connect(baton_home / "baton.db") as conn:
+        kind, reset, session = conn.execute(
+            "SELECT kind, reset_at_ms, session_id FROM limit_events"
+        ).fetchone()
+    assert (kind, session) == ("session", "s1")
+    # the line is at 04:00 on Feb 11 in Saigon, so 9:50pm is that evening: 2026-02-11T14:50Z
+    assert reset == 1770821400000
+
+
+def make_corpus(claude_dir: Path, files: int, lines: int) -> int:
+    """Write `files` transcripts of `lines` streamed responses each; return the expected token total."""
+    for n in range(files):
+        f = transcript(claude_dir, f"s{n:03d}.jsonl")
+        data = []
+        for i in range(lines):
+            data.append(assistant_line(i, session=f"s{n}", output_tokens=1, text="thinking " * 40))
+            data.append(assistant_line(i, session=f"s{n}", text="answer " * 200))
+            data.append(user_line(i, session=f"s{n}", text="tool output " * 300))
+        write(f, *data)
+    return files * lines * PER_LINE
+
+
+@pytest.mark.slow
+def test_kill_9_during_ingestion_then_restart_is_exact(baton_home: Path, claude_dir: Path) -> None:
+    expected = make_corpus(claude_dir, files=60, lines=400)
+    env = {"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daemon", "ingest"],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    db = baton_home / "baton.db"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # kill once some, but not all, batches have committed
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=0.1) as conn:
+                    n = conn.execute("SELECT count(*) FROM usage_events").fetchone()[0]
+                if n > 0:
+                    break
+            except sqlite3.Error:
+                pass
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = totals(baton_home)
+    assert partial[0] < 60 * 400
+    run_baton("ingest", env=env)
+    assert totals(baton_home) == (60 * 400, expected)
+
+
+@pytest.mark.slow
+def test_two_processes_racing_never_double_count(baton_home: Path, claude_dir: Path) -> None:
+    expected = make_corpus(claude_dir, files=30, lines=200)
+    env = {**os.environ, "BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "daemon", "ingest"], env=env, stdout=subprocess.DEVNULL)
+        for _ in range(2)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert totals(baton_home) == (30 * 200, expected)
+
+
+def test_catch_up_in_parallel_workers_matches_in_process(
+    tmp_path: Path, claude_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_corpus(claude_dir, files=8, lines=30)
+    import daemon.ingest as ingest_mod
+
+    monkeypatch.setattr(ingest_mod, "PARALLEL_MIN_BYTES", 0)
+    got = []
+    for workers in (1, 2):
+        monkeypatch.setenv("BATON_HOME", str(tmp_path / f"w{workers}"))
+        paths = BatonPaths.from_env()
+        summary = catch_up(paths, load_settings(paths), workers=workers)
+        assert summary.new_events == 8 * 30
+        got.append(totals(tmp_path / f"w{workers}"))
+    assert got[0] == got[1] == (240, 240 * PER_LINE)

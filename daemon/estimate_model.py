@@ -264,7 +264,8 @@ def explain(calibration: Calibration, check: Holdout | None = None) -> list[str]
     """Return one line per figure saying its value, its default and where it came from."""
     lines = [
         f"Model: fitted on {_plural(calibration.sessions, 'tracked session')}; "
-        f"each fitted figure is the median of its sessions, shrunk toward the default as if the default were {PRIOR_SESSIONS:g} more sessions"
+        "each fitted figure is the median of its sessions, shrunk toward the default "
+        f"as if the default were {PRIOR_SESSIONS:g} more sessions"
     ]
     for task in DEFAULT_BASELINES:
         rate, pace, base = calibration.rates[task], calibration.pace[task], calibration.bases[task]

@@ -346,11 +346,15 @@ def evaluate_week(
 
 
 def format_local(dt: datetime, tz: tzinfo | None = None, *, now: datetime | None = None) -> str:
-    """Return `dt` as local wall-clock text: "18:05" on the same local day as `now`, else "Tue 18:05"."""
+    """Return `dt` as local wall-clock text: "18:05" on `now`'s local day, "Tue 18:05" within the next six
+    days, else "Tue 01 Dec 18:05"."""
     local = dt.astimezone(tz)
-    if now is not None and now.astimezone(tz).date() == local.date():
+    if now is None:
+        return local.strftime("%a %H:%M")
+    days = (local.date() - now.astimezone(tz).date()).days
+    if days == 0:
         return local.strftime("%H:%M")
-    return local.strftime("%a %H:%M")
+    return local.strftime("%a %H:%M") if 0 < days < 7 else local.strftime("%a %d %b %H:%M")
 
 
 def calendar_periods(now: datetime, tz: tzinfo) -> dict[str, tuple[datetime, datetime]]:

@@ -1,0 +1,178 @@
+"""What `baton status` shows: read from the ledger (daemon running or not), rendered as text or JSON.
+
+`gather` is the edge (reads files); `render_text` and `to_json` are pure over the gathered `Status`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+from daemon import alerts_store, quota, quota_data
+from daemon.config import Settings
+from daemon.instance import holder_pid
+from daemon.paths import BatonPaths
+from daemon.quota import QuotaSnapshot, format_local
+
+BAR_WIDTH = 30
+LEVEL_ICON = {
+    "fresh": "FRESH",
+    "excellent": "EXCELLENT",
+    "good": "GOOD",
+    "moderate": "MODERATE",
+    "danger": "DANGER: plan the next session",
+    "critical": "CRITICAL: wrap up and commit",
+    "emergency": "EMERGENCY: save now",
+}
+
+
+@dataclass(frozen=True)
+class NextAlert:
+    """The next threshold of the 5-hour window and how far it is."""
+
+    threshold: int
+    tokens_to_go: int | None
+
+
+@dataclass(frozen=True)
+class Status:
+    """Everything `baton status` shows."""
+
+    snapshot: QuotaSnapshot
+    daemon_pid: int | None
+    next_alert: NextAlert | None
+    last_alerts: list[alerts_store.StoredAlert]
+    tz: tzinfo | None
+    extra_lines: list[str] = field(default_factory=list)
+
+
+def next_alert(snap: QuotaSnapshot, thresholds: list[int]) -> NextAlert | None:
+    """Return the lowest threshold above the current percent, with the tokens left to it (None above all)."""
+    ahead = [t for t in thresholds if t > snap.percent]
+    if not ahead:
+        return None
+    t = min(ahead)
+    to_go = None if snap.tokens_limit is None else round(snap.tokens_limit * (t - snap.percent) / 100)
+    return NextAlert(t, to_go)
+
+
+def _extra_lines(paths: BatonPaths) -> list[str]:
+    """Return the lines the scheduler (C) and the estimates (F) add, when those parts exist."""
+    import importlib
+
+    lines: list[str] = []
+    for name in ("daemon.scheduler", "daemon.estimate_store"):
+        try:
+            module = importlib.import_module(name)
+            lines += list(module.status_lines(paths))
+        except Exception:  # a part not written yet, or failing: status still shows the quota
+            continue
+    return lines
+
+
+def gather(paths: BatonPaths, settings: Settings, now: datetime, tz: tzinfo | None) -> Status:
+    """Return the status at `now` from the ledger, the official figures and the alerts record."""
+    db = paths.ledger_db
+    if db.exists():
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    else:
+        conn = sqlite3.connect(":memory:")
+    with contextlib.closing(conn):
+        snap = quota_data.current(conn, settings.quota, now)
+        recent = alerts_store.recent(conn)
+    return Status(
+        snapshot=snap,
+        daemon_pid=holder_pid(paths),
+        next_alert=next_alert(snap, settings.alerts.thresholds),
+        last_alerts=recent,
+        tz=tz,
+        extra_lines=_extra_lines(paths),
+    )
+
+
+def bar(percent: float, width: int = BAR_WIDTH) -> str:
+    """Return a text bar for `percent` (clamped to 0-100)."""
+    filled = round(min(max(percent, 0.0), 100.0) / 100 * width)
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def _duration(minutes: float) -> str:
+    if minutes < 60:
+        return f"{minutes:.0f} min"
+    return f"{int(minutes // 60)} h {int(minutes % 60):02d} min"
+
+
+def _source(s: QuotaSnapshot) -> str:
+    if s.source == "official":
+        age = "" if s.official_age_s is None else f", {_duration(s.official_age_s / 60)} ago"
+        return f"official ({s.source_detail.replace('_', ' ')}{age})"
+    return f"estimate ({s.limit_label})"
+
+
+def render_text(st: Status) -> str:
+    """Return the human-readable status."""
+    s = st.snapshot
+    now = s.computed_at
+    used = f"{s.tokens_used:,} tokens"
+    if s.tokens_limit:
+        left = s.tokens_remaining if s.tokens_remaining is not None else 0
+        used = f"{s.tokens_used:,} of {s.tokens_limit:,} tokens ({left:,} left)"
+    lines = [
+        "5-hour window" + ("" if s.active else " (idle: the next message starts one)"),
+        f"  {bar(s.percent)} {s.percent:5.1f}%  {LEVEL_ICON.get(s.level, s.level.upper())}",
+        f"  Used        {used}" + (" · LIMIT REACHED" if s.limited else ""),
+        f"  Burn rate   {s.burn_rate_recent:,.0f} tokens/min (last 10 min) · "
+        f"{s.burn_rate_window:,.0f} tokens/min (window)",
+        "  Runway      "
+        + ("-" if s.runway_minutes is None else f"~{_duration(s.runway_minutes)} at the current pace"),
+        f"  Projected   {s.projected_tokens:,} tokens by the reset"
+        + ("" if s.projected_percent is None else f" ({s.projected_percent:.0f}%)"),
+        f"  Resets      {format_local(s.reset_at, st.tz, now=now)} (in {_duration(s.minutes_to_reset())})",
+        f"  Source      {_source(s)}",
+    ]
+    if st.next_alert is not None:
+        to_go = (
+            "" if st.next_alert.tokens_to_go is None else f" (~{st.next_alert.tokens_to_go:,} tokens to go)"
+        )
+        lines.append(f"  Next alert  {st.next_alert.threshold}%{to_go}")
+    w = s.weekly
+    if w is not None:
+        limit = f" of {w.tokens_limit:,}" if w.tokens_limit else ""
+        lines.append(
+            f"Week          {w.percent:.1f}% {w.level} · {w.tokens_used:,}{limit} tokens · "
+            f"resets {format_local(w.reset_at, st.tz, now=now)} · {w.source}"
+        )
+    if st.last_alerts:
+        lines.append("Alerts sent")
+        for a in st.last_alerts:
+            when = format_local(quota.to_datetime(a.fired_ms), st.tz, now=now)
+            how = {True: a.delivered_via or "desktop", False: "not delivered: see the log", None: "pending"}
+            lines.append(f"  {when:>9}  {a.title} ({how[a.delivered]})")
+    lines += st.extra_lines
+    running = f"running (pid {st.daemon_pid})" if st.daemon_pid else "not running (start it with `baton run`)"
+    lines.append(f"Daemon        {running}")
+    return "\n".join(lines)
+
+
+def to_json(st: Status) -> dict[str, Any]:
+    """Return the `--json` object: the 5-hour snapshot's fields at the top, the week under `weekly`."""
+    data = st.snapshot.to_dict()
+    data["daemon_running"] = st.daemon_pid is not None
+    data["daemon_pid"] = st.daemon_pid
+    data["next_alert"] = None if st.next_alert is None else vars(st.next_alert)
+    data["last_alerts"] = [
+        {
+            "title": a.title,
+            "threshold": a.threshold,
+            "kind": a.kind,
+            "fired_at": quota.to_datetime(a.fired_ms).isoformat(),
+            "delivered": a.delivered,
+            "via": a.delivered_via,
+        }
+        for a in st.last_alerts
+    ]
+    data["reset_at_local"] = format_local(st.snapshot.reset_at, st.tz, now=st.snapshot.computed_at)
+    return data

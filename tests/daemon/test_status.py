@@ -1,0 +1,100 @@
+"""`baton status`: works with and without the daemon; JSON keys that scripts rely on; text for people."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from daemon import plans
+from daemon.quota import QuotaSnapshot, UsagePoint, evaluate, to_ms
+from daemon.status_view import NextAlert, Status, bar, next_alert, render_text, to_json
+from tests.support.processes import ROOT, DaemonProcess, append, assistant_line
+
+
+def status(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "daemon", "status", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_json_without_a_daemon_reads_the_transcripts_itself(
+    baton_home: Path, claude_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATON_QUOTA__PLAN", "custom")
+    monkeypatch.setenv("BATON_QUOTA__TOKEN_LIMIT", "10000")
+    path = claude_dir / "projects" / "-home-me-app" / "s.jsonl"
+    append(
+        path, [assistant_line(datetime.now(UTC) - timedelta(minutes=3), input_tokens=0, output_tokens=4200)]
+    )
+    done = status("--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["percent"] == 42.0 and data["level"] == "good" and data["source"] == "estimate"
+    assert data["daemon_running"] is False and data["weekly"]["window"] == "seven_day"
+    reset = datetime.fromisoformat(data["reset_at"])
+    assert reset.utcoffset() is not None and reset > datetime.now(UTC)
+    assert data["next_alert"] == {"threshold": 80, "tokens_to_go": 3800}
+
+
+def test_text_with_a_running_daemon_shows_it_and_the_alerts_sent(
+    baton_home: Path, claude_dir: Path, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    daemon = start_daemon(
+        {"BATON_QUOTA__PLAN": "custom", "BATON_QUOTA__TOKEN_LIMIT": "10000", "BATON_NOTIFY__BACKEND": "log"}
+    )
+    path = claude_dir / "projects" / "-home-me-app" / "s.jsonl"
+    append(path, [assistant_line(datetime.now(UTC), input_tokens=0, output_tokens=8500)])
+    daemon.wait_until(lambda: (daemon.snapshot() or {}).get("percent") == 85.0, what="85 %")
+    done = subprocess.run(
+        [sys.executable, "-m", "daemon", "status"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "BATON_QUOTA__PLAN": "custom", "BATON_QUOTA__TOKEN_LIMIT": "10000"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"running (pid {daemon.pid})" in done.stdout
+    assert "85.0%  DANGER" in done.stdout and "8,500 of 10,000 tokens (1,500 left)" in done.stdout
+    assert "80% of the 5-hour window used (not delivered: see the log)" in done.stdout
+    assert "Next alert  90%" in done.stdout
+
+
+def snap_at(percent_tokens: int) -> QuotaSnapshot:
+    now = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)
+    return evaluate(
+        [UsagePoint(to_ms(now) - 60_000, percent_tokens)], [], plans.resolve("custom", token_limit=1000), now
+    )
+
+
+def test_next_alert_is_the_lowest_threshold_ahead() -> None:
+    assert next_alert(snap_at(500), [80, 90, 95]) == NextAlert(80, 300)
+    assert next_alert(snap_at(900), [80, 90, 95]) == NextAlert(95, 50)
+    assert next_alert(snap_at(960), [80, 90, 95]) is None
+
+
+def test_bar_is_clamped() -> None:
+    assert bar(0, 10) == "[..........]" and bar(55, 10) == "[######....]" and bar(140, 10) == "[##########]"
+
+
+def test_render_text_and_json_of_an_idle_window() -> None:
+    now = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)
+    snap = evaluate([], [], plans.resolve("pro"), now)
+    st = Status(snap, None, next_alert(snap, [80]), [], UTC)
+    text = render_text(st)
+    assert "idle" in text and "not running" in text and "Runway      -" in text
+    data = to_json(st)
+    assert data["percent"] == 0 and data["daemon_running"] is False and data["source"] == "estimate"

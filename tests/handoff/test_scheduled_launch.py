@@ -1,0 +1,190 @@
+"""Scheduled launches end to end: a real daemon process (killed with -9), the job store, real tmux, a fake
+claude, notifications on a real D-Bus session bus."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon import handoff as ho
+from daemon import snapshot
+from daemon.db import open_ledger
+from daemon.launch_store import recent
+from daemon.paths import BatonPaths
+from tests.handoff.conftest import Daemons, FakeClaude, run_baton, tmux_sessions, write_handoff
+
+pytestmark = pytest.mark.slow
+
+
+def jobs() -> list[dict[str, Any]]:
+    return list(json.loads(run_baton("schedule", "list", "--json").stdout))
+
+
+def summaries(notifications: Any) -> list[str]:
+    return [n["summary"] for n in notifications.received()]
+
+
+def test_launch_survives_kill_9_and_runs_once_on_time_in_tmux(
+    paths: BatonPaths, project: Path, fake_claude: FakeClaude, tmux: str, daemons: Daemons, notifications: Any
+) -> None:
+    handoff = write_handoff(project)
+    first = daemons.start()
+    out = run_baton("schedule", "--at", "+6s", "--handoff", str(handoff))
+    assert "launch:" in out.stdout and "not running" not in out.stderr  # the daemon took it
+    [job] = [j for j in jobs() if j["kind"] == "launch"]
+    run_at = datetime.fromisoformat(job["run_at"])
+    daemons.kill9(first)  # no clean shutdown: the job must come back from the store
+    time.sleep(1)
+    daemons.start()
+    [call] = fake_claude.wait_for(1, timeout=20)
+    time.sleep(2)  # a second launch would show up here
+    assert len(fake_claude.calls()) == 1
+    assert run_at.timestamp() - 0.5 <= call["t"] < run_at.timestamp() + 5, "launched on time"
+    assert call["cwd"] == str(project)
+    assert call["argv"][-2] == b"--" and "Integrate auth" in call["argv"][-1].decode()
+    assert "baton-my-app" in tmux_sessions(tmux)
+    assert ho.load(handoff).status == "launched"
+    [record] = recent(open_ledger(paths.ledger_db))
+    assert (record.mode, record.tmux_session, record.trigger) == ("tmux", "baton-my-app", "scheduled")
+    assert jobs() == []
+    got = notifications.wait_for(1)
+    assert got[-1]["summary"] == "Claude Code resumed my app ü"
+    assert "tmux attach -t baton-my-app" in got[-1]["body"]
+
+
+def test_a_job_stored_while_no_daemon_runs_is_launched_when_it_starts(
+    paths: BatonPaths, project: Path, fake_claude: FakeClaude, tmux: str, daemons: Daemons
+) -> None:
+    handoff = write_handoff(project)
+    out = run_baton("schedule", "--at", "+2s", "--handoff", handoff.stem)
+    assert "not running" in out.stderr
+    assert [j["kind"] for j in jobs()] == ["launch"]
+    time.sleep(2.5)
+    assert fake_claude.calls() == []  # the paused CLI scheduler never runs a job
+    daemons.start()
+    fake_claude.wait_for(1)
+    assert ho.load(handoff).status == "launched"
+
+
+def test_launch_is_postponed_while_the_quota_has_not_reset(
+    paths: BatonPaths, project: Path, fake_claude: FakeClaude, daemons: Daemons, notifications: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("BATON_SCHEDULER__RETRY_MINUTES", "30")
+    monkeypatch.setenv("BATON_SCHEDULER__MAX_RETRIES", "2")
+    later = datetime.now(UTC) + timedelta(hours=2)
+    snapshot.write(
+        paths, {"percent": 100.0, "limited": True, "reset_at": later.isoformat(), "source": "official"}
+    )
+    handoff = write_handoff(project)
+    daemons.start()
+    run_baton("schedule", "--at", "+2s", "--handoff", str(handoff))
+    got = notifications.wait_for(1, timeout=15)
+    assert got[0]["summary"] == "Launch of my app ü postponed"
+    assert "retry 1 of 2" in got[0]["body"]
+    [job] = jobs()
+    assert job["kind"] == "launch" and job["attempt"] == 1
+    moved = datetime.fromisoformat(job["run_at"]) - datetime.now(UTC)
+    assert timedelta(minutes=29) < moved <= timedelta(minutes=30)
+    assert fake_claude.calls() == []
+    assert ho.load(handoff).status == "pending"
+
+
+def test_after_the_last_retry_the_launch_is_given_up_and_the_handoff_stays_pending(
+    paths: BatonPaths, project: Path, fake_claude: FakeClaude, daemons: Daemons, notifications: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("BATON_SCHEDULER__MAX_RETRIES", "0")
+    monkeypatch.setenv("BATON_SCHEDULER__RESET_BELOW_PERCENT", "50")
+    later = datetime.now(UTC) + timedelta(hours=2)
+    snapshot.write(
+        paths, {"percent": 72.0, "limited": False, "reset_at": later.isoformat(), "source": "official"}
+    )
+    handoff = write_handoff(project, start="after-reset")  # the reset is known: scheduled at once
+    [job] = [j for j in jobs() if j["kind"] == "launch"]
+    assert abs(datetime.fromisoformat(job["run_at"]) - (later + timedelta(minutes=5))) < timedelta(seconds=1)
+    daemons.start()
+    run_baton("schedule", "--at", "+1s", "--handoff", str(handoff))
+    got = notifications.wait_for(1, timeout=15)
+    assert got[0]["summary"] == "Launch of my app ü given up"
+    assert "72% used" in got[0]["body"] and f"baton launch now {handoff.stem}" in got[0]["body"]
+    h = ho.load(handoff)
+    assert (h.status, h.start, h.scheduled_for) == ("pending", "manual", None)
+    assert jobs() == [] and fake_claude.calls() == []
+
+
+def test_a_launch_missed_beyond_the_grace_period_is_not_run_and_the_person_is_told(
+    paths: BatonPaths, project: Path, fake_claude: FakeClaude, daemons: Daemons, notifications: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("BATON_SCHEDULER__GRACE_MINUTES", "0")  # one second, the least APScheduler takes
+    handoff = write_handoff(project)
+    run_baton("schedule", "--at", "+1s", "--handoff", str(handoff))  # no daemon: the machine is "asleep"
+    time.sleep(3)
+    daemons.start()
+    got = notifications.wait_for(1, timeout=15)
+    assert got[0]["summary"] == "Launch of my app ü missed"
+    assert f"baton launch now {handoff.stem}" in got[0]["body"]
+    time.sleep(1)
+    assert fake_claude.calls() == []
+    assert ho.load(handoff).status == "pending"
+    assert jobs() == []
+
+
+def test_a_cancelled_launch_never_runs(
+    paths: BatonPaths, project: Path, fake_claude: FakeClaude, daemons: Daemons
+) -> None:
+    handoff = write_handoff(project)
+    daemons.start()
+    run_baton("schedule", "--at", "+3s", "--handoff", str(handoff))
+    out = run_baton("schedule", "cancel", handoff.stem[:15])
+    assert f"launch:{handoff.stem}" in out.stdout
+    assert jobs() == []
+    time.sleep(4)
+    assert fake_claude.calls() == []
+    h = ho.load(handoff)
+    assert (h.status, h.start) == ("pending", "manual")
+    missing = run_baton("schedule", "cancel", handoff.stem, check=False)
+    assert missing.returncode == 1 and "nothing scheduled" in missing.stderr
+
+
+def test_the_reminder_comes_before_the_launch(
+    paths: BatonPaths, project: Path, fake_claude: FakeClaude, daemons: Daemons, notifications: Any
+) -> None:
+    handoff = write_handoff(project)
+    daemons.start()
+    run_baton("schedule", "--at", "+302s", "--handoff", str(handoff))  # reminder 5 minutes before: in 2 s
+    assert sorted(j["kind"] for j in jobs()) == ["launch", "reminder"]
+    got = notifications.wait_for(1, timeout=15)
+    assert got[0]["summary"].startswith("Claude Code resumes my app ü at ")
+    assert f"baton schedule cancel {handoff.stem}" in got[0]["body"]
+    run_baton("handoff", "cancel", handoff.stem)
+    assert jobs() == [] and ho.load(handoff).status == "cancelled"
+
+
+def test_auto_mode_schedules_the_pending_handoff_at_the_limit_and_launches_after_the_reset(
+    paths: BatonPaths, project: Path, fake_claude: FakeClaude, tmux: str, daemons: Daemons,
+    notifications: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("BATON_SCHEDULER__REMINDER_MINUTES", "0")
+    handoff = write_handoff(project, start="at-reset")
+    assert jobs() == []  # no reset time known yet
+    daemons.start()
+    reset = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
+    snapshot.write(
+        paths, {"percent": 100.0, "limited": True, "reset_at": reset.isoformat(), "source": "official"}
+    )
+    got = notifications.wait_for(1, timeout=10)
+    assert got[0]["summary"].startswith("Next session of my app ü at ")
+    [job] = jobs()
+    assert datetime.fromisoformat(job["run_at"]) == reset
+    [call] = fake_claude.wait_for(1, timeout=20)
+    assert call["t"] >= reset.timestamp() - 0.5
+    assert ho.load(handoff).status == "launched"
+    time.sleep(0.5)  # the same limited snapshot must not schedule it again
+    assert jobs() == [] and len(fake_claude.calls()) == 1

@@ -1,0 +1,106 @@
+"""The store's reads and the CLI's edges: status lines, late ledger lines, phase matching, times, files."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from daemon.commands.estimate import _match, parse_at, read_plan
+from daemon.errors import BatonError
+from daemon.estimate_store import PlannedRow, attach, status_lines
+from daemon.paths import BatonPaths
+from tests.estimate.test_tracking import PLAN, add_usage, iso, usage
+from tests.support.ledger_fixtures import run_baton
+
+HOUR = 3_600_000
+
+
+def test_status_lines_are_empty_without_a_ledger(baton_home: Path) -> None:
+    assert status_lines(BatonPaths.from_env()) == []
+
+
+def test_status_lines_show_a_saved_estimate_not_started_yet(
+    ledger_env: dict[str, str], tmp_path: Path
+) -> None:
+    plan = tmp_path / "PLAN.md"
+    plan.write_text(PLAN, encoding="utf-8")
+    run_baton("estimate", str(plan), "--save", env=ledger_env)
+    lines = status_lines(BatonPaths.from_env())
+    assert lines == [
+        "Plan: Session 7: Export pipeline estimated 92,700 tokens (111,240 with the buffer); "
+        "`baton phase start` tracks it"
+    ]
+
+
+def test_a_line_ingested_after_the_phase_ended_is_counted_once_in_its_phase(
+    ledger_env: dict[str, str], baton_home: Path, tmp_path: Path
+) -> None:
+    plan = tmp_path / "PLAN.md"
+    plan.write_text(PLAN, encoding="utf-8")
+    run_baton("estimate", str(plan), "--save", env=ledger_env)
+    t0 = int(time.time() * 1000) - HOUR
+    db = baton_home / "baton.db"
+    add_usage(db, [usage(t0 + 1000, str(tmp_path), 10_000, 10_000)])
+    run_baton("phase", "start", "--project", str(tmp_path), "--at", iso(t0), env=ledger_env)
+    ended = run_baton("phase", "end", "--no-ingest", "--at", iso(t0 + HOUR // 2), env=ledger_env)
+    assert "actual 20,000 tokens" in ended.stdout
+    # a response written during the phase but read into the ledger only now
+    add_usage(db, [usage(t0 + 60_000, str(tmp_path / "pkg"), 3_000, 2_000)])
+    report = run_baton("report", "estimate", env=ledger_env).stdout
+    assert "| 1. Build the exporter | implementation | 63.0k | 25.0k |" in report
+    assert "**Tokens used**: 25,000 (estimated 92,700" in report
+
+
+def test_attach_registers_the_status_op(baton_home: Path) -> None:
+    ctx = SimpleNamespace(paths=BatonPaths.from_env(), handlers={})
+    attach(ctx)  # type: ignore[arg-type]
+    assert ctx.handlers["estimate.status"]({"op": "estimate.status"}) == {"ok": True, "lines": []}
+
+
+def _planned() -> tuple[PlannedRow, ...]:
+    return (
+        PlannedRow(1, 1, "Build the exporter", "implementation", 1, 1, 1.0, (), 63_000),
+        PlannedRow(2, 2, "Write tests", "testing", 0.5, 0.5, 1.0, (), 29_700),
+        PlannedRow(3, 3, "Write docs", "polish", 0.5, 0.5, 1.0, (), 10_000),
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "number"),
+    [
+        ("2", 2),
+        ("Phase 3", 3),
+        ("phase 1", 1),
+        ("write TESTS", 2),
+        ("exporter", 1),
+        ("write", None),
+        ("zzz", None),
+    ],
+)
+def test_a_phase_is_found_by_number_name_or_a_unique_part(name: str, number: int | None) -> None:
+    found = _match(_planned(), name)
+    assert (found.number if found else None) == number
+
+
+def test_at_accepts_clock_times_and_iso_and_refuses_the_future() -> None:
+    now = int(datetime(2026, 1, 6, 15, 0).astimezone().timestamp() * 1000)
+    assert parse_at(None, now) == now
+    assert parse_at("14:05", now) == now - 55 * 60_000
+    assert parse_at("2026-01-06T14:30", now) == now - 30 * 60_000
+    with pytest.raises(BatonError, match="in the future"):
+        parse_at("16:00", now)
+    with pytest.raises(BatonError, match="not a time"):
+        parse_at("teatime", now)
+
+
+def test_a_plan_that_is_not_text_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "PLAN.md"
+    bad.write_bytes(b"\xff\xfe\x00### Phase 1")
+    with pytest.raises(BatonError, match=r"PLAN\.md: cannot read the plan"):
+        read_plan(bad)
+    with pytest.raises(BatonError, match="no such plan file"):
+        read_plan(tmp_path / "missing.md")

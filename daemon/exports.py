@@ -124,7 +124,8 @@ def _avg(total: float, n: int) -> float:
 
 
 def _hours(minutes: float) -> str:
-    return f"{int(minutes // 60)}h{round(minutes % 60):02d}" if minutes >= 60 else f"{minutes:.0f} min"
+    whole = round(minutes)
+    return f"{whole // 60}h{whole % 60:02d}" if whole >= 60 else f"{whole} min"
 
 
 def jsonl_entry(s: SessionRow, tz: tzinfo) -> dict[str, Any]:

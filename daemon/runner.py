@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 from daemon import alerts, alerts_store, notify, official, plans, quota, quota_data, snapshot
 from daemon.config import Settings, load_settings
 from daemon.context import DaemonContext
+from daemon.db import connect_fast
 from daemon.errors import BatonError, ConfigError
-from daemon.follow import RESCAN, TranscriptWatcher, candidate_roots
+from daemon.follow import RESCAN, STAMP, TranscriptWatcher, candidate_roots
 from daemon.instance import InstanceLock
 from daemon.logs import get_logger
 from daemon.paths import BatonPaths
@@ -96,6 +97,7 @@ class Daemon:
                 stamps={self.paths.data_dir / official.STAMP_NAME: "official"},
             )
             self.watcher.start()
+            self._start_oauth()
             self._catch_up("caught_up_after_watch")  # lines written between the first catch-up and the watch
             self._resend_pending()
             self.evaluate()
@@ -163,6 +165,31 @@ class Daemon:
                 continue
             if result.new_events or result.new_limits:
                 log.debug("ingested", file=path, events=result.new_events, limits=result.new_limits)
+
+    def _start_oauth(self) -> None:
+        """With `[quota] oauth_usage`, read the usage endpoint on a thread (it may take seconds to answer)."""
+        if not self.settings.quota.oauth_usage:
+            return
+        from daemon import oauth
+
+        q = self.settings.quota
+        poller = oauth.Poller(q.oauth_url, float(q.oauth_cache_seconds))
+
+        def loop() -> None:
+            while not self.stopping.is_set():
+                figures = poller.poll(time.monotonic(), quota.to_ms(self.clock()))
+                if figures:
+                    try:
+                        with connect_fast(self.paths.ledger_db) as conn:
+                            official.record(conn, figures)
+                        self.events.put(f"{STAMP}:oauth")
+                    except Exception:
+                        log.exception("oauth_record_failed")
+                elif poller.last_error:
+                    log.warning("oauth_usage_unavailable", error=poller.last_error)
+                self.stopping.wait(max(1.0, poller.next_at - time.monotonic()))
+
+        threading.Thread(target=loop, name="baton-oauth", daemon=True).start()
 
     def _catch_up(self, event: str) -> None:
         """Read every transcript's new lines; a misconfigured root is logged (the watch waits for it)."""

@@ -16,6 +16,7 @@ import pytest
 
 from daemon.control import request
 from daemon.paths import BatonPaths
+from tests.support.desktop import NotificationServer
 from tests.support.processes import ROOT, DaemonProcess, append, assistant_line, limit_line
 
 
@@ -140,3 +141,37 @@ def test_partial_lines_and_bad_lines_are_handled_and_limit_messages_are_official
         snap["source"] == "official" and snap["source_detail"] == "limit_message" and snap["percent"] == 100
     )
     assert json.loads(json.dumps(snap))["reset_at"]
+
+
+@pytest.mark.slow
+def test_statusline_figure_wakes_the_daemon_and_an_alert_fires_once_across_sources(
+    baton_home: Path,
+    claude_dir: Path,
+    notifications: NotificationServer,
+    start_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = start_daemon({"BATON_QUOTA__PLAN": "custom", "BATON_QUOTA__TOKEN_LIMIT": "10000"})
+    append(transcript(claude_dir), [assistant_line(datetime.now(UTC), input_tokens=0, output_tokens=8100)])
+    notifications.wait_for(1)  # the estimate crossed 80 % first
+    resets = int(time.time()) + 3600
+    payload = {
+        "session_id": "s",
+        "rate_limits": {"five_hour": {"used_percentage": 86.0, "resets_at": resets}},
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "daemon", "statusline"],
+        cwd=ROOT,
+        input=json.dumps(payload),
+        text=True,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0
+    daemon.wait_until(
+        lambda: (daemon.snapshot() or {}).get("source") == "official", what="the official figure"
+    )
+    snap = daemon.snapshot() or {}
+    assert snap["percent"] == 86.0 and snap["source_detail"] == "statusline"
+    time.sleep(0.3)
+    assert [n["summary"] for n in notifications.received()] == ["80% of the 5-hour window used"]

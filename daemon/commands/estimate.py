@@ -181,12 +181,19 @@ def _match(planned: tuple[PlannedRow, ...], name: str) -> PlannedRow | None:
 
 
 def _catch_up(paths: BatonPaths) -> None:
-    """Bring the ledger up to date (harmless next to a running daemon: the ledger dedups)."""
+    """Bring the ledger up to date, unless a running daemon keeps it so (reading twice would be harmless: the
+    ledger dedups, but a first full scan can take a while)."""
     try:
         from daemon.config import load_settings
+        from daemon.control import request
         from daemon.ingest import catch_up
     except ImportError:
         return
+    try:
+        if request(paths, {"op": "ping"}, timeout=1.0).get("ok"):
+            return
+    except BatonError:  # DaemonNotRunning: read the new lines here
+        pass
     try:
         catch_up(paths, load_settings(paths))
     except BatonError as exc:

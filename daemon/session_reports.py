@@ -384,8 +384,8 @@ def recent(sessions: Sequence[SessionRow], tz: tzinfo, limit: int = 10) -> Repor
         for s in chosen
     )
     columns = (
-        Column("session_id", "Session"),
-        Column("started", "Started"),
+        Column("session_id", "Session", "id"),
+        Column("started", "Started", "time"),
         Column("active_min", "Active", "minutes"),
         Column("messages", "Msgs", "int"),
         Column("tokens", "Tokens", "int"),
@@ -551,6 +551,10 @@ def _cell(v: Any, kind: str) -> str:
         return "-"
     if isinstance(v, bool):
         return "yes" if v else ""
+    if kind == "id":
+        return str(v)[:8]
+    if kind == "time":
+        return str(v)[:16].replace("T", " ")
     if kind == "int" and isinstance(v, (int, float)):
         return f"{int(v):,}"
     if kind == "usd" and isinstance(v, (int, float)):
@@ -575,7 +579,7 @@ def render_table(report: Report) -> str:
         body.append([_cell(report.totals.get(c.key), c.kind) if c.key in report.totals else "" for c in cols])
     header = [c.header for c in cols]
     widths = [max(len(x) for x in col) for col in zip(header, *body, strict=False)]
-    right = [c.kind != "text" for c in cols]
+    right = [c.kind not in ("text", "id", "time") for c in cols]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(

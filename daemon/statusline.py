@@ -54,7 +54,8 @@ def _clock(ts: datetime, tz: tzinfo | None, now: datetime) -> str:
 
 def render_official(figures: list[OfficialFigure], now: datetime, tz: tzinfo | None) -> str | None:
     """Return the line for official figures (5-hour first), or None when there is no 5-hour figure."""
-    by_window = {f.window: f for f in figures}
+    now_ms = int(now.timestamp() * 1000)
+    by_window = {f.window: f for f in figures if f.resets_at_ms is None or f.resets_at_ms > now_ms}
     five = by_window.get("five_hour")
     if five is None:
         return None

@@ -297,7 +297,11 @@ def load_settings(paths: BatonPaths | None = None, **overrides: Any) -> Settings
         except OSError as exc:
             raise ConfigError([f"cannot read: {exc.strerror}"], str(file)) from exc
     _TOML_FILE["path"] = file if file.exists() else None
-    source = f"{file} and BATON_* variables" if file.exists() else "BATON_* environment variables"
+    env_set = any(k.upper().startswith("BATON_") and k.upper() != "BATON_HOME" for k in os.environ)
+    if file.exists():
+        source = f"{file} and BATON_* variables" if env_set else str(file)
+    else:
+        source = "BATON_* environment variables"
     try:
         return Settings(**overrides)
     except ValidationError as exc:

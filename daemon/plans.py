@@ -87,7 +87,7 @@ def resolve(
     if plan in PLAN_TOKENS:
         tokens: int | None = token_limit or PLAN_TOKENS[plan]
         label = (
-            f"{plan} plan (estimated limit)"
+            f"{plan} plan, estimated limit"
             if token_limit is None
             else f"{plan} plan, token_limit from config"
         )

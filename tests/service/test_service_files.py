@@ -73,6 +73,7 @@ def test_unit_has_the_supervision_settings() -> None:
         "RestartPreventExitStatus=78",
         "StartLimitBurst=5",
         "KillMode=process",
+        "ExecReload=/bin/kill -HUP $MAINPID",
         "WantedBy=default.target",
     ):
         assert line in text.splitlines()

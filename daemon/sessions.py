@@ -22,6 +22,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -350,6 +351,9 @@ def refresh(
     fingerprint differs from the one stored. Returns how many sessions were written; the caller commits.
     Raises sqlite3.Error on a database problem.
     """
+    rules = settings_digest(settings)
+    if rules != _state(conn, "settings_digest"):
+        full = True  # new category rules or active gap: every record is recomputed once
     last = 0 if full else _state(conn, "last_event_id")
     top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM usage_events").fetchone()[0]
     fingerprint = ledger_fingerprint(conn, pricing_mode)
@@ -373,9 +377,20 @@ def refresh(
         for sid, events in grouped.items():
             _write(conn, summarize(sid, events, gap_ms), settings, repos, now_ms)
     _set_state(conn, "last_event_id", top)
+    _set_state(conn, "settings_digest", rules)
     for key, value in zip(_FP_KEYS, ledger_fingerprint(conn, pricing_mode), strict=True):
         _set_state(conn, key, value)
     return RefreshResult(len(ids), top)
+
+
+def settings_digest(settings: SessionSettings) -> int:
+    """Return a number that changes whenever a setting that shapes the records (rules, gap) changes."""
+    shape = [
+        settings.active_gap_minutes,
+        settings.default_category,
+        [(r.pattern, r.category) for r in settings.categories],
+    ]
+    return zlib.crc32(json.dumps(shape).encode())
 
 
 _FP_KEYS = ("fp_events", "fp_tokens", "fp_cost_micro")

@@ -168,3 +168,19 @@ def test_rows_the_ledger_rewrites_in_place_or_deletes_are_picked_up(filled: Path
     assert _row(filled, B)["output_tokens"] == 1000 + 1000
     assert (_row(filled, A)["messages"], _row(filled, A)["ended_ms"]) == (4, ms("2026-03-02T10:30:00Z"))
     assert _refresh(filled).sessions == 0
+
+
+def test_changed_category_rules_recategorize_every_session(filled: Path) -> None:
+    _refresh(filled)
+    assert _row(filled, B)["category"] == "general"
+    settings = _settings().model_copy(
+        update={
+            "categories": [CategoryRule(pattern="*/webapp", category="frontend")],
+            "active_gap_minutes": 15,
+        }
+    )
+    with sessions.connect(filled) as conn:
+        assert sessions.refresh(conn, settings, now_ms=0).sessions == 5
+        assert sessions.refresh(conn, settings, now_ms=0).sessions == 0
+    assert (_row(filled, B)["category"], _row(filled, A)["category"]) == ("frontend", "general")
+    assert _row(filled, D)["active_ms"] == 10 * 60_000  # the 10-minute gap is now under the 15-minute rule

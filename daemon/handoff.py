@@ -466,7 +466,7 @@ def iter_paths(paths: BatonPaths) -> Iterator[Path]:
     files = [
         p for p in root.glob("*/*.md") if not p.name.startswith(".") and not p.name.endswith(".prompt.md")
     ]
-    yield from sorted(files, key=lambda p: p.stem, reverse=True)
+    yield from sorted(files, key=lambda p: (p.stem[:15], p.stat().st_mtime_ns), reverse=True)
 
 
 def list_all(paths: BatonPaths) -> list[tuple[Path, Handoff]]:

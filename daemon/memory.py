@@ -108,7 +108,11 @@ def merge_sessions(mem: Memory, sessions: list[SessionEntry], stack: list[str], 
 
 
 def _tokens(n: int) -> str:
-    return f"{n / 1_000_000:.1f}M" if n >= 1_000_000 else (f"{n / 1000:.0f}k" if n >= 1000 else str(n))
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
+    if n >= 1000:
+        return f"{n / 1000:.0f}k" if n >= 10_000 else f"{n / 1000:.1f}k"
+    return str(n)
 
 
 def summary(mem: Memory, limit: int = 5, skip: Iterable[str] = ()) -> str:

@@ -134,28 +134,31 @@ def from_json(data: Any) -> dict[str, Any]:
 
 
 def _interactive(fields: dict[str, Any]) -> dict[str, Any]:
-    err = {"err": True}
-    click.echo("Let's prepare the next session. Empty answers are fine.", **err)  # type: ignore[arg-type]
-    accomplished = click.prompt("What did you accomplish this session?", default="", show_default=False)
-    notes = click.prompt("Current state (tests, anything git does not show)?", default="", show_default=False)
+    click.echo("Let's prepare the next session. Empty answers are fine.", err=True)
+    accomplished = click.prompt(
+        "What did you accomplish this session?", default="", show_default=False, err=True
+    )
+    notes = click.prompt(
+        "Current state (tests, anything git does not show)?", default="", show_default=False, err=True
+    )
     click.echo("Next objectives, 2 to 4 (an empty line ends; add '~15k' for an estimate):", err=True)
     objectives: list[Objective] = []
     while len(objectives) < 8:
-        item = click.prompt(f"  {len(objectives) + 1}>", default="", show_default=False)
+        item = click.prompt(f"  {len(objectives) + 1}>", default="", show_default=False, err=True)
         if not item.strip():
             break
         objectives.append(parse_objective(item))
-    estimate = click.prompt("Estimated tokens for the next session", default="", show_default=False)
-    blockers = click.prompt("Blockers or important context?", default="", show_default=False)
+    estimate = click.prompt("Estimated tokens for the next session", default="", show_default=False, err=True)
+    blockers = click.prompt("Blockers or important context?", default="", show_default=False, err=True)
     click.echo(
         "When should the next session start?\n  1. at the reset\n  2. 5 minutes after the reset (default)\n"
         "  3. at a time I give\n  4. manually",
         err=True,
     )
-    choice = click.prompt("Choice", type=click.Choice(["1", "2", "3", "4"]), default="2")
+    choice = click.prompt("Choice", type=click.Choice(["1", "2", "3", "4"]), default="2", err=True)
     start = {"1": "at-reset", "2": "after-reset", "4": "manual"}.get(choice)
     if start is None:
-        start = click.prompt("Start at (18:05, +2h, 2026-11-23T18:05)")
+        start = click.prompt("Start at (18:05, +2h, 2026-11-23T18:05)", err=True)
     return {**fields, "accomplished": _strings(accomplished, "accomplished"), "notes": notes,
             "objectives": tuple(objectives), "estimate": _tokens(estimate) if estimate.strip() else None,
             "blockers": blockers, "start": start}  # fmt: skip

@@ -115,11 +115,11 @@ def send_dbus(app_name: str, title: str, body: str, kind: str) -> str:
         conn.close()
 
 
-def plyer_trap() -> str | None:
+def plyer_trap(app_dir: Path = Path("/app"), flatpak_info: Path = Path("/.flatpak-info")) -> str | None:
     """Return why plyer would silently lose a notification on this Linux machine, or None."""
     if not sys.platform.startswith("linux"):
         return None
-    if Path("/app").is_dir() and not Path("/.flatpak-info").exists():
+    if app_dir.is_dir() and not flatpak_info.exists():
         return "a directory /app exists, so plyer would use the Flatpak portal (not running in Flatpak)"
     try:
         conn = _dbus_connection()

@@ -36,13 +36,31 @@ def toml_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str | Path):
-        return json.dumps(str(value), ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
+        return _toml_string(str(value))
     if isinstance(value, BaseModel):
         items = ", ".join(f"{k} = {toml_value(v)}" for k, v in value.model_dump().items() if v is not None)
         return f"{{ {items} }}"
+    if isinstance(value, Mapping):
+        items = ", ".join(
+            f"{json.dumps(str(k))} = {toml_value(v)}" for k, v in value.items() if v is not None
+        )
+        return f"{{ {items} }}" if items else "{}"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def _toml_string(text: str) -> str:
+    """Return `text` as a TOML basic string: quotes, backslashes and control characters escaped."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def _args(annotation: Any) -> list[Any]:

@@ -196,3 +196,13 @@ def test_validate_accepts_no_file_and_a_good_file(baton_home: Path) -> None:
 )
 def test_toml_line_finds_keys_in_tables_and_dotted_keys(text: str, keys: list[str], line: int | None) -> None:
     assert toml_line(text, keys) == line
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['a"b\\c', "tab\there\nnewline", "del\x7f", "emoji 😀 é", "\x00", 3, 2.5, True, [1, 2], {"a b": {"c": "d"}}],
+)
+def test_values_are_written_as_toml_that_reads_back_the_same(value: object) -> None:
+    from daemon.commands.config import toml_value
+
+    assert tomllib.loads(f"x = {toml_value(value)}")["x"] == value

@@ -34,7 +34,8 @@ _NULL_KEYS = (
     "cache_read_input_tokens",
     "cache_creation_input_tokens",
 )
-_NULL_MARKERS = tuple(f'"{k}":null'.encode() for k in _NULL_KEYS)
+_NULL_KEY_BYTES = frozenset(k.encode() for k in _NULL_KEYS)
+_NULL = b'":null'
 _API_ERROR_MARKER = b'"isApiErrorMessage":true'
 _VERSION = re.compile(r"\d+\.\d+\.\d")
 SYNTHETIC_MODEL = "<synthetic>"
@@ -202,10 +203,21 @@ def parse_line(line: bytes, local: tzinfo) -> Parsed:
     return usage
 
 
+def null_key(line: bytes) -> str | None:
+    """Return the first of ccusage's listed keys written as `"<key>":null` anywhere in `line`, else None."""
+    pos = line.find(_NULL)
+    while pos != -1:
+        key = line[line.rfind(b'"', 0, pos) + 1 : pos]
+        if key in _NULL_KEY_BYTES:
+            return key.decode()
+        pos = line.find(_NULL, pos + 6)
+    return None
+
+
 def _parse_usage(line: bytes) -> UsageEvent | Skip:
-    for marker in _NULL_MARKERS:
-        if marker in line:
-            return Skip(f"{marker.decode()} (ccusage skips such lines)")
+    key = null_key(line)
+    if key is not None:
+        return Skip(f'"{key}":null (ccusage skips such lines)')
     try:
         entry = _LINE.decode(line)
     except msgspec.ValidationError as exc:

@@ -76,6 +76,7 @@ class PriceTable:
     prices: dict[str, ModelPrice]
     digest: str  # changes whenever any price changes: the ledger recomputes stored costs then
     _keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    _found: dict[str, ModelPrice | None] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_keys", tuple(sorted(self.prices)))
@@ -84,8 +85,13 @@ class PriceTable:
         """Return the price of `model`, or None when no key matches (an unpriced model)."""
         if not model:
             return None
-        key = _match(self._keys, model)
-        return None if key is None else self.prices[key]
+        try:
+            return self._found[model]
+        except KeyError:
+            key = _match(self._keys, model)
+            price = None if key is None else self.prices[key]
+            self._found[model] = price
+            return price
 
     def cost(
         self,

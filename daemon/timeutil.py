@@ -7,7 +7,7 @@ system zone once at the edge.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # ccusage accepts exactly these shapes: YYYY-MM-DDTHH:MM:SS[.mmm](Z|±HH:MM) (20, 24, 25 or 29 characters).
@@ -15,10 +15,27 @@ _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?(?:Z|[+-]\d{2
 _ISO_LENGTHS = frozenset((20, 24, 25, 29))
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_DAYS: dict[str, int] = {}
+
+
 def parse_ts_ms(text: str) -> int | None:
     """Return the UTC epoch ms of an ISO timestamp in one of ccusage's accepted shapes, else None."""
     if len(text) not in _ISO_LENGTHS or not _ISO.fullmatch(text):
         return None
+    if len(text) == 24 and text[23] == "Z":  # Claude Code's own shape: no datetime on the hot path
+        day = _DAYS.get(text[:10])
+        if day is None:
+            try:
+                day = date.fromisoformat(text[:10]).toordinal() - _EPOCH_ORDINAL
+            except ValueError:
+                return None
+            if len(_DAYS) < 100_000:
+                _DAYS[text[:10]] = day
+        h, m, sec = int(text[11:13]), int(text[14:16]), int(text[17:19])
+        if h > 23 or m > 59 or sec > 59:
+            return None
+        return ((day * 24 + h) * 60 + m) * 60_000 + sec * 1000 + int(text[20:23])
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:

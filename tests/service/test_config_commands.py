@@ -198,10 +198,10 @@ def test_toml_line_finds_keys_in_tables_and_dotted_keys(text: str, keys: list[st
     assert toml_line(text, keys) == line
 
 
-@pytest.mark.parametrize(
-    "value",
-    ['a"b\\c', "tab\there\nnewline", "del\x7f", "emoji 😀 é", "\x00", 3, 2.5, True, [1, 2], {"a b": {"c": "d"}}],
-)
+ODD_VALUES: list[object] = ['a"b\\c', "tab\there\nnewline", "del\x7f", "emoji 😀 é", "\x00"]
+
+
+@pytest.mark.parametrize("value", [*ODD_VALUES, 3, 2.5, True, [1, 2], {"a b": {"c": "d"}}])
 def test_values_are_written_as_toml_that_reads_back_the_same(value: object) -> None:
     from daemon.commands.config import toml_value
 

@@ -1,0 +1,84 @@
+"""The watcher in-process (its own reads never wake it) and the alerts record (crash-safe, no duplicates)."""
+
+from __future__ import annotations
+
+import queue
+import time
+from pathlib import Path
+
+from daemon import alerts_store
+from daemon.alerts import Alert
+from daemon.db import open_ledger
+from daemon.follow import RESCAN, STAMP, TranscriptWatcher, candidate_roots
+
+
+def drain(q: queue.SimpleQueue[str], wait: float = 0.3) -> list[str]:
+    time.sleep(wait)
+    out = []
+    while not q.empty():
+        out.append(q.get_nowait())
+    return out
+
+
+def test_reads_do_not_wake_the_watcher_and_writes_do(tmp_path: Path) -> None:
+    root = tmp_path / "claude"
+    (root / "projects" / "p").mkdir(parents=True)
+    stamp = tmp_path / "data" / "official.stamp"
+    events: queue.SimpleQueue[str] = queue.SimpleQueue()
+    watcher = TranscriptWatcher([root], events.put, stamps={stamp: "official"})
+    watcher.start()
+    try:
+        f = root / "projects" / "p" / "s.jsonl"
+        f.write_text("{}\n")
+        assert str(f) in drain(events)
+        for _ in range(5):
+            f.read_bytes()
+        (root / "projects" / "p" / "notes.txt").write_text("x")
+        (tmp_path / "data" / "baton.db-wal").write_text("own write")
+        assert drain(events) == []
+        stamp.touch()
+        assert f"{STAMP}:official" in drain(events)
+    finally:
+        watcher.stop()
+
+
+def test_a_root_that_appears_later_is_followed_and_rescanned(tmp_path: Path) -> None:
+    root = tmp_path / "home" / ".claude"
+    (tmp_path / "home").mkdir()
+    events: queue.SimpleQueue[str] = queue.SimpleQueue()
+    watcher = TranscriptWatcher([root], events.put)
+    watcher.start()
+    try:
+        assert watcher.followed_dirs() == []
+        (root / "projects" / "p").mkdir(parents=True)
+        got = drain(events)
+        assert RESCAN in got and watcher.followed_dirs() == [root / "projects"]
+        new = root / "projects" / "p" / "s.jsonl"
+        new.write_text("{}\n")
+        assert str(new) in drain(events)
+    finally:
+        watcher.stop()
+
+
+def test_candidate_roots_follow_claude_code_rules(tmp_path: Path) -> None:
+    assert candidate_roots([], {"CLAUDE_CONFIG_DIR": "/a, /b/projects"}) == [Path("/a"), Path("/b")]
+    assert candidate_roots([], {"HOME": "/h"}) == [Path("/h/.config/claude"), Path("/h/.claude")]
+    assert candidate_roots([Path("/c")], {"CLAUDE_CONFIG_DIR": "/a"}) == [Path("/c")]
+
+
+def alert(threshold: int, send: bool = True) -> Alert:
+    return Alert("five_hour", threshold, 1000, 2000, "estimate", send, f"{threshold}%", "body")
+
+
+def test_an_alert_is_recorded_once_and_a_crash_before_sending_leaves_it_pending(tmp_path: Path) -> None:
+    engine = open_ledger(tmp_path / "baton.db")
+    first = alerts_store.record(engine, alert(80), now_ms=1500)
+    assert first is not None and alerts_store.record(engine, alert(80), now_ms=1600) is None
+    assert alerts_store.pending(engine, now_ms=1700) == [(first, "80%", "body")]  # "killed" before sending
+    alerts_store.mark_delivered(engine, first, True, "dbus")
+    assert alerts_store.pending(engine, now_ms=1700) == []
+    alerts_store.record(engine, alert(70, send=False), now_ms=1500)  # superseded: stored, never pending
+    assert alerts_store.pending(engine, now_ms=1700) == []
+    fired = alerts_store.load_fired(engine, since_ms=0)
+    assert sorted((f.threshold, f.delivered) for f in fired) == [(70, False), (80, True)]
+    engine.dispose()

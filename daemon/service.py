@@ -262,7 +262,8 @@ def install_plan(
     `previous` is the file's current text (None if absent): a changed file restarts a running service.
     """
     target = service_file(platform, home)
-    mkdirs = (target.parent, spec.log_dir)
+    # launchd opens the log files itself and needs their folder; systemd logs to the journal.
+    mkdirs = (target.parent, spec.log_dir) if platform == "macos" else (target.parent,)
     if platform == "macos":
         domain = f"gui/{uid}"
         commands: tuple[Command, ...] = (

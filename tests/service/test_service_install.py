@@ -40,7 +40,7 @@ def test_linux_install_writes_a_private_unit_and_enables_it(home_dir: Path, bato
     unit = home_dir / ".config/systemd/user/baton.service"
     assert unit.is_file() and stat.S_IMODE(unit.stat().st_mode) == 0o600
     assert f'Environment="BATON_HOME={baton_home}"' in unit.read_text()
-    assert (baton_home / "logs").is_dir()
+    assert not (baton_home / "logs").exists()  # systemd logs to the journal
     assert runner.calls == [
         ("systemctl", "--user", "daemon-reload"),
         ("systemctl", "--user", "enable", "--now", "baton.service"),
@@ -92,6 +92,7 @@ def test_macos_install_bootstraps_the_agent_in_the_gui_domain(home_dir: Path, ba
 
     plist = home_dir / "Library/LaunchAgents/com.baton.agent.plist"
     assert plist.is_file()
+    assert (baton_home / "logs").is_dir()  # launchd writes its stdout/stderr logs there
     assert runner.calls == [
         ("launchctl", "bootout", f"gui/{UID}/com.baton.agent"),
         ("launchctl", "bootstrap", f"gui/{UID}", str(plist)),

@@ -158,7 +158,8 @@ def compose(meter: Meter, threshold: int, tz: tzinfo | None, now_ms: int) -> tup
     name = WINDOW_NAMES.get(meter.kind, meter.kind)
     reset = format_local(to_datetime(meter.window_end_ms), tz, now=to_datetime(now_ms))
     if meter.kind.startswith("budget_"):
-        spent = f"${meter.spent_usd or 0:,.2f} of ${meter.budget_usd or 0:,.2f}"
+        places = 2 if (meter.budget_usd or 0) >= 1 else 4  # cents hide a small budget's progress
+        spent = f"${meter.spent_usd or 0:,.{places}f} of ${meter.budget_usd or 0:,.{places}f}"
         return f"{threshold}% of {name} spent", f"{spent} spent; the period ends {reset}."
     title = f"{threshold}% of {name} used"
     left = "" if meter.tokens_remaining is None else f"{meter.tokens_remaining:,} tokens left, "

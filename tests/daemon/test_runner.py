@@ -175,3 +175,18 @@ def test_statusline_figure_wakes_the_daemon_and_an_alert_fires_once_across_sourc
     assert snap["percent"] == 86.0 and snap["source_detail"] == "statusline"
     time.sleep(0.3)
     assert [n["summary"] for n in notifications.received()] == ["80% of the 5-hour window used"]
+
+
+@pytest.mark.slow
+def test_daily_budget_alert_for_api_users(
+    baton_home: Path,
+    claude_dir: Path,
+    notifications: NotificationServer,
+    start_daemon: Callable[..., DaemonProcess],
+) -> None:
+    daemon = start_daemon({"BATON_ALERTS__DAILY_BUDGET_USD": "0.02", "BATON_ALERTS__THRESHOLDS": "[80]"})
+    # claude-sonnet-4-5: $15 per million output tokens -> 1,100 tokens = $0.0165 = 82.5 % of $0.02
+    append(transcript(claude_dir), [assistant_line(datetime.now(UTC), input_tokens=0, output_tokens=1100)])
+    (got,) = notifications.wait_for(1)
+    assert got["summary"] == "80% of the daily budget spent" and "$0.0165 of $0.0200" in got["body"]
+    assert daemon.stop() == 0

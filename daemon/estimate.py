@@ -67,7 +67,8 @@ class Calibration:
 
     rates: tokens per worked hour by task type; bases: start-up tokens by task type;
     pace: worked hours per planned hour by task type; libraries: tokens per integration by library key;
-    buffer: fraction to add on top;
+    buffer: fraction to add on top; multipliers: factor -> level -> multiplier (learned ones only; the
+    others are the defaults in MULTIPLIERS);
     similar: dominant task type -> (tracked sessions, their mean absolute percentage error or None).
     """
 
@@ -78,6 +79,12 @@ class Calibration:
     buffer: Figure = Figure(DEFAULT_BUFFER, DEFAULT_BUFFER)
     similar: Mapping[str, tuple[int, float | None]] = field(default_factory=dict)
     sessions: int = 0
+    multipliers: Mapping[str, Mapping[str, Figure]] = field(default_factory=dict)
+
+    def multiplier(self, factor: str, level: str) -> float:
+        """Return the multiplier of `factor` at `level`: the learned one, else the default."""
+        learned = self.multipliers.get(factor, {}).get(level)
+        return learned.value if learned is not None else MULTIPLIERS[factor][level]
 
 
 def default_calibration() -> Calibration:
@@ -113,7 +120,8 @@ class PhaseEstimate:
     hours_low: float
     hours_high: float
     multiplier: float
-    factors: tuple[str, ...]
+    factors: tuple[str, ...]  # for people: "tech stack familiar x0.9"
+    levels: tuple[tuple[str, str], ...]  # for the model: ("tech_stack", "familiar")
     libraries: tuple[str, ...]
     library_tokens: int
     low: int
@@ -153,14 +161,17 @@ class Estimate:
         return asdict(self)
 
 
-def multiplier_of(factors: Mapping[str, str | None]) -> tuple[float, tuple[str, ...]]:
-    """Return the product of the complexity multipliers of `factors`, and a "name level xM" text for each."""
+def multiplier_of(
+    factors: Mapping[str, str | None], calibration: Calibration | None = None
+) -> tuple[float, tuple[str, ...]]:
+    """Return the product of the complexity multipliers of `factors` (learned ones from `calibration`, else
+    the defaults), and a "name level xM" text for each that is not neutral."""
     product = 1.0
     texts: list[str] = []
     for name, level in factors.items():
         if level is None:
             continue
-        value = MULTIPLIERS[name][level]
+        value = round(calibration.multiplier(name, level), 3) if calibration else MULTIPLIERS[name][level]
         product *= value
         if value != 1.0:  # a neutral level changes nothing and would only clutter the output
             texts.append(f"{name.replace('_', ' ')} {level} x{value:g}")
@@ -186,7 +197,7 @@ def estimate_phase(
     calibration: Calibration, phase: PlannedPhase, libraries: tuple[str, ...]
 ) -> PhaseEstimate:
     """Return the estimate of one phase, charging it the integration cost of `libraries`."""
-    mult, texts = multiplier_of(asdict(phase.factors))
+    mult, texts = multiplier_of(asdict(phase.factors), calibration)
     confidence = DEFAULT_BASELINES[phase.task_type].confidence
     confidence = _step(confidence, -(len(libraries) > 0) - (phase.factors.tech_stack == "new"))
     spread = SPREAD[confidence] + LIBRARY_SPREAD * len(libraries)
@@ -211,6 +222,7 @@ def estimate_phase(
         hours_high=hi_h,
         multiplier=round(mult, 4),
         factors=texts,
+        levels=tuple((k, v) for k, v in asdict(phase.factors).items() if v is not None),
         libraries=libraries,
         library_tokens=lib_tokens,
         low=round(low),

@@ -28,6 +28,7 @@ from daemon.estimate import (
     DEFAULT_BASELINES,
     DEFAULT_BUFFER,
     DEFAULT_LIBRARY_COST,
+    MULTIPLIERS,
     Calibration,
     Figure,
     default_calibration,
@@ -55,6 +56,7 @@ class TrackedPhase:
     multiplier: float = 1.0
     libraries: tuple[str, ...] = ()
     estimated: int | None = None
+    factors: tuple[tuple[str, str], ...] = ()  # the complexity levels the plan gave: ("tech_stack", "new")
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,20 @@ def _note(count: int, center: str) -> str:
     return f"{_plural(count, 'session')}, median {center}"
 
 
+def _default_mult(p: TrackedPhase) -> float:
+    """Return the phase's multiplier at the default figures (the rates are learned in those units)."""
+    if not p.factors:
+        return p.multiplier
+    return math.prod(MULTIPLIERS[f][level] for f, level in p.factors)
+
+
+def _mult(calibration: Calibration, p: TrackedPhase) -> float:
+    """Return the phase's multiplier with the learned figures."""
+    if not p.factors:
+        return p.multiplier
+    return math.prod(calibration.multiplier(f, level) for f, level in p.factors)
+
+
 def _fit_rates(sessions: Sequence[TrackedSession], base: Calibration) -> dict[str, Figure]:
     """Return tokens per worked hour by task type: one figure per session and type, then a shrunk median."""
     per_type: dict[str, list[float]] = {}
@@ -125,7 +141,7 @@ def _fit_rates(sessions: Sequence[TrackedSession], base: Calibration) -> dict[st
             if p.actual_hours < MIN_HOURS or p.task_type not in DEFAULT_BASELINES:
                 continue
             libs = sum(library_cost(base, library_key(n)).value for n in p.libraries)
-            work = (p.tokens - libs) / max(p.multiplier, 1e-6) - base.bases[p.task_type].value
+            work = (p.tokens - libs) / max(_mult(base, p), 1e-6) - base.bases[p.task_type].value
             acc = sums.setdefault(p.task_type, [0.0, 0.0])
             acc[0] += work
             acc[1] += p.actual_hours
@@ -169,7 +185,7 @@ def _fit_libraries(sessions: Sequence[TrackedSession], calib: Calibration) -> di
             if not p.libraries or p.task_type not in DEFAULT_BASELINES:
                 continue
             plain = calib.bases[p.task_type].value + calib.rates[p.task_type].value * p.actual_hours
-            share = (p.tokens - plain * p.multiplier) / len(p.libraries)
+            share = (p.tokens - plain * _mult(calib, p)) / len(p.libraries)
             for name in p.libraries:
                 per_session[library_key(name)] = per_session.get(library_key(name), 0.0) + share
         for key, value in per_session.items():
@@ -180,6 +196,42 @@ def _fit_libraries(sessions: Sequence[TrackedSession], calib: Calibration) -> di
         med = statistics.median(values)
         value = max(0.0, (n * med + PRIOR_SESSIONS * DEFAULT_LIBRARY_COST) / (n + PRIOR_SESSIONS))
         out[key] = Figure(value, DEFAULT_LIBRARY_COST, n, _note(n, fmt_tokens(med)))
+    return out
+
+
+def _fit_multipliers(
+    sessions: Sequence[TrackedSession], calib: Calibration, *, shrink: bool = True
+) -> dict[str, dict[str, Figure]]:
+    """Return the learned multiplier of each non-neutral complexity level the history has.
+
+    A phase's observed multiplier is its tokens (less its libraries) over what its task type's fitted figures
+    give for the hours it took; its ratio to the expected product is shared out equally (on a log scale) among
+    the phase's non-neutral levels. One figure per session and level, then a clipped median, shrunk toward the
+    default unless `shrink` is False (the unshrunk figures are what the rates are fitted against, so that a
+    shrunk multiplier does not leak into them).
+    """
+    per_level: dict[tuple[str, str], list[float]] = {}
+    for s in sessions:
+        logs: dict[tuple[str, str], list[float]] = {}
+        for p in s.phases:
+            levels = [(f, lv) for f, lv in p.factors if MULTIPLIERS[f][lv] != 1.0]
+            if not levels or p.actual_hours < MIN_HOURS or p.task_type not in DEFAULT_BASELINES:
+                continue
+            libs = sum(library_cost(calib, library_key(n)).value for n in p.libraries)
+            plain = calib.bases[p.task_type].value + calib.rates[p.task_type].value * p.actual_hours
+            observed = max(p.tokens - libs, 1.0) / plain
+            share = math.log(observed / _default_mult(p)) / len(levels)
+            for key in levels:
+                logs.setdefault(key, []).append(share)
+        for key, values in logs.items():
+            per_level.setdefault(key, []).append(math.exp(statistics.fmean(values)))
+    out: dict[str, dict[str, Figure]] = {}
+    for (factor, level), ratios in per_level.items():
+        default = MULTIPLIERS[factor][level]
+        center = f"x{default * statistics.median(ratios):.2f}"
+        ratio = _shrunk_ratio(ratios) if shrink else min(CLIP, max(1 / CLIP, statistics.median(ratios)))
+        figure = Figure(default * ratio, default, len(ratios), _note(len(ratios), center))
+        out.setdefault(factor, {})[level] = figure
     return out
 
 
@@ -220,13 +272,21 @@ def fit(sessions: Iterable[TrackedSession]) -> Calibration:
     calib = default_calibration()
     if not done:
         return calib
-    rates = _fit_rates(done, calib)
     pace = _fit_pace(done, calib)
-    calib = Calibration(rates=rates, bases=calib.bases, pace=pace)
+    multipliers: dict[str, dict[str, Figure]] = {}
+    for _ in range(3):  # rates against the multipliers as observed, then the multipliers against those rates
+        rates = _fit_rates(
+            done, Calibration(rates=calib.rates, bases=calib.bases, pace=pace, multipliers=multipliers)
+        )
+        plain = Calibration(rates=rates, bases=calib.bases, pace=pace)
+        multipliers = _fit_multipliers(done, plain, shrink=False)
+    multipliers = _fit_multipliers(done, Calibration(rates=rates, bases=calib.bases, pace=pace))
+    calib = Calibration(rates=rates, bases=calib.bases, pace=pace, multipliers=multipliers)
     return Calibration(
         rates=rates,
         bases=calib.bases,
         pace=pace,
+        multipliers=multipliers,
         libraries=_fit_libraries(done, calib),
         buffer=_fit_buffer(done),
         similar=_similar(done),
@@ -241,7 +301,7 @@ def predict(calibration: Calibration, session: TrackedSession) -> int:
         if p.planned_hours is None:
             total += p.estimated if p.estimated is not None else p.tokens
             continue
-        total += phase_tokens(calibration, p.task_type, p.planned_hours, p.multiplier, p.libraries)
+        total += phase_tokens(calibration, p.task_type, p.planned_hours, _mult(calibration, p), p.libraries)
     return round(total)
 
 
@@ -273,6 +333,10 @@ def explain(calibration: Calibration, check: Holdout | None = None) -> list[str]
             f"  {task}: {fmt_tokens(base.value)} + {fmt_tokens(rate.value)}/h "
             f"(default {fmt_tokens(rate.default)}/h; {rate.note}); pace x{pace.value:.2f} ({pace.note})"
         )
+    for factor, levels in sorted(calibration.multipliers.items()):
+        for level, fig in sorted(levels.items()):
+            name = f"{factor.replace('_', ' ')} {level}"
+            lines.append(f"  {name}: x{fig.value:.2f} (default x{fig.default:g}; {fig.note})")
     for key, fig in sorted(calibration.libraries.items()):
         lines.append(
             f"  library {key}: +{fmt_tokens(fig.value)} (default {fmt_tokens(fig.default)}; {fig.note})"

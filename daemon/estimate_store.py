@@ -43,7 +43,8 @@ _SCHEMA_V1 = (
     """CREATE TABLE estimate_phases (
         id INTEGER PRIMARY KEY, estimate_id INTEGER NOT NULL REFERENCES estimates(id) ON DELETE CASCADE,
         number INTEGER NOT NULL, name TEXT NOT NULL, task_type VARCHAR(16) NOT NULL, hours_low REAL NOT NULL,
-        hours_high REAL NOT NULL, multiplier REAL NOT NULL, libraries TEXT NOT NULL, low INTEGER NOT NULL,
+        hours_high REAL NOT NULL, multiplier REAL NOT NULL, factors TEXT NOT NULL, libraries TEXT NOT NULL,
+        low INTEGER NOT NULL,
         mid INTEGER NOT NULL, high INTEGER NOT NULL, given INTEGER NOT NULL)""",
     "CREATE INDEX ix_estimate_phases_estimate ON estimate_phases (estimate_id, number)",
     """CREATE TABLE tracked_sessions (
@@ -53,8 +54,8 @@ _SCHEMA_V1 = (
         id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL REFERENCES tracked_sessions(id) ON DELETE CASCADE,
         estimate_phase_id INTEGER REFERENCES estimate_phases(id) ON DELETE SET NULL,
         name TEXT NOT NULL, task_type VARCHAR(16) NOT NULL, planned_hours REAL, multiplier REAL NOT NULL,
-        libraries TEXT NOT NULL, estimated INTEGER, started_ms INTEGER NOT NULL, ended_ms INTEGER,
-        tokens_at_end INTEGER, note TEXT)""",
+        factors TEXT NOT NULL, libraries TEXT NOT NULL, estimated INTEGER, started_ms INTEGER NOT NULL,
+        ended_ms INTEGER, tokens_at_end INTEGER, note TEXT)""",
     "CREATE INDEX ix_tracked_phases_session ON tracked_phases (session_id, started_ms)",
 )
 
@@ -100,6 +101,7 @@ class PhaseRow:
     note: str | None
     usage: Usage
     number: int | None = None
+    factors: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class PlannedRow:
     multiplier: float
     libraries: tuple[str, ...]
     mid: int
+    factors: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,15 +183,30 @@ def _libs(raw: str | None) -> tuple[str, ...]:
     return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
+def _factors(raw: str | None) -> tuple[tuple[str, str], ...]:
+    """Return the stored complexity levels, keeping only the known ones (a bad row never stops a report)."""
+    from daemon.estimate import MULTIPLIERS
+
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        return ()
+    if not isinstance(value, dict):
+        return ()
+    return tuple((k, v) for k, v in value.items() if v in MULTIPLIERS.get(k, {}))
+
+
 def _planned(conn: sqlite3.Connection, estimate_id: int | None) -> tuple[PlannedRow, ...]:
     if estimate_id is None:
         return ()
     rows = conn.execute(
-        "SELECT id, number, name, task_type, hours_low, hours_high, multiplier, libraries, mid "
+        "SELECT id, number, name, task_type, hours_low, hours_high, multiplier, libraries, mid, factors "
         "FROM estimate_phases WHERE estimate_id = ? ORDER BY number, id",
         (estimate_id,),
     ).fetchall()
-    return tuple(PlannedRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _libs(r[7]), r[8]) for r in rows)
+    return tuple(
+        PlannedRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _libs(r[7]), r[8], _factors(r[9])) for r in rows
+    )
 
 
 def _session(conn: sqlite3.Connection, row: Sequence[Any], now_ms: int) -> SessionView:
@@ -202,7 +220,7 @@ def _session(conn: sqlite3.Connection, row: Sequence[Any], now_ms: int) -> Sessi
     phases = []
     for r in conn.execute(
         "SELECT id, name, task_type, planned_hours, multiplier, libraries, estimated, started_ms, ended_ms, "
-        "tokens_at_end, note, estimate_phase_id FROM tracked_phases WHERE session_id = ? "
+        "tokens_at_end, note, estimate_phase_id, factors FROM tracked_phases WHERE session_id = ? "
         "ORDER BY started_ms, id",
         (sid,),
     ).fetchall():
@@ -222,6 +240,7 @@ def _session(conn: sqlite3.Connection, row: Sequence[Any], now_ms: int) -> Sessi
                 r[10],
                 usage,
                 numbers.get(r[11]),
+                _factors(r[12]),
             )
         )
     return SessionView(
@@ -286,6 +305,7 @@ def tracked_history(conn: sqlite3.Connection, now_ms: int) -> list[TrackedSessio
                 multiplier=p.multiplier,
                 libraries=p.libraries,
                 estimated=p.estimated,
+                factors=p.factors,
             )
             for p in s.phases
             if p.ended_ms is not None
@@ -456,8 +476,8 @@ def save_estimate(conn: Connection, est: Estimate, plan_path: str, kind: str, no
         conn.execute(
             text(
                 "INSERT INTO estimate_phases (estimate_id, number, name, task_type, hours_low, hours_high, "
-                "multiplier, libraries, low, mid, high, given) "
-                "VALUES (:e, :n, :name, :t, :lo, :hi, :m, :libs, :low, :mid, :high, :g)"
+                "multiplier, factors, libraries, low, mid, high, given) "
+                "VALUES (:e, :n, :name, :t, :lo, :hi, :m, :f, :libs, :low, :mid, :high, :g)"
             ),
             {
                 "e": new_id,
@@ -467,6 +487,7 @@ def save_estimate(conn: Connection, est: Estimate, plan_path: str, kind: str, no
                 "lo": p.hours_low,
                 "hi": p.hours_high,
                 "m": p.multiplier,
+                "f": json.dumps(dict(p.levels)),
                 "libs": json.dumps(list(p.libraries)),
                 "low": p.low,
                 "mid": p.mid,
@@ -505,7 +526,8 @@ def start_phase(
         conn.execute(
             text(
                 "INSERT INTO tracked_phases (session_id, estimate_phase_id, name, task_type, planned_hours, "
-                "multiplier, libraries, estimated, started_ms) VALUES (:s, :ep, :n, :t, :h, :m, :l, :e, :at) "
+                "multiplier, factors, libraries, estimated, started_ms) "
+                "VALUES (:s, :ep, :n, :t, :h, :m, :f, :l, :e, :at) "
                 "RETURNING id"
             ),
             {
@@ -515,6 +537,7 @@ def start_phase(
                 "t": planned.task_type if planned else task_type,
                 "h": hours,
                 "m": planned.multiplier if planned else 1.0,
+                "f": json.dumps(dict(planned.factors) if planned else {}),
                 "l": json.dumps(list(planned.libraries) if planned else []),
                 "e": planned.mid if planned else None,
                 "at": now_ms,

@@ -101,14 +101,17 @@ def _limit(plan: Plan, override: int | None, paths: BatonPaths) -> QuotaLimit | 
     )
 
 
-def build_estimate(plan: Plan, paths: BatonPaths, override: int | None) -> tuple[Estimate, list[str]]:
-    """Return the estimate of `plan` by the model fitted on the tracked history, and the model's story."""
+def build_estimate(
+    plan: Plan, paths: BatonPaths, override: int | None, *, explained: bool = False
+) -> tuple[Estimate, list[str]]:
+    """Return the estimate of `plan` by the model fitted on the tracked history, and (when `explained`) the
+    model's explanation with its held-out check, which refits the model once per past session."""
     from daemon.estimate_store import read_history
 
     history = read_history(paths, _now_ms())
     calibration = fit(history)
     est = estimate_plan(plan, calibration, _limit(plan, override, paths))
-    return est, explain(calibration, holdout(history))
+    return est, explain(calibration, holdout(history)) if explained else []
 
 
 @contextmanager
@@ -141,7 +144,7 @@ def estimate(plan_file: Path, save: bool, as_json: bool, explain: bool, limit: i
     """Estimate the tokens a planned session will use and whether it fits the quota."""
     paths = BatonPaths.from_env()
     plan = read_plan(plan_file)
-    est, model_lines = build_estimate(plan, paths, limit)
+    est, model_lines = build_estimate(plan, paths, limit, explained=explain)
     saved_id = None
     if save:
         from daemon.estimate_store import save_estimate

@@ -116,3 +116,31 @@ def test_explain_says_where_each_number_came_from() -> None:
     assert "implementation: 25,000 + " in text and "6 sessions, median" in text
     assert "planning: 15,000 + 20,000/h (default 20,000/h; default)" in text
     assert "library socketio" in text and "held-out accuracy: MAPE" in text
+
+
+def test_a_complexity_multiplier_is_learned_when_it_is_off() -> None:
+    """Legacy code costs this person x2.0, not the default x1.4; clean code costs the default x0.9."""
+    rng = random.Random(3)
+    sessions = []
+    for i in range(12):
+        phases = []
+        for quality, true_mult in (("legacy", 2.0), ("clean", 0.9), (None, 1.0)):
+            hours = rng.choice([1.0, 1.5])
+            tokens = (25_000 + 45_000 * hours) * true_mult * rng.lognormvariate(0, 0.03)
+            factors = (("code_quality", quality),) if quality else ()
+            default_mult = {"legacy": 1.4, "clean": 0.9}.get(quality or "", 1.0)
+            phases.append(
+                TrackedPhase("implementation", hours, hours, round(tokens), default_mult, factors=factors)
+            )
+        sessions.append(TrackedSession(f"s{i}", i, tuple(phases)))
+    calib = fit(sessions)
+    legacy = calib.multipliers["code_quality"]["legacy"]
+    weight = 12 / (12 + PRIOR_SESSIONS)
+    assert legacy.sessions == 12 and legacy.default == 1.4
+    assert legacy.value == pytest.approx(1.4 * (2.0 / 1.4) ** weight, rel=0.05)
+    assert calib.multipliers["code_quality"]["clean"].value == pytest.approx(0.9, rel=0.05)
+    assert calib.rates["implementation"].value == pytest.approx(45_000, rel=0.05)
+    assert "code quality legacy: x1." in "\n".join(explain(calib))
+    # and the held-out estimate uses it: later sessions are predicted closer than the first
+    check = holdout(sessions)
+    assert check.points[-1].ape < check.points[0].ape / 2

@@ -175,11 +175,6 @@ def _match(keys: tuple[str, ...], model: str) -> str | None:
     return best
 
 
-def _digest(prices: dict[str, ModelPrice]) -> str:
-    blob = json.dumps({k: [getattr(v, f) for f in v.__slots__] for k, v in sorted(prices.items())})
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
 def _read_models(text: str, where: str) -> dict[str, ModelPrice]:
     try:
         doc = json.loads(text)
@@ -202,6 +197,17 @@ def bundled_text() -> str:
     return resources.files("daemon").joinpath("data/prices.json").read_text(encoding="utf-8")
 
 
+def prices_digest(user_file: Path | None = None) -> str:
+    """Return the digest `load_prices(user_file)` would carry, from the files' bytes alone (no parsing)."""
+    h = hashlib.sha256(bundled_text().encode())
+    if user_file is not None:
+        try:
+            h.update(user_file.read_bytes())
+        except OSError:
+            h.update(b"unreadable")
+    return h.hexdigest()[:16]
+
+
 def load_prices(user_file: Path | None = None) -> PriceTable:
     """Return the bundled prices with `user_file`'s entries added or overriding; raise BatonError if bad."""
     prices = _read_models(bundled_text(), "bundled prices.json")
@@ -211,4 +217,4 @@ def load_prices(user_file: Path | None = None) -> PriceTable:
         except OSError as exc:
             raise BatonError(f"cannot read price file {user_file}: {exc.strerror}") from exc
         prices.update(_read_models(text, str(user_file)))
-    return PriceTable(prices=prices, digest=_digest(prices))
+    return PriceTable(prices=prices, digest=prices_digest(user_file))

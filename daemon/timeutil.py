@@ -60,13 +60,34 @@ def resolve_zone(name: str | None) -> tzinfo:
 
 
 def local_zone() -> tzinfo:
-    """Return the system's local zone (tzlocal honours TZ and /etc/localtime)."""
+    """Return the local zone: TZ or the /etc/localtime link when they name an IANA zone, else tzlocal."""
+    quick = _named_local_zone()
+    if quick is not None:
+        return quick
     try:
         import tzlocal
 
         return tzlocal.get_localzone()
     except Exception:  # pragma: no cover - a broken system zone must not stop a report
         return UTC
+
+
+def _named_local_zone() -> tzinfo | None:
+    import os
+
+    name = os.environ.get("TZ", "").removeprefix(":")
+    if not name:
+        try:
+            target = os.readlink("/etc/localtime")
+        except OSError:
+            return None
+        _, sep, name = target.partition("zoneinfo/")
+        if not sep:
+            return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 def offset_ranges(zone: tzinfo, start_ms: int, end_ms: int) -> list[tuple[int, int, int]]:

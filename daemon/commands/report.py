@@ -108,9 +108,9 @@ def prepare(mode: str | None) -> tuple[Path, str, str]:
     listing = list_files(roots_from(list(quick.roots), os.environ))
     digest = None
     if mode != "display" or quick.pricing_file is not None:
-        from daemon.pricing import load_prices
+        from daemon.pricing import prices_digest
 
-        digest = load_prices(quick.pricing_file).digest
+        digest = prices_digest(quick.pricing_file)
     if needs_ingest(paths.ledger_db, listing, digest):
         run_catch_up(paths, quiet_log=True)
     return paths.ledger_db, quick.timezone, mode

@@ -1,0 +1,146 @@
+"""Ledger benchmark, side by side with ccusage in the same run (medians of whole-process runs).
+
+    python benchmarks/ledger_bench.py --size-mb 200 [--runs 3] [--corpus DIR] [--ccusage PATH]
+
+Measures: cold ingest (`baton ingest` into an empty ledger: seconds, MB/s, peak RSS), `ccusage daily --json
+--offline` over the same corpus (seconds, peak RSS), warm `baton report daily --json` with no new data, and
+the time to ingest one appended line into the large ledger inside a running process (the daemon's path).
+PYTHONDONTWRITEBYTECODE=1 is honoured as set: with it, nothing is cached between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run argv; return (wall seconds, peak RSS in MB of the process and the children it waited for)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv} failed with {proc.returncode}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def corpus_dir(size_mb: float, given: Path | None) -> Path:
+    if given is not None:
+        return given
+    dest = Path(tempfile.gettempdir()) / f"baton-bench-corpus-{int(size_mb)}"
+    if not (dest / ".complete").exists():
+        shutil.rmtree(dest, ignore_errors=True)
+        from benchmarks.corpus import generate
+
+        c = generate(dest, size_mb)
+        print(
+            f"generated {c.files} files, {c.bytes / 1e6:.0f} MB, {c.usage_lines} usage lines", file=sys.stderr
+        )
+        (dest / ".complete").touch()
+    return dest
+
+
+def corpus_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in (root / "projects").rglob("*.jsonl"))
+
+
+def one_line_ms(home: Path, corpus: Path, samples: int) -> list[float]:
+    """Append one line to a transcript and time Ingestor.ingest_file in this process, `samples` times."""
+    os.environ["BATON_HOME"], os.environ["CLAUDE_CONFIG_DIR"] = str(home), str(corpus)
+    from daemon.config import load_settings
+    from daemon.ingest import Ingestor
+    from daemon.paths import BatonPaths
+    from tests.support.transcript_writer import assistant_line
+
+    paths = BatonPaths.from_env()
+    ingestor = Ingestor(paths, load_settings(paths))
+    target = corpus / "projects" / "bench-live" / "live.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.touch()
+    times = []
+    for i in range(samples):
+        with open(target, "ab") as f:
+            f.write(assistant_line(10_000 + i, session="bench-live"))
+        start = time.perf_counter()
+        summary = ingestor.ingest_file(target)
+        times.append((time.perf_counter() - start) * 1000)
+        assert summary.new_events == 1
+    ingestor.close()
+    shutil.rmtree(target.parent)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--size-mb", type=float, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--corpus", type=Path)
+    parser.add_argument(
+        "--ccusage", default=shutil.which("ccusage") or str(ROOT / ".ci/node/node_modules/.bin/ccusage")
+    )
+    args = parser.parse_args(argv)
+
+    corpus = corpus_dir(args.size_mb, args.corpus)
+    mb = corpus_bytes(corpus) / 1e6
+    env = {**os.environ, "CLAUDE_CONFIG_DIR": str(corpus)}
+    baton = [sys.executable, "-m", "daemon"]
+    work = Path(tempfile.mkdtemp(prefix="baton-bench-"))
+    try:
+        cold, cold_rss = [], []
+        for r in range(args.runs):
+            home = work / f"home{r}"
+            wall, rss = timed([*baton, "ingest"], {**env, "BATON_HOME": str(home)})
+            cold.append(wall)
+            cold_rss.append(rss)
+        home = work / "home0"
+        warm, warm_rss = [], []
+        for _ in range(max(args.runs, 5)):
+            wall, rss = timed([*baton, "report", "daily", "--json"], {**env, "BATON_HOME": str(home)})
+            warm.append(wall)
+            warm_rss.append(rss)
+        cc, cc_rss = [], []
+        for _ in range(max(args.runs, 5)):
+            wall, rss = timed([args.ccusage, "daily", "--json", "--offline"], env)
+            cc.append(wall)
+            cc_rss.append(rss)
+        line = one_line_ms(home, corpus, 30)
+        with __import__("sqlite3").connect(home / "baton.db") as conn:
+            events = conn.execute("SELECT count(*) FROM usage_events").fetchone()[0]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    med = statistics.median
+    print(
+        f"corpus: {mb:.0f} MB, {events} deduplicated events; load average {os.getloadavg()[0]:.1f}; "
+        f"cpus {os.cpu_count()}; medians of {args.runs} (cold) / {max(args.runs, 5)} (warm, ccusage) runs"
+    )
+    print(f"{'measure':<44}{'baton':>12}{'ccusage 20':>14}{'ratio':>9}")
+    rows = [
+        ("cold ingest / full scan (s)", med(cold), med(cc)),
+        ("throughput (MB/s)", mb / med(cold), mb / med(cc)),
+        ("warm `report daily --json`, no new data (s)", med(warm), med(cc)),
+        ("one appended line, in process (ms)", med(line), None),
+        ("peak RSS, ingest / scan (MB)", max(cold_rss), max(cc_rss)),
+        ("peak RSS, warm report (MB)", max(warm_rss), None),
+    ]
+    for name, ours, theirs in rows:
+        ratio = f"{theirs / ours:>8.1f}x" if theirs else ""
+        theirs_s = f"{theirs:>14.3f}" if theirs is not None else f"{'':>14}"
+        print(f"{name:<44}{ours:>12.3f}{theirs_s}{ratio}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -345,13 +345,14 @@ def table_rows(report: Report, breakdown: bool) -> tuple[list[str], list[list[st
     return header, rows
 
 
-def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Return rows as an aligned text table: first two columns left-aligned, numbers right-aligned."""
+def render_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, left: int = 2) -> str:
+    """Return rows as an aligned text table: the first `left` columns left-aligned, the rest right-aligned."""
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
 
     def line(cells: Sequence[str]) -> str:
         parts = [
-            c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+            c.ljust(w) if i < left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=False))
         ]
         return "  ".join(parts).rstrip()
 

@@ -244,7 +244,8 @@ def blocks(**kw: Any) -> None:
         return
     header, rows = ur.blocks_table(found)
     click.echo(
-        ur.render_csv(header, rows) if kw["as_csv"] else ur.render_table(header, rows), nl=not kw["as_csv"]
+        ur.render_csv(header, rows) if kw["as_csv"] else ur.render_table(header, rows, left=3),
+        nl=not kw["as_csv"],
     )
     if unpriced:
         click.echo(f"Unpriced models (cost not counted): {', '.join(unpriced)}", err=True)

@@ -56,6 +56,7 @@ def _close(session_id: str, reason: str, cwd: str | None, now_ms: int) -> None:
     conn = sqlite3.connect(db, timeout=5.0)
     try:
         conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, no fsync per commit
         conn.execute(
             "INSERT INTO sessions (session_id, cwd, closed_ms, close_reason, updated_ms) "
             "VALUES (?, ?, ?, ?, ?) "

@@ -177,6 +177,7 @@ class _Closing:
 def _connect(db_path: Path) -> _Closing:
     conn = sqlite3.connect(db_path, timeout=10.0)
     conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA synchronous=NORMAL")  # as daemon.db sets it: WAL makes this safe
     conn.execute("PRAGMA foreign_keys=ON")
     return _Closing(conn)
 
@@ -356,16 +357,21 @@ def refresh(
         full = True  # new category rules or active gap: every record is recomputed once
     last = 0 if full else _state(conn, "last_event_id")
     top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM usage_events").fetchone()[0]
-    fingerprint = ledger_fingerprint(conn, pricing_mode)
-    if top <= last and fingerprint == _stored_fingerprint(conn):
+    # Everything below reads rows up to `top` only, so rows appended meanwhile wait for the next refresh.
+    now_fp = ledger_fingerprint(conn, pricing_mode, upto=top)
+    stored = _stored_fingerprint(conn)
+    if top <= last and now_fp == stored:
         return RefreshResult(0, last)
     dirty = {
         r[0]
         for r in conn.execute(
-            "SELECT DISTINCT session_id FROM usage_events WHERE id > ? AND session_id IS NOT NULL", (last,)
+            "SELECT DISTINCT session_id FROM usage_events "
+            "WHERE id > ? AND id <= ? AND session_id IS NOT NULL",
+            (last, top),
         )
     }
-    dirty |= _changed_sessions(conn, pricing_mode)
+    if last and not _explained(now_fp, stored, ledger_fingerprint(conn, pricing_mode, after=last, upto=top)):
+        dirty |= _changed_sessions(conn, pricing_mode, top)  # not only appends: find the rewritten sessions
     ids = sorted(dirty)
     gap_ms = settings.active_gap_minutes * 60_000
     repos: dict[str, str | None] = {}
@@ -378,7 +384,7 @@ def refresh(
             _write(conn, summarize(sid, events, gap_ms), settings, repos, now_ms)
     _set_state(conn, "last_event_id", top)
     _set_state(conn, "settings_digest", rules)
-    for key, value in zip(_FP_KEYS, ledger_fingerprint(conn, pricing_mode), strict=True):
+    for key, value in zip(_FP_KEYS, now_fp, strict=True):
         _set_state(conn, key, value)
     return RefreshResult(len(ids), top)
 
@@ -401,13 +407,26 @@ def _cost_sql(mode: str) -> str:
     return {"display": "cost_usd", "calculate": "cost_calc"}.get(mode, "COALESCE(cost_usd, cost_calc)")
 
 
-def ledger_fingerprint(conn: sqlite3.Connection, pricing_mode: str) -> tuple[int, int, int]:
-    """Return (events, tokens, cost in micro-USD) over every ledger row that has a session id."""
+def ledger_fingerprint(
+    conn: sqlite3.Connection, pricing_mode: str, *, after: int = 0, upto: int | None = None
+) -> tuple[int, int, int]:
+    """Return (events, tokens, cost in micro-USD) over the ledger rows with a session id and an id in
+    (after, upto] (all rows by default)."""
     row = conn.execute(
         f"SELECT COUNT(*), COALESCE(SUM({_TOKENS}), 0), TOTAL({_cost_sql(pricing_mode)}) FROM usage_events "
-        "WHERE session_id IS NOT NULL"
+        "WHERE session_id IS NOT NULL AND id > ? AND id <= ?",
+        (after, upto if upto is not None else 2**62),
     ).fetchone()
     return int(row[0]), int(row[1]), round(float(row[2]) * 1_000_000)
+
+
+def _explained(now: tuple[int, int, int], stored: tuple[int, int, int], new: tuple[int, int, int]) -> bool:
+    """True when the ledger moved by exactly the new rows (appends only); cost sums may differ by rounding."""
+    return (
+        now[0] == stored[0] + new[0]
+        and now[1] == stored[1] + new[1]
+        and abs(now[2] - stored[2] - new[2]) <= 2
+    )
 
 
 def needs_refresh(conn: sqlite3.Connection, pricing_mode: str) -> bool:
@@ -423,7 +442,7 @@ def _stored_fingerprint(conn: sqlite3.Connection) -> tuple[int, int, int]:
     return a, b, c
 
 
-def _changed_sessions(conn: sqlite3.Connection, pricing_mode: str) -> set[str]:
+def _changed_sessions(conn: sqlite3.Connection, pricing_mode: str, upto: int) -> set[str]:
     """Return the sessions whose stored figures no longer match their ledger rows (only looked for when the
     ledger-wide fingerprint moved other than by the new rows)."""
     stored = {
@@ -435,7 +454,8 @@ def _changed_sessions(conn: sqlite3.Connection, pricing_mode: str) -> set[str]:
     changed = set()
     for sid, events, tokens, cost in conn.execute(
         f"SELECT session_id, COUNT(*), COALESCE(SUM({_TOKENS}), 0), TOTAL({_cost_sql(pricing_mode)}) "
-        "FROM usage_events WHERE session_id IS NOT NULL GROUP BY session_id"
+        "FROM usage_events WHERE session_id IS NOT NULL AND id <= ? GROUP BY session_id",
+        (upto,),
     ):
         old = stored.get(sid)
         if old is None or old[0] != events or old[1] != tokens or abs(old[2] - cost) > 1e-6:

@@ -151,13 +151,13 @@ HOOKS: dict[str, Callable[[], int]] = {
 
 def main(argv: list[str]) -> int:
     """Run the hook named in `argv[0]` and return its exit status; anything else shows the help (click)."""
-    if len(argv) == 1 and argv[0] in HOOKS:
+    if argv and argv[0] in HOOKS:  # extra arguments are ignored: a hook must not fail on them
         return HOOKS[argv[0]]()
     from daemon.commands.hook import hook
 
     try:
         hook.main(args=argv, prog_name="baton hook", standalone_mode=False)
-    except Exception as exc:  # click usage errors
+    except Exception as exc:  # click usage errors; never 2, which Claude Code takes as "block the prompt"
         print(f"baton hook: {exc}", file=sys.stderr)
-        return 2
+        return 1
     return 0

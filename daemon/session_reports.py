@@ -264,9 +264,30 @@ def summary(sessions: Sequence[SessionRow], tz: tzinfo) -> Report:
     return Report(
         "Summary",
         (Column("metric", "Metric"), Column("value", "Value")),
-        tuple({"metric": k, "value": v, "_kind": kind} for k, v, kind in rows),
+        tuple({"metric": _LABELS.get(k, k), "value": v, "_kind": kind} for k, v, kind in rows),
         extra={k: v for k, v, _ in rows},
     )
+
+
+_LABELS = {
+    "days_with_sessions": "days with sessions",
+    "first_day": "first day",
+    "last_day": "last day",
+    "input_tokens": "input tokens",
+    "output_tokens": "output tokens",
+    "cache_creation_tokens": "cache write tokens",
+    "cache_read_tokens": "cache read tokens",
+    "all_tokens": "all tokens",
+    "cost_usd": "cost",
+    "active_min": "active time",
+    "wall_min": "wall time",
+    "avg_tokens_per_session": "tokens per session",
+    "avg_cost_per_session": "cost per session",
+    "avg_active_min_per_session": "active time per session",
+    "top_repo": "top repository (cost)",
+    "top_category": "top category (cost)",
+    "top_model": "top model (cost)",
+}
 
 
 def _top(sessions: Iterable[SessionRow], key: Callable[[SessionRow], str | None]) -> str | None:

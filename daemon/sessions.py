@@ -310,11 +310,14 @@ def git_repo_name(cwd: str | None, *, timeout: float = 2.0) -> str | None:
         return fallback
     try:
         done = subprocess.run(
-            ["git", "-C", cwd, "rev-parse", "--show-toplevel"],
+            # The directory comes from a transcript: argv only, no fsmonitor hook, no pager, no prompts.
+            ["git", "-c", "core.fsmonitor=false", "-C", cwd, "rev-parse", "--show-toplevel"],
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"},
         )
     except (OSError, subprocess.SubprocessError):
         return fallback

@@ -45,7 +45,7 @@ log = get_logger("baton.scheduler")
 
 LAUNCH_FUNC = "daemon.scheduler:launch_job"
 REMINDER_FUNC = "daemon.scheduler:reminder_job"
-HEARTBEAT_SECONDS = 30  # wakes the scheduler after a suspend: its wait runs on a clock that stops asleep
+HEARTBEAT_SECONDS = 30
 KINDS = ("launch", "reminder")
 
 # ------------------------------------------------------------------------------------------- pure: times
@@ -204,15 +204,14 @@ def _zone(settings: Settings) -> tzinfo:
 
 
 def make_scheduler(paths: BatonPaths) -> BackgroundScheduler:
-    """Return an (unstarted) scheduler on the persistent store at `paths.jobs_db`, plus a volatile store."""
-    from apscheduler.jobstores.memory import MemoryJobStore
+    """Return an (unstarted) scheduler on the persistent job store at `paths.jobs_db`."""
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from daemon.db import make_engine
 
     store = SQLAlchemyJobStore(engine=make_engine(paths.jobs_db))
-    return BackgroundScheduler(jobstores={"default": store, "volatile": MemoryJobStore()}, timezone=UTC)
+    return BackgroundScheduler(jobstores={"default": store}, timezone=UTC)
 
 
 @contextmanager
@@ -413,6 +412,8 @@ class SchedulerService:
         self.ctx = ctx
         self.sched = make_scheduler(ctx.paths)
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="baton-scheduler-tick", daemon=True)
 
     @property
     def settings(self) -> Settings:
@@ -424,20 +425,18 @@ class SchedulerService:
         self.sched.add_listener(self._on_missed, EVENT_JOB_MISSED)
         self.sched.add_listener(self._on_error, EVENT_JOB_ERROR)
         self.sched.start()
-        self.sched.add_job(
-            _heartbeat,
-            "interval",
-            seconds=HEARTBEAT_SECONDS,
-            id="heartbeat",
-            jobstore="volatile",
-            replace_existing=True,
-            misfire_grace_time=None,
-            coalesce=True,
-            max_instances=1,
-        )
+        self._ticker.start()
         log.info("scheduler started", jobs=len(self.sched.get_jobs(jobstore="default")))
 
+    def _tick(self) -> None:
+        # APScheduler sleeps on a clock that stops while the machine is suspended: waking it every
+        # HEARTBEAT_SECONDS makes it notice, soon after a resume, what fell due during the sleep.
+        while not self._stopped.wait(HEARTBEAT_SECONDS):
+            if self.sched.running:
+                self.sched.wakeup()
+
     def stop(self) -> None:
+        self._stopped.set()
         if self.sched.running:
             self.sched.shutdown(wait=False)
 
@@ -631,10 +630,6 @@ class SchedulerService:
 
 
 _SERVICE: SchedulerService | None = None
-
-
-def _heartbeat() -> None:
-    """Nothing to do: being due every HEARTBEAT_SECONDS keeps the scheduler's sleep short."""
 
 
 def _service() -> SchedulerService:

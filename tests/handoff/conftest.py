@@ -133,25 +133,44 @@ def baton() -> Callable[..., subprocess.CompletedProcess[str]]:
 
 
 class Daemons:
-    """Starts the stand-in daemon; each start is a new process. Every process is stopped at the end."""
+    """Starts daemons: the stand-in (harness.py), or with `real=True` the real `baton run`. Each start is a
+    new process; every process is stopped at the end."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, paths: BatonPaths) -> None:
         self.log_dir = log_dir
+        self.paths = paths
         self.procs: list[subprocess.Popen[str]] = []
 
-    def start(self) -> subprocess.Popen[str]:
+    def start(self, real: bool = False) -> subprocess.Popen[str]:
         n = len(self.procs)
         err = open(self.log_dir / f"daemon-{n}.log", "w")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen([sys.executable, str(HARNESS)], stdout=subprocess.PIPE, stderr=err, text=True)
+        argv = [sys.executable, "-m", "daemon", "run"] if real else [sys.executable, str(HARNESS)]
+        root = Path(__file__).resolve().parents[2]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True, cwd=root)
         self.procs.append(proc)
+        if real:
+            self._wait_for_socket(proc)
+            return proc
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line.startswith("ready"):
             proc.kill()
-            raise AssertionError(
-                f"daemon did not start: {line!r}\n{(self.log_dir / f'daemon-{n}.log').read_text()}"
-            )
+            raise AssertionError(f"daemon did not start: {line!r}\n{self.logs()}")
         return proc
+
+    def _wait_for_socket(self, proc: subprocess.Popen[str]) -> None:
+        from daemon.control import DaemonNotRunning, request
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if request(self.paths, {"op": "ping"}).get("pid") == proc.pid:
+                    return
+            except DaemonNotRunning:
+                pass
+            time.sleep(0.05)
+        proc.kill()
+        raise AssertionError(f"baton run did not answer on its socket:\n{self.logs()}")
 
     def kill9(self, proc: subprocess.Popen[str]) -> None:
         os.kill(proc.pid, signal.SIGKILL)
@@ -172,7 +191,7 @@ class Daemons:
 
 @pytest.fixture
 def daemons(paths: BatonPaths, tmp_path: Path) -> Iterator[Daemons]:
-    d = Daemons(tmp_path)
+    d = Daemons(tmp_path, paths)
     yield d
     d.stop_all()
 

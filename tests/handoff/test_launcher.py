@@ -36,6 +36,7 @@ def expected_prompt(paths: BatonPaths, handoff: Path) -> str:
     return build_prompt(ho.body_of(text), summary, h.project)
 
 
+@pytest.mark.slow
 def test_a_prompt_full_of_shell_syntax_arrives_byte_identical_in_tmux(
     paths: BatonPaths, project: Path, fake_claude: FakeClaude, tmux: str
 ) -> None:
@@ -52,6 +53,7 @@ def test_a_prompt_full_of_shell_syntax_arrives_byte_identical_in_tmux(
     assert ho.load(handoff).status == "launched"
 
 
+@pytest.mark.slow
 def test_a_100_kb_handoff_launches_through_a_prompt_file(
     paths: BatonPaths, project: Path, fake_claude: FakeClaude, tmux: str
 ) -> None:
@@ -76,6 +78,7 @@ def test_a_100_kb_handoff_launches_through_a_prompt_file(
     assert "baton-my-app" in tmux_sessions(tmux)
 
 
+@pytest.mark.slow
 def test_headless_launch_logs_output_and_records_the_exit_status(
     paths: BatonPaths,
     project: Path,
@@ -100,6 +103,7 @@ def test_headless_launch_logs_output_and_records_the_exit_status(
     assert Path(reply["log_path"]).read_text() == "fake claude started\n"
 
 
+@pytest.mark.slow
 def test_a_failed_start_is_recorded_and_the_handoff_stays_pending(
     paths: BatonPaths, project: Path, fake_claude: FakeClaude, tmux: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -144,6 +148,7 @@ def test_permissions_are_bypassed_only_when_configured() -> None:
     assert configured[:2] == ["--permission-mode", "bypassPermissions"]
 
 
+@pytest.mark.slow
 def test_every_flag_the_launcher_passes_is_accepted_by_the_real_claude(tmp_path: Path) -> None:
     claude = require_real("claude")
     env = {"HOME": str(tmp_path), "PATH": os.environ["PATH"]}  # empty HOME: offline, not logged in

@@ -34,12 +34,12 @@ def test_launch_survives_kill_9_and_runs_once_on_time_in_tmux(
 ) -> None:
     handoff = write_handoff(project)
     first = daemons.start()
-    out = run_baton("schedule", "--at", "+6s", "--handoff", str(handoff))
+    out = run_baton("schedule", "--at", "+4s", "--handoff", str(handoff))
     assert "launch:" in out.stdout and "not running" not in out.stderr  # the daemon took it
     [job] = [j for j in jobs() if j["kind"] == "launch"]
     run_at = datetime.fromisoformat(job["run_at"])
     daemons.kill9(first)  # no clean shutdown: the job must come back from the store
-    time.sleep(1)
+    time.sleep(0.5)
     daemons.start()
     [call] = fake_claude.wait_for(1, timeout=20)
     time.sleep(2)  # a second launch would show up here
@@ -55,6 +55,23 @@ def test_launch_survives_kill_9_and_runs_once_on_time_in_tmux(
     got = notifications.wait_for(1)
     assert got[-1]["summary"] == "Claude Code resumed my app ü"
     assert "tmux attach -t baton-my-app" in got[-1]["body"]
+
+
+def test_baton_run_killed_with_9_and_restarted_launches_once_on_time(
+    paths: BatonPaths, project: Path, claude_dir: Path, fake_claude: FakeClaude, tmux: str, daemons: Daemons
+) -> None:
+    handoff = write_handoff(project)
+    first = daemons.start(real=True)
+    run_baton("schedule", "--at", "+6s", "--handoff", str(handoff))
+    [job] = [j for j in jobs() if j["kind"] == "launch"]
+    daemons.kill9(first)
+    daemons.start(real=True)  # the lock and the socket left by the killed daemon must not stop it
+    [call] = fake_claude.wait_for(1, timeout=20)
+    time.sleep(2)
+    assert len(fake_claude.calls()) == 1
+    assert datetime.fromisoformat(job["run_at"]).timestamp() - 0.5 <= call["t"]
+    assert call["cwd"] == str(project) and "baton-my-app" in tmux_sessions(tmux)
+    assert ho.load(handoff).status == "launched" and jobs() == []
 
 
 def test_a_job_stored_while_no_daemon_runs_is_launched_when_it_starts(
@@ -125,12 +142,12 @@ def test_a_launch_missed_beyond_the_grace_period_is_not_run_and_the_person_is_to
     monkeypatch.setenv("BATON_SCHEDULER__GRACE_MINUTES", "0")  # one second, the least APScheduler takes
     handoff = write_handoff(project)
     run_baton("schedule", "--at", "+1s", "--handoff", str(handoff))  # no daemon: the machine is "asleep"
-    time.sleep(3)
+    time.sleep(2.2)
     daemons.start()
     got = notifications.wait_for(1, timeout=15)
     assert got[0]["summary"] == "Launch of my app ü missed"
     assert f"baton launch now {handoff.stem}" in got[0]["body"]
-    time.sleep(1)
+    time.sleep(0.5)
     assert fake_claude.calls() == []
     assert ho.load(handoff).status == "pending"
     assert jobs() == []
@@ -141,11 +158,11 @@ def test_a_cancelled_launch_never_runs(
 ) -> None:
     handoff = write_handoff(project)
     daemons.start()
-    run_baton("schedule", "--at", "+3s", "--handoff", str(handoff))
+    run_baton("schedule", "--at", "+2s", "--handoff", str(handoff))
     out = run_baton("schedule", "cancel", handoff.stem[:15])
     assert f"launch:{handoff.stem}" in out.stdout
     assert jobs() == []
-    time.sleep(4)
+    time.sleep(1.5)
     assert fake_claude.calls() == []
     h = ho.load(handoff)
     assert (h.status, h.start) == ("pending", "manual")

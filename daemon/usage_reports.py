@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,6 @@ UNPRICED_SQL = {
     "display": "0",
 }
 LABEL_SQL = "CASE WHEN e.speed = 'fast' THEN e.model || '-fast' ELSE e.model END"
-PERIOD_SQL = {
-    "daily": "strftime('%Y-%m-%d', (e.ts_ms + tz.off) / 1000, 'unixepoch')",
-    "weekly": "date((e.ts_ms + tz.off) / 1000, 'unixepoch', '-6 days', 'weekday 1')",
-    "monthly": "strftime('%Y-%m', (e.ts_ms + tz.off) / 1000, 'unixepoch')",
-}
-DAY_KEY_SQL = "strftime('%Y%m%d', (e.ts_ms + tz.off) / 1000, 'unixepoch')"
 
 
 @dataclass(frozen=True)
@@ -110,6 +104,10 @@ def normalise_date(text: str | None, flag: str) -> str | None:
 # ---- queries -------------------------------------------------------------------------------------
 
 
+DAY_MS = 86_400_000
+_EPOCH = date(1970, 1, 1)
+
+
 def _tz_cte(conn: sqlite3.Connection, zone_name: str) -> tuple[str, list[int]]:
     lo, hi = conn.execute("SELECT min(ts_ms), max(ts_ms) FROM usage_events").fetchone()
     if lo is None:
@@ -119,51 +117,79 @@ def _tz_cte(conn: sqlite3.Connection, zone_name: str) -> tuple[str, list[int]]:
     return f"tz(lo, hi, off) AS (VALUES {values})", [v for r in ranges for v in r]
 
 
+def _local_midnight_ms(day: str, zone_name: str, add_days: int = 0) -> int:
+    d = date(int(day[:4]), int(day[4:6]), int(day[6:8])) + timedelta(days=add_days)
+    return int(datetime(d.year, d.month, d.day, tzinfo=resolve_zone(zone_name)).timestamp() * 1000)
+
+
 def _filters(opts: ReportOptions) -> tuple[str, list[Any]]:
+    """Return SQL conditions for the options: local days become UTC bounds, so the time index is used."""
     where, params = [], list[Any]()
     if opts.since:
-        where.append(f"{DAY_KEY_SQL} >= ?")
-        params.append(opts.since)
+        where.append("e.ts_ms >= ?")
+        params.append(_local_midnight_ms(opts.since, opts.zone))
     if opts.until:
-        where.append(f"{DAY_KEY_SQL} <= ?")
-        params.append(opts.until)
+        where.append("e.ts_ms < ?")
+        params.append(_local_midnight_ms(opts.until, opts.zone, 1))
     if opts.project:
         where.append("e.project = ?")
         params.append(opts.project)
     return (" AND " + " AND ".join(where)) if where else "", params
 
 
+_SUMS = "sum(e.input_tokens), sum(e.output_tokens), sum(e.cache_creation_tokens), sum(e.cache_read_tokens)"
+
+
 def _grouped(
-    conn: sqlite3.Connection, opts: ReportOptions, group_sql: str
+    conn: sqlite3.Connection, opts: ReportOptions, session: bool
 ) -> tuple[list[Sequence[Any]], list[str]]:
-    # Sessions list their models in the order ccusage meets them: file path order, then line order.
-    seen = (
-        "min(f.path || char(1) || substr('000000000' || e.line_no, -10))"
-        if group_sql == "e.session_id"
-        else "''"
-    )
-    cte, tz_params = _tz_cte(conn, opts.zone)
+    """Return rows (group, label, 4 token sums, cost, last ms, unpriced, project, first seen) and the
+    unpriced models.
+
+    Periods are grouped by local day number in SQL (integer arithmetic on DST-correct offsets); days roll up
+    into weeks and months in Python, one row per day and model.
+    """
     where, params = _filters(opts)
     cost, unpriced = COST_SQL[opts.mode], UNPRICED_SQL[opts.mode]
-    sql = (
-        f"WITH {cte} SELECT {group_sql} AS grp, {LABEL_SQL} AS label, "
-        "sum(e.input_tokens), sum(e.output_tokens), "
-        f"sum(e.cache_creation_tokens), sum(e.cache_read_tokens), sum({cost}), min(e.ts_ms), max(e.ts_ms), "
-        f"max({unpriced}), max(e.project), {seen} FROM usage_events e JOIN files f ON f.id = e.file_id "
-        f"JOIN tz ON e.ts_ms >= tz.lo AND e.ts_ms < tz.hi WHERE 1 = 1{where} GROUP BY grp, label"
-    )
-    rows = conn.execute(sql, [*tz_params, *params]).fetchall()
-    unpriced_models = sorted({str(r[1]) for r in rows if r[9] and r[1] and r[1] != SYNTHETIC})
+    if session:
+        # Sessions list their models in the order ccusage meets them: file path order, then line order.
+        sql = (
+            f"SELECT e.session_id AS grp, {LABEL_SQL} AS label, {_SUMS}, sum({cost}), max(e.ts_ms), "
+            f"max({unpriced}), max(e.project), "
+            "min(f.path || char(1) || substr('000000000' || e.line_no, -10)) "
+            f"FROM usage_events e JOIN files f ON f.id = e.file_id WHERE 1 = 1{where} GROUP BY grp, label"
+        )
+        rows = conn.execute(sql, params).fetchall()
+    else:
+        cte, tz_params = _tz_cte(conn, opts.zone)
+        sql = (
+            f"WITH {cte} SELECT (e.ts_ms + tz.off) / {DAY_MS} AS grp, {LABEL_SQL} AS label, {_SUMS}, "
+            f"sum({cost}), max(e.ts_ms), max({unpriced}), NULL, '' FROM usage_events e "
+            f"JOIN tz ON e.ts_ms >= tz.lo AND e.ts_ms < tz.hi WHERE 1 = 1{where} GROUP BY grp, label"
+        )
+        rows = conn.execute(sql, [*tz_params, *params]).fetchall()
+    unpriced_models = sorted({str(r[1]) for r in rows if r[8] and r[1] and r[1] != SYNTHETIC})
     return rows, unpriced_models
+
+
+def period_key(kind: str, day_number: int) -> str:
+    """Return the period label (day, Monday of the week, or month) of a local day number (days since 1970)."""
+    d = _EPOCH + timedelta(days=day_number)
+    if kind == "weekly":
+        return (d - timedelta(days=d.weekday())).isoformat()
+    if kind == "monthly":
+        return d.isoformat()[:7]
+    return d.isoformat()
 
 
 def period_report(conn: sqlite3.Connection, kind: str, opts: ReportOptions) -> Report:
     """Return the daily, weekly, monthly or session report from the ledger."""
-    group_sql = "e.session_id" if kind == "session" else PERIOD_SQL[kind]
-    rows, unpriced = _grouped(conn, opts, group_sql)
+    session = kind == "session"
+    rows, unpriced = _grouped(conn, opts, session)
     by_period: dict[str, PeriodRow] = {}
-    for grp, label, inp, out, cc, cr, cost, _first, last, _unpriced, project, seen in rows:
-        row = by_period.setdefault(str(grp), PeriodRow(str(grp)))
+    for grp, label, inp, out, cc, cr, cost, last, _unpriced, project, seen in rows:
+        key = str(grp) if session else period_key(kind, int(grp))
+        row = by_period.setdefault(key, PeriodRow(key))
         t = Tokens(int(inp), int(out), int(cc), int(cr), float(cost))
         row.tokens.add(t)
         row.last_ms = max(row.last_ms, int(last))
@@ -172,7 +198,7 @@ def period_report(conn: sqlite3.Connection, kind: str, opts: ReportOptions) -> R
             row.models.setdefault(str(label), Tokens()).add(t)
             row.first_seen[str(label)] = min(row.first_seen.get(str(label), str(seen)), str(seen))
     ordered = list(by_period.values())
-    if kind == "session":
+    if session:
         ordered.sort(key=lambda r: -r.tokens.cost)
     else:
         ordered.sort(key=lambda r: r.period)
@@ -308,7 +334,9 @@ def _block_json(b: Block) -> dict[str, Any]:
 
 def dumps(data: Mapping[str, Any]) -> str:
     """Return JSON as ccusage prints it (keys sorted, two-space indent)."""
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
+    import msgspec
+
+    return msgspec.json.format(msgspec.json.encode(data, order="sorted"), indent=2).decode()
 
 
 # ---- tables, CSV and the chart -------------------------------------------------------------------

@@ -339,19 +339,17 @@ def start(
     name: str | None, handoff: Path | None, project: Path | None, all_projects: bool, at: str | None
 ) -> None:
     """Start a phase: NAME (or number) of a planned phase, the next planned one, or a new ad-hoc phase."""
-    from daemon.estimate_store import load_session, move_session_start, start_phase
+    from daemon.estimate_store import active_session, move_session_start, start_phase
 
     paths = BatonPaths.from_env()
     at_ms = parse_at(at, _now_ms())
     where = None if all_projects else str((project or Path(os.getcwd())).resolve())
     messages: list[tuple[str, str]] = []
     with _ledger(paths) as (conn, raw):
+        running = active_session(raw, at_ms)
+        if running is not None and running.open_phase is not None:  # starting a phase ends the running one
+            messages.append(_close_phase(conn, raw, running, None, at_ms))
         view = _open_session(conn, raw, paths, handoff, name, where, at_ms)
-        if view.open_phase is not None:
-            messages.append(_close_phase(conn, raw, view, None, at_ms))
-            refreshed = load_session(raw, view.id, at_ms)
-            assert refreshed is not None
-            view = refreshed
         _check_order(view, at_ms)
         planned = _match(view.planned, name) if name else view.next_planned()
         if name is None and planned is None:

@@ -104,3 +104,24 @@ def test_a_plan_that_is_not_text_is_a_clear_error(tmp_path: Path) -> None:
         read_plan(bad)
     with pytest.raises(BatonError, match="no such plan file"):
         read_plan(tmp_path / "missing.md")
+
+
+def test_starting_a_phase_ends_the_running_one_and_the_last_planned_phase_ends_the_session(
+    ledger_env: dict[str, str], baton_home: Path, tmp_path: Path
+) -> None:
+    plan = tmp_path / "PLAN.md"
+    plan.write_text(PLAN, encoding="utf-8")
+    run_baton("estimate", str(plan), "--save", env=ledger_env)
+    t0 = int(time.time() * 1000) - HOUR
+    add_usage(baton_home / "baton.db", [usage(t0 + 1000, str(tmp_path), 1_000, 1_000)])
+    run_baton("phase", "start", "--project", str(tmp_path), "--at", iso(t0), env=ledger_env)
+    second = run_baton("phase", "start", "--at", iso(t0 + 600_000), env=ledger_env).stdout
+    assert "Phase 1 done: Build the exporter" in second and "actual 2,000 tokens" in second
+    assert "Started phase 2/2: Write tests" in second
+    extra = run_baton("phase", "start", "docs", "--at", iso(t0 + 1_200_000), env=ledger_env).stdout
+    assert "Phase 2 done: Write tests" in extra
+    assert "Started phase docs (polish; not in the plan, so no estimate) in docs" in extra
+    report = run_baton("report", "estimate", "1", env=ledger_env).stdout
+    assert "(finished)" in report and "**Tokens used**: 2,000 (estimated 92,700" in report
+    assert "1 (in progress)" not in report
+    assert status_lines(BatonPaths.from_env())[0] == "Plan: docs"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -98,3 +99,24 @@ def test_render_text_and_json_of_an_idle_window() -> None:
     assert "idle" in text and "not running" in text and "Runway      -" in text
     data = to_json(st)
     assert data["percent"] == 0 and data["daemon_running"] is False and data["source"] == "estimate"
+
+
+def test_watch_redraws_until_interrupted(baton_home: Path, claude_dir: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daemon", "status", "--watch", "--interval", "0.5", "--no-ingest"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out = ""
+        assert proc.stdout is not None
+        while out.count("5-hour window") < 2:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            out += line
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    assert "(refreshing; Ctrl-C to stop)" in out

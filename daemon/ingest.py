@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -310,7 +311,7 @@ def open_writer(db_path: Path) -> LedgerWriter:
             if attempt == 4:
                 raise
             time.sleep(0.05 * (attempt + 1))
-    conn = sqlite3.connect(db_path, timeout=10.0, isolation_level=None)
+    conn = sqlite3.connect(db_path, timeout=10.0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=10000")
@@ -409,7 +410,9 @@ def _results(
         for path, state in tasks:
             yield parse_file(path, state, prices, zone)
         return
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    # fork is cheap, but forking a process that runs other threads (the daemon's watcher, scheduler) can
+    # deadlock the child on a lock some thread held: then pay for spawn instead.
+    method = "fork" if sys.platform.startswith("linux") and threading.active_count() == 1 else "spawn"
     ctx = multiprocessing.get_context(method)
     with ctx.Pool(n, initializer=_init_worker, initargs=(prices, zone)) as pool:
         yield from pool.imap(_work, tasks, chunksize=1)
@@ -428,9 +431,14 @@ class Ingestor:
         self.zone = local_zone()
         self.writer = open_writer(paths.ledger_db)
         self.writer.refresh_costs(self.prices)
+        self.lock = threading.Lock()  # one connection, used from whichever thread the daemon calls in
 
     def ingest_file(self, path: str | Path) -> IngestSummary:
         """Ingest the new complete lines of one transcript; return what was new (errors in `.errors`)."""
+        with self.lock:
+            return self._ingest_file(path)
+
+    def _ingest_file(self, path: str | Path) -> IngestSummary:
         started = time.perf_counter()
         p = str(path)
         res = parse_file(p, self.writer.state(p), self.prices, self.zone)
@@ -444,7 +452,11 @@ class Ingestor:
         return summary
 
     def catch_up(self, progress: Progress | None = None) -> IngestSummary:
-        """Catch up on every transcript with this ingestor's open ledger."""
+        """Catch up on every transcript with this ingestor's open ledger. Raise BatonError on bad roots."""
+        with self.lock:
+            return self._catch_up_locked(progress)
+
+    def _catch_up_locked(self, progress: Progress | None) -> IngestSummary:
         started = time.perf_counter()
         listing = list_files(find_roots(self.settings, os.environ))
         summary = _catch_up(self.writer, listing, self.prices, self.zone, progress, None)

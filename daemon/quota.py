@@ -183,17 +183,36 @@ def window_totals(
 
 
 def _rates(points: Sequence[UsagePoint], start_ms: int, now_ms: int) -> tuple[float, float, int, float, int]:
-    """Return (recent rate, window rate, tokens, cost, messages) of the points in [start_ms, now_ms]."""
-    in_window = [p for p in points if start_ms <= p.ts_ms <= now_ms]
+    """Return (recent rate, window rate, tokens, cost, messages) of the points in [start_ms, now_ms].
+
+    `points` are sorted by time: the window and the last 10 minutes are found by bisection, so a week of
+    heavy use costs one pass over the window, not several.
+    """
+    lo = bisect.bisect_left(points, start_ms, key=_ts)
+    hi = bisect.bisect_right(points, now_ms, key=_ts)
+    in_window = points[lo:hi]
     tokens = sum(p.tokens for p in in_window)
     cost = sum(p.cost_usd for p in in_window)
-    recent = sum(p.tokens for p in in_window if p.ts_ms >= now_ms - RECENT_MS)
-    recent_rate = recent / (RECENT_MS / MINUTE_MS)
+    recent_lo = bisect.bisect_left(in_window, now_ms - RECENT_MS, key=_ts)
+    recent_rate = sum(p.tokens for p in in_window[recent_lo:]) / (RECENT_MS / MINUTE_MS)
     window_rate = 0.0
     if in_window:  # since the window opened (its first message, for the week), at least a minute
         minutes = (now_ms - min(start_ms, in_window[0].ts_ms)) / MINUTE_MS
         window_rate = tokens / max(minutes, 1.0)
     return recent_rate, window_rate, tokens, cost, len(in_window)
+
+
+def _ts(p: UsagePoint) -> int:
+    return p.ts_ms
+
+
+def _after_last_gap(points: Sequence[UsagePoint], window_ms: int) -> Sequence[UsagePoint]:
+    """Return the points from the last gap longer than a window on: blocks restart there, so the earlier
+    points cannot change the current block (this keeps a week of history cheap to evaluate)."""
+    for i in range(len(points) - 1, 0, -1):
+        if points[i].ts_ms - points[i - 1].ts_ms > window_ms:
+            return points[i:]
+    return points
 
 
 def _best_official(figures: Sequence[OfficialFigure], window: str, now_ms: int) -> OfficialFigure | None:
@@ -301,7 +320,8 @@ def evaluate(
     """
     now_ms = to_ms(now)
     window_ms = int(window_hours * HOUR_MS)
-    blocks = identify_blocks([p for p in points if p.ts_ms <= now_ms], window_ms)
+    upto = points[: bisect.bisect_right(points, now_ms, key=_ts)]
+    blocks = identify_blocks(_after_last_gap(upto, window_ms), window_ms)
     block = active_block(blocks, now_ms, window_ms)
     if block is not None:
         start_ms, end_ms, active = block.start_ms, block.end_ms, True
@@ -328,7 +348,9 @@ def evaluate_week(
 ) -> QuotaSnapshot:
     """Return the rolling 7-day snapshot: the estimate's window starts at the oldest usage of the last 7 days
     (it resets, as far as the estimate knows, when that usage is a week old)."""
-    week = [p for p in points if now_ms - WEEK_MS < p.ts_ms <= now_ms]
+    week = points[
+        bisect.bisect_right(points, now_ms - WEEK_MS, key=_ts) : bisect.bisect_right(points, now_ms, key=_ts)
+    ]
     start_ms = week[0].ts_ms if week else now_ms
     weekly_limits = replace(limits, cost_usd=None, messages=None)
     return _window(

@@ -11,7 +11,9 @@ from datetime import datetime
 from daemon import official, plans, quota
 from daemon.config import QuotaSettings
 
-HISTORY_MS = 8 * 24 * quota.HOUR_MS  # a week plus the 5-hour window before it
+# A week plus a day before it. Blocks restart after any 5-hour break, so this matches ccusage's blocks unless
+# someone used Claude Code for over a day without one.
+HISTORY_MS = 8 * 24 * quota.HOUR_MS
 
 
 def counted_points(conn: sqlite3.Connection, since_ms: int) -> list[quota.UsagePoint]:

@@ -222,3 +222,17 @@ def test_plans_and_overrides() -> None:
         plans.resolve("custom")
     with pytest.raises(ValueError, match="unknown plan"):
         plans.resolve("team")
+
+
+def test_current_block_from_the_last_long_gap_equals_the_full_history() -> None:
+    import random
+
+    from daemon.quota import _after_last_gap
+
+    rng = random.Random(7)
+    for _ in range(200):
+        ts, points = 0, []
+        for _ in range(rng.randint(1, 60)):
+            ts += rng.choice([rng.randint(1, 90), rng.randint(200, 400)]) * MINUTE_MS
+            points.append(UsagePoint(ts, rng.randint(1, 9)))
+        assert identify_blocks(points)[-1] == identify_blocks(_after_last_gap(points, 5 * HOUR_MS))[-1]

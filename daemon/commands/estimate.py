@@ -123,6 +123,9 @@ def _ledger(paths: BatonPaths) -> Iterator[tuple[Connection, sqlite3.Connection]
     engine = open_ledger(paths.ledger_db)
     try:
         with engine.begin() as conn:
+            # Take the write lock first: two `baton phase` commands at once then run one after the other
+            # instead of both reading "no session open" and each opening one.
+            conn.exec_driver_sql("UPDATE tracked_sessions SET id = id WHERE 0 = 1")
             raw = conn.connection.dbapi_connection
             assert raw is not None
             yield conn, raw  # type: ignore[misc]

@@ -190,3 +190,31 @@ def test_daily_budget_alert_for_api_users(
     (got,) = notifications.wait_for(1)
     assert got["summary"] == "80% of the daily budget spent" and "$0.0165 of $0.0200" in got["body"]
     assert daemon.stop() == 0
+
+
+@pytest.mark.slow
+def test_an_alert_recorded_but_not_sent_before_a_crash_is_sent_on_start(
+    baton_home: Path,
+    claude_dir: Path,
+    notifications: NotificationServer,
+    start_daemon: Callable[..., DaemonProcess],
+) -> None:
+    from daemon.db import open_ledger
+
+    engine = open_ledger(baton_home / "baton.db")
+    now_ms = int(time.time() * 1000)
+    with engine.begin() as conn:  # what a kill -9 between "record" and "send" leaves behind
+        conn.exec_driver_sql(
+            "INSERT INTO alerts_fired (kind, threshold, window_start_ms, window_end_ms, source, sent, title, "
+            "body, fired_ms, delivered) VALUES ('five_hour', 90, ?, ?, 'estimate', 1, "
+            "'90% of the 5-hour window used', 'Wrap up the current task and commit.', ?, NULL)",
+            (now_ms - 3600_000, now_ms + 3600_000, now_ms),
+        )
+    engine.dispose()
+    daemon = start_daemon()
+    (got,) = notifications.wait_for(1)
+    assert got["summary"] == "90% of the 5-hour window used"
+    daemon.kill9()
+    start_daemon()
+    time.sleep(0.3)
+    assert len(notifications.received()) == 1

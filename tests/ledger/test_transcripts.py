@@ -1,0 +1,76 @@
+"""Transcript roots are found exactly as Claude Code and ccusage find them; files and identities follow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from daemon.errors import BatonError
+from daemon.transcripts import list_files, path_identity, roots_from
+
+
+def claude(root: Path) -> Path:
+    (root / "projects").mkdir(parents=True)
+    return root
+
+
+def test_claude_config_dir_list_is_trimmed_expanded_and_accepts_projects(tmp_path: Path) -> None:
+    a = claude(tmp_path / "a")
+    claude(tmp_path / "home" / "b")
+    env = {"CLAUDE_CONFIG_DIR": f" {a}/projects , ~/b,{tmp_path}/missing", "HOME": str(tmp_path / "home")}
+    assert roots_from([], env) == [a, tmp_path / "home" / "b"]
+
+
+def test_claude_config_dir_set_but_invalid_is_an_error_not_a_fallback(tmp_path: Path) -> None:
+    claude(tmp_path / "home" / ".claude")
+    env = {"CLAUDE_CONFIG_DIR": f"{tmp_path}/nothing", "HOME": str(tmp_path / "home")}
+    with pytest.raises(BatonError, match="names no directory with a projects/ folder"):
+        roots_from([], env)
+
+
+def test_defaults_are_xdg_claude_and_dot_claude_when_present(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    dot = claude(home / ".claude")
+    env = {"HOME": str(home)}
+    assert roots_from([], env) == [dot]
+    xdg = claude(tmp_path / "xdg" / "claude")
+    assert roots_from([], {**env, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}) == [xdg, dot]
+    assert roots_from([], {"HOME": str(tmp_path / "empty")}) == []
+
+
+def test_configured_roots_win(tmp_path: Path) -> None:
+    mine = claude(tmp_path / "mine")
+    claude(tmp_path / "env")
+    assert roots_from([mine], {"CLAUDE_CONFIG_DIR": str(tmp_path / "env")}) == [mine]
+    with pytest.raises(BatonError, match=r"transcripts\.roots"):
+        roots_from([tmp_path / "nope"], {})
+
+
+def test_every_jsonl_under_projects_is_listed_sorted(tmp_path: Path) -> None:
+    root = claude(tmp_path / "c")
+    names = [
+        "projects/-home-me-app/s1.jsonl",
+        "projects/-home-me-app/s1/subagents/agent-a1.jsonl",
+        "projects/-home-me-app/s1/subagents/workflow/agent-b2.jsonl",
+        "projects/-home-me-app/agent-old.jsonl",
+        "projects/-home-me-app/s1/tool-results/out.txt",
+    ]
+    for n in names:
+        (root / n).parent.mkdir(parents=True, exist_ok=True)
+        (root / n).write_text("")
+    listed = [str(Path(p).relative_to(root)) for p in list_files([root])]
+    assert listed == sorted(n for n in names if n.endswith(".jsonl"))
+
+
+@pytest.mark.parametrize(
+    ("path", "identity"),
+    [
+        ("/c/projects/-home-me-app/0b7e.jsonl", ("-home-me-app", "0b7e")),
+        ("/c/projects/-home-me-app/0b7e/subagents/agent-a1.jsonl", ("-home-me-app", "0b7e")),
+        ("/c/projects/-home-me-app/0b7e/subagents/w/agent-b.jsonl", ("-home-me-app", "0b7e")),
+        ("/c/projects/project-alpha/session-alpha/chat.jsonl", ("project-alpha", "session-alpha")),
+    ],
+)
+def test_subagent_files_roll_up_to_their_parent_session(path: str, identity: tuple[str, str]) -> None:
+    assert path_identity(path) == identity

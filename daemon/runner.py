@@ -287,7 +287,7 @@ class Daemon:
                 interval = self._sdnotify.watchdog_interval()
             except Exception:
                 interval = None
-        return max(1.0, interval / 2) if interval else TICK_S
+        return max(1.0, interval) if interval else TICK_S  # sdnotify already halves WATCHDOG_USEC
 
     # ---- evaluation ---------------------------------------------------------------------------------------
 

@@ -218,3 +218,23 @@ def test_an_alert_recorded_but_not_sent_before_a_crash_is_sent_on_start(
     start_daemon()
     time.sleep(0.3)
     assert len(notifications.received()) == 1
+
+
+@pytest.mark.slow
+def test_systemd_notify_ready_watchdog_and_stopping(
+    baton_home: Path, claude_dir: Path, tmp_path: Path, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    import socket
+
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(10)
+    daemon = start_daemon({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "2000000"})
+    got = [sock.recv(256).decode() for _ in range(3)]
+    assert got[0].splitlines()[0] == "READY=1" and got[1:] == ["WATCHDOG=1", "WATCHDOG=1"]
+    daemon.stop()
+    rest: list[str] = []
+    while not any(m.startswith("STOPPING=1") for m in rest):
+        rest.append(sock.recv(256).decode())
+    sock.close()

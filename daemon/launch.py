@@ -207,7 +207,8 @@ def plan_launch(
         for k, v in env_items:
             argv += ("-e", f"{k}={v}")
         argv += ("--", *cargv)
-        attach = shlex.join([tmux_path, "attach", "-t", session])
+        shown = "tmux" if Path(tmux_path).name == "tmux" else tmux_path
+        attach = shlex.join([shown, "attach", "-t", session])
         return LaunchPlan(mode, argv, cargv, project, env_items, session, None, prompt_file, attach)
     if mode == "terminal":
         command = f"cd {shlex.quote(project)} && exec {shlex.join(cargv)}"

@@ -351,7 +351,9 @@ def reset_time(paths: BatonPaths, snapshot: Any = None) -> datetime | None:
         except ImportError:
             return None
         snapshot = snapshots.read(paths)
-    value = _get(snapshot, "reset_at") if snapshot is not None else None
+    if snapshot is None or _get(snapshot, "active") is False:  # no open window: nothing to wait for
+        return None
+    value = _get(snapshot, "reset_at")
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
@@ -364,7 +366,29 @@ def reset_time(paths: BatonPaths, snapshot: Any = None) -> datetime | None:
 
 
 def status_lines(paths: BatonPaths, now: datetime | None = None) -> list[str]:
-    """Return lines on what is scheduled, for `baton status` (reads the job store with sqlite3 only)."""
+    """Return lines on what is scheduled and what waits for the limit, for `baton status` (no APScheduler)."""
+    now = now or datetime.now(UTC)
+    lines = []
+    scheduled: set[str] = set()
+    for jid, at in _stored_jobs(paths):
+        parts = split_job_id(jid)
+        if parts is None or parts[0] != "launch":
+            continue
+        scheduled.add(parts[1])
+        minutes = int((at - now).total_seconds() // 60)
+        when = f"in {minutes // 60}h {minutes % 60:02d}m" if minutes >= 0 else f"{-minutes} min overdue"
+        local = at.astimezone().strftime("%H:%M")
+        lines.append(f"Next launch: {_project_of(paths, parts[1])} at {local} ({when}), handoff {parts[1]}")
+    from daemon import handoff as handoffs
+
+    for _path, h in handoffs.list_all(paths):
+        if h.status == "pending" and h.start in ("at-reset", "after-reset") and h.id not in scheduled:
+            lines.append(f"Handoff {h.id} ({h.project_name}) waits: it is scheduled when the quota runs out")
+    return lines
+
+
+def _stored_jobs(paths: BatonPaths) -> list[tuple[str, datetime]]:
+    """Return (job id, next run time) of the stored jobs, read with sqlite3 alone (none without a store)."""
     if not paths.jobs_db.exists():
         return []
     try:
@@ -377,20 +401,7 @@ def status_lines(paths: BatonPaths, now: datetime | None = None) -> list[str]:
             conn.close()
     except sqlite3.Error:
         return []
-    now = now or datetime.now(UTC)
-    lines = []
-    for jid, ts in rows:
-        parts = split_job_id(str(jid))
-        if parts is None or parts[0] != "launch" or ts is None:
-            continue
-        at = datetime.fromtimestamp(float(ts), UTC)
-        minutes = int((at - now).total_seconds() // 60)
-        when = f"in {minutes // 60}h {minutes % 60:02d}m" if minutes >= 0 else f"{-minutes} min overdue"
-        lines.append(
-            f"Next launch: {_project_of(paths, parts[1])} at {at.astimezone().strftime('%H:%M')} ({when}), "
-            f"handoff {parts[1]}"
-        )
-    return lines
+    return [(str(jid), datetime.fromtimestamp(float(ts), UTC)) for jid, ts in rows if ts is not None]
 
 
 def _project_of(paths: BatonPaths, hid: str) -> str:
@@ -466,7 +477,10 @@ class SchedulerService:
         if req.get("at_reset"):
             reset = reset_time(self.ctx.paths, self.ctx.quota_state())
             if reset is None:
-                raise BatonError("the reset time is not known yet", hint="schedule a time with --at instead")
+                raise BatonError(
+                    "the reset time is not known: no 5-hour window is open, or no figure yet",
+                    hint="launch now with `baton launch now`, or give a time with --at",
+                )
             return reset + timedelta(seconds=float(req.get("offset_seconds") or 0))
         raise BatonError("schedule.add needs 'at' or 'at_reset'")
 
@@ -712,7 +726,7 @@ def request_add(
         reset = reset_time(paths)
         if reset is None or reset + (offset or timedelta(0)) <= now:
             raise BatonError(
-                "the reset time is not known: baton is not running and has no recent quota figure",
+                "the reset time is not known: no 5-hour window is open, or baton has no quota figure yet",
                 hint="give a time with --at, or start the daemon (`baton run`)",
             )
         at = reset + (offset or timedelta(0))

@@ -102,6 +102,7 @@ class PhaseRow:
     usage: Usage
     number: int | None = None
     factors: tuple[tuple[str, str], ...] = ()
+    planned_id: int | None = None  # the estimate's phase this one works on (None: an ad-hoc phase)
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,12 @@ class SessionView:
 
     def next_planned(self) -> PlannedRow | None:
         """Return the first planned phase not tracked yet, or None when every one was."""
-        done = {p.name.lower() for p in self.phases}
-        return next((p for p in self.planned if p.name.lower() not in done), None)
+        return next((p for p in self.planned if p.id not in self.tracked_ids), None)
+
+    @property
+    def tracked_ids(self) -> set[int]:
+        """Return the ids of the planned phases that were started."""
+        return {p.planned_id for p in self.phases if p.planned_id is not None}
 
 
 # ---- reading -----------------------------------------------------------------------------------------------
@@ -241,6 +246,7 @@ def _session(conn: sqlite3.Connection, row: Sequence[Any], now_ms: int) -> Sessi
                 usage,
                 numbers.get(r[11]),
                 _factors(r[12]),
+                r[11],
             )
         )
     return SessionView(
@@ -361,11 +367,11 @@ def progress(view: SessionView) -> Progress:
     if original is None:
         return Progress(None, used, est_done, act_done, None)
     projected = float(sum(p.usage.tokens for p in done))
-    tracked_names = {p.name.lower() for p in view.phases}
+    tracked = view.tracked_ids
     current = view.open_phase
     if current is not None:
         projected += max(current.usage.tokens, (current.estimated or 0) * factor)
-    projected += sum(p.mid * factor for p in view.planned if p.name.lower() not in tracked_names)
+    projected += sum(p.mid * factor for p in view.planned if p.id not in tracked)
     return Progress(int(original), used, est_done, act_done, round(projected))
 
 

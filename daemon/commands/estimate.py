@@ -174,12 +174,13 @@ def phase() -> None:
     """Mark the start and end of a planned phase; tokens per phase come from the ledger."""
 
 
-def _match(planned: tuple[PlannedRow, ...], name: str) -> PlannedRow | None:
-    """Return the planned phase `name` refers to: its number, its name, or a unique part of it."""
+def _match(planned: tuple[PlannedRow, ...], name: str, tracked: set[int] | None = None) -> PlannedRow | None:
+    """Return the planned phase `name` refers to: its number, its name (the first not `tracked` yet when two
+    share it), or a unique part of its name; None when nothing matches."""
     key = name.strip().lower().removeprefix("phase").strip(" :#")
     if key.isdigit():
         return next((p for p in planned if p.number == int(key)), None)
-    exact = [p for p in planned if p.name.lower() == key]
+    exact = sorted((p for p in planned if p.name.lower() == key), key=lambda p: p.id in (tracked or set()))
     if exact:
         return exact[0]
     partial = [p for p in planned if key and key in p.name.lower()]
@@ -354,9 +355,14 @@ def start(
             messages.append(_close_phase(conn, raw, running, None, at_ms))
         view = _open_session(conn, raw, paths, handoff, name, where, at_ms)
         _check_order(view, at_ms)
-        planned = _match(view.planned, name) if name else view.next_planned()
+        planned = _match(view.planned, name, view.tracked_ids) if name else view.next_planned()
         if name is None and planned is None:
             raise BatonError("every planned phase has been tracked", hint="give the new phase a NAME")
+        if planned is not None and planned.id in view.tracked_ids:
+            raise BatonError(
+                f"phase {planned.number} ({planned.name}) was already tracked; its estimate is spent",
+                hint=f'name the continuation: `baton phase start "{planned.name}, continued"`',
+            )
         task = planned.task_type if planned else infer_task_type(name or "", "")[0]
         start_phase(conn, view.id, planned, name or "", task, at_ms)
         if at_ms < view.started_ms:

@@ -54,9 +54,9 @@ def _phase_table(view: SessionView, now_ms: int) -> list[str]:
                 f"{fmt_hours(minutes / 60)} "
                 "| not planned |"
             )
-    tracked = {p.name.lower() for p in view.phases}
+    tracked = view.tracked_ids
     for planned in view.planned:
-        if planned.name.lower() not in tracked:
+        if planned.id not in tracked:
             rows.append(
                 f"| {planned.number}. {planned.name} | {planned.task_type} | {_k(planned.mid)} | - | - | - "
                 "| - | not worked |"

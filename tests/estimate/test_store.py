@@ -125,3 +125,23 @@ def test_starting_a_phase_ends_the_running_one_and_the_last_planned_phase_ends_t
     assert "(finished)" in report and "**Tokens used**: 2,000 (estimated 92,700" in report
     assert "1 (in progress)" not in report
     assert status_lines(BatonPaths.from_env())[0] == "Plan: docs"
+
+
+def test_two_planned_phases_with_one_name_are_taken_in_order() -> None:
+    planned = (
+        PlannedRow(1, 1, "Tests", "testing", 1, 1, 1.0, (), 30_000),
+        PlannedRow(2, 2, "Build", "implementation", 1, 1, 1.0, (), 70_000),
+        PlannedRow(3, 3, "Tests", "testing", 1, 1, 1.0, (), 30_000),
+    )
+    assert _match(planned, "tests", set()) is planned[0]
+    assert _match(planned, "Tests", {1}) is planned[2]
+
+
+def test_a_tracked_planned_phase_cannot_be_started_again(ledger_env: dict[str, str], tmp_path: Path) -> None:
+    plan = tmp_path / "PLAN.md"
+    plan.write_text(PLAN, encoding="utf-8")
+    run_baton("estimate", str(plan), "--save", env=ledger_env)
+    t0 = int(time.time() * 1000) - HOUR
+    run_baton("phase", "start", "1", "--all-projects", "--at", iso(t0), env=ledger_env)
+    again = run_baton("phase", "start", "1", "--at", iso(t0 + 60_000), env=ledger_env, check=False)
+    assert again.returncode == 1 and "was already tracked" in again.stderr and "continued" in again.stderr

@@ -187,6 +187,20 @@ def _grouped(conn: sqlite3.Connection, sql: str) -> dict[str, list[str]]:
     return out
 
 
+def load_unattached(
+    conn: sqlite3.Connection, since_ms: int | None, until_ms: int | None
+) -> list[tuple[str, int | None]]:
+    """Return (value, tokens) of the value entries logged in the period that belong to no session."""
+    lo = since_ms if since_ms is not None else -(2**62)
+    hi = until_ms if until_ms is not None else 2**62
+    rows = conn.execute(
+        "SELECT value, tokens FROM value_logs WHERE session_id IS NULL AND ts_ms >= ? AND ts_ms <= ? "
+        "ORDER BY id",
+        (lo, hi),
+    ).fetchall()
+    return [(str(r[0]), r[1]) for r in rows]
+
+
 def load_models(
     conn: sqlite3.Connection, since_ms: int | None, until_ms: int | None, pricing_mode: str = "auto"
 ) -> list[ModelRow]:
@@ -467,10 +481,10 @@ def trends(sessions: Sequence[SessionRow], tz: tzinfo, first: date, last: date, 
     return Report(f"Trends ({window}-day rolling average)", columns, tuple(rows))
 
 
-def value(sessions: Sequence[SessionRow]) -> Report:
+def value(sessions: Sequence[SessionRow], unattached: Sequence[tuple[str, int | None]] = ()) -> Report:
     """Return cost per value class, the share of zero-value sessions among rated ones, and the patterns:
     high cost with low value, low cost with high value (against the median cost of rated sessions), and
-    debt against refactor."""
+    debt against refactor. `unattached` lists (value, tokens) of entries logged before any session existed."""
     rated = [s for s in sessions if s.value]
     groups: dict[str, list[SessionRow]] = {}
     for s in sessions:
@@ -503,7 +517,7 @@ def value(sessions: Sequence[SessionRow]) -> Report:
         "refactor": {"sessions": len(refactor), "cost_usd": _money(sum(s.cost_usd for s in refactor))},
         "debt_to_refactor": round(len(debt) / len(refactor), 2) if refactor else None,
     }
-    notes = (
+    notes: tuple[str, ...] = (
         f"Rated sessions: {len(rated)}; zero value: {extra['zero_value_share']}%.",
         f"High cost + low value (cost >= median ${median:.2f}): {', '.join(_short(high_low)) or 'none'}"
         " (burning tokens on busywork?)",
@@ -511,6 +525,15 @@ def value(sessions: Sequence[SessionRow]) -> Report:
         f"Debt vs refactor: {len(debt)} vs {len(refactor)} sessions"
         + (f" (ratio {extra['debt_to_refactor']})" if refactor else ""),
     )
+    if unattached:
+        loose: dict[str, dict[str, int]] = {}
+        for v, tokens in unattached:
+            entry = loose.setdefault(v, {"entries": 0, "tokens": 0})
+            entry["entries"] += 1
+            entry["tokens"] += tokens or 0
+        extra["unattached_logs"] = loose
+        listed = ", ".join(f"{v} {e['entries']}" for v, e in sorted(loose.items()))
+        notes += (f"Entries logged without a session: {listed} (tokens as logged).",)
     columns = (
         Column("value", "Value"),
         Column("sessions", "Sessions", "int"),

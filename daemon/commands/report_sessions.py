@@ -230,9 +230,14 @@ def trends(since: str | None, until: str | None, tz_name: str | None, fmt: str |
 
 @click.command("value")
 @report_options
-def value(**kw: Any) -> None:
+def value(since: str | None, until: str | None, tz_name: str | None, fmt: str | None) -> None:
     """What sessions delivered: cost per value class, zero-value share, and the patterns worth acting on."""
-    _simple(lambda rows, p: sr.value(rows))(**kw)
+    paths = BatonPaths.from_env()
+    p = period(paths, since, until, tz_name)
+    with opened(paths) as conn:
+        rows = sr.load_sessions(conn, p.since_ms, p.until_ms)
+        loose = sr.load_unattached(conn, p.since_ms, p.until_ms)
+    _emit(sr.value(rows, loose), fmt)
 
 
 @click.command("compare")

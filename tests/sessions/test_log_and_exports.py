@@ -151,3 +151,15 @@ def test_jsonl_appends_finished_sessions_once(filled: Path, claude_dir: Path, tm
     log.write_text(log.read_text() + "not json\n")
     assert "Appended 1 session " in _ok("export", "jsonl", str(log))
     assert len(log.read_text().splitlines()) == 7
+
+
+def test_value_report_counts_entries_logged_before_any_session(baton_home: Path, claude_dir: Path) -> None:
+    _ok("log", "quick", "planned the week", "maintenance", "--tokens", "1200")
+    _ok("log", "quick", "checked the inbox", "zero")
+    report = json.loads(_ok("report", "value", "--json"))
+    assert report["rows"] == []
+    assert report["unattached_logs"] == {
+        "maintenance": {"entries": 1, "tokens": 1200},
+        "zero": {"entries": 1, "tokens": 0},
+    }
+    assert "Entries logged without a session: maintenance 1, zero 1" in _ok("report", "value")

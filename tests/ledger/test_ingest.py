@@ -178,6 +178,7 @@ def test_deleted_transcript_keeps_its_history(ingestor: Ingestor, claude_dir: Pa
         assert conn.execute("SELECT deleted FROM files").fetchone() == (1,)
 
 
+@pytest.mark.slow
 def test_bad_input_never_stops_the_rest_of_the_file(
     ingestor: Ingestor, claude_dir: Path, baton_home: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from daemon.errors import BatonError
+from daemon.estimate import QuotaLimit, default_calibration, estimate_plan
 from daemon.plan_parse import Factors, infer_task_type, library_key, parse_duration, parse_plan, parse_tokens
 
 SESSION_3_PLAN = """\
@@ -191,3 +192,54 @@ def test_quota_line_may_name_a_plan() -> None:
 
 def test_library_keys() -> None:
     assert library_key("Socket.io") == "socketio" and library_key(" Next.js ") == "nextjs"
+
+
+def test_arbitrary_markdownish_text_parses_or_fails_with_a_baton_error() -> None:
+    import random
+
+    pieces = [
+        "### Phase 1: A (1-1.5h)",
+        "## Phase",
+        "# T",
+        "Type: ???",
+        "Quota: lots",
+        "**Tech stack**:",
+        "```",
+        "- New libraries: ,,",
+        "Duration: 5-",
+        "### Phase 99.5: (0 min)",
+        "1. **Obj** (Est: k tokens)",
+        "## Next Session Objectives",
+        "(2h)",
+        "\t",
+        "Project size: large",
+        "Phase 2: not a heading",
+        "",
+        "### Phase x: y (1h30m)",
+        "Code quality: legacy legacy",
+        "### phase 3 — em dash (45m)",
+        "ü ✓ 🚀",
+        "### Phase 4: Z (0-1h)",
+        "### Phase 5: big (400h)",
+    ]
+    rng = random.Random(11)
+    for _ in range(400):
+        text = "\n".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        try:
+            plan = parse_plan(text, "fuzz.md")
+        except BatonError as exc:
+            assert "fuzz.md" in exc.message
+            continue
+        assert plan.phases
+        for phase in plan.phases:
+            assert phase.task_type in (
+                "planning",
+                "implementation",
+                "refactoring",
+                "testing",
+                "debugging",
+                "polish",
+            )
+            assert phase.hours_low is None or 0 <= phase.hours_low <= (phase.hours_high or 0)
+        est = estimate_plan(plan, default_calibration(), QuotaLimit(200_000, "test"))
+        assert est.conservative <= est.mid <= est.aggressive

@@ -90,3 +90,12 @@ def test_command_dry_run_writes_nothing(claude_dir: Path) -> None:
     assert settings.read_text() == before
     result = CliRunner().invoke(install_command, [])
     assert result.exit_code == 0 and "Backup of the previous file" in result.output
+
+
+def test_baton_claude_install_hooks_goes_through_the_claude_group(claude_dir: Path, baton_home: Path) -> None:
+    from daemon.cli import cli
+
+    _write(claude_dir / "settings.json", EXISTING)
+    result = CliRunner().invoke(cli, ["claude", "install-hooks"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Added to" in result.output and "SessionEnd, UserPromptSubmit" in result.output

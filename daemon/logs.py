@@ -15,7 +15,12 @@ _configured = False
 
 
 def configure(
-    log_file: Path | None, *, level: str = "info", console: bool = True, max_bytes: int = 5_000_000, backups: int = 3
+    log_file: Path | None,
+    *,
+    level: str = "info",
+    console: bool = True,
+    max_bytes: int = 5_000_000,
+    backups: int = 3,
 ) -> None:
     """Send structlog and stdlib logging to `log_file` as JSON lines and, when `console`, to stderr as text."""
     global _configured
@@ -36,22 +41,26 @@ def configure(
         os.chmod(log_file, 0o600)
         handler.setFormatter(
             structlog.stdlib.ProcessorFormatter(
-                processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                            structlog.processors.JSONRenderer()],
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.JSONRenderer(),
+                ],
                 foreign_pre_chain=shared,
             )
         )
         root.addHandler(handler)
     if console:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(
+        console_handler = logging.StreamHandler(sys.stderr)
+        console_handler.setFormatter(
             structlog.stdlib.ProcessorFormatter(
-                processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())],
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
+                ],
                 foreign_pre_chain=shared,
             )
         )
-        root.addHandler(handler)
+        root.addHandler(console_handler)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -14,7 +14,10 @@ def test_import_name_daemon_is_provided_by_claude_baton_alone() -> None:
     # python-daemon uses the same import name; baton must never depend on it or be shadowed by it.
     import daemon
 
-    assert Path(daemon.__file__).resolve() == ROOT / "daemon" / "__init__.py" or "site-packages" in daemon.__file__
+    assert (
+        Path(daemon.__file__).resolve() == ROOT / "daemon" / "__init__.py"
+        or "site-packages" in daemon.__file__
+    )
     # An editable install records no top-level names; a wheel install records `daemon` for claude-baton only.
     assert packages_distributions().get("daemon") in (None, ["claude-baton"])
     requires = distribution("claude-baton").requires or []
@@ -22,10 +25,14 @@ def test_import_name_daemon_is_provided_by_claude_baton_alone() -> None:
 
 
 def test_python_dash_m_daemon_runs_the_baton_command() -> None:
-    out = subprocess.run([sys.executable, "-m", "daemon", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "daemon", "--version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "baton, version 0.1.0"
 
 
 def test_help_lists_commands_without_importing_them() -> None:
-    out = subprocess.run([sys.executable, "-m", "daemon", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "daemon", "--help"], capture_output=True, text=True, check=True
+    )
     assert "Usage:" in out.stdout

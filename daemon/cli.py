@@ -102,7 +102,8 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="baton")
 def cli() -> None:
-    """baton follows Claude Code's usage, warns before the quota runs out, and carries the work across the reset."""
+    """baton follows Claude Code's usage, warns before the quota runs out, and carries the work
+    across the reset."""
 
 
 def main(argv: list[str] | None = None) -> None:

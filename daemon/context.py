@@ -25,7 +25,8 @@ class DaemonContext:
 
     notify(title, body, kind) sends a desktop notification and returns True if it was delivered.
     quota_state() returns the latest quota snapshot (daemon.quota.QuotaSnapshot) or None before the first one.
-    handlers maps control-socket ops ("schedule.add", ...) to functions of a request dict returning a reply dict.
+    handlers maps control-socket ops ("schedule.add", ...) to functions of a request dict
+    returning a reply dict.
     quota_listeners are called with each new quota snapshot, on the daemon's evaluation thread.
     """
 

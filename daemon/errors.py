@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 class BatonError(Exception):
-    """A problem the person can act on: raised anywhere, rendered once by the CLI as a message and an exit code."""
+    """A problem the person can act on: raised anywhere, rendered once by the CLI as a message
+    and an exit code."""
 
     def __init__(self, message: str, *, exit_code: int = 1, hint: str | None = None) -> None:
         super().__init__(message)

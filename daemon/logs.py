@@ -22,7 +22,8 @@ def configure(
     max_bytes: int = 5_000_000,
     backups: int = 3,
 ) -> None:
-    """Send structlog and stdlib logging to `log_file` as JSON lines and, when `console`, to stderr as text."""
+    """Send structlog and stdlib logging to `log_file` as JSON lines and, when `console`, to stderr
+    as text."""
     global _configured
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

@@ -1,7 +1,7 @@
 """Where every file baton owns lives. `BATON_HOME` moves all of them, so tests are hermetic.
 
-Without `BATON_HOME`, configuration goes to the platform's user config dir and everything else (the ledger, the
-job store, handoffs, logs) to its user data dir, as platformdirs defines them.
+Without `BATON_HOME`, configuration goes to the platform's user config dir and everything else
+(the ledger, the job store, handoffs, logs) to its user data dir, as platformdirs defines them.
 """
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ class BatonPaths:
     def runtime_dir(self, env: Mapping[str, str] | None = None) -> Path:
         """Return the private directory for the control socket and the instance lock.
 
-        With BATON_HOME: `<home>/run`, unless that path is too long for a Unix socket, then a per-home directory
-        under the system temp dir. Without it: `$XDG_RUNTIME_DIR/baton`, else `<data_dir>/run`.
+        With BATON_HOME: `<home>/run`, unless that path is too long for a Unix socket, then a per-home
+        directory under the system temp dir. Without it: `$XDG_RUNTIME_DIR/baton`, else `<data_dir>/run`.
         """
         env = os.environ if env is None else env
         if self.home is not None:

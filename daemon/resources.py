@@ -1,4 +1,5 @@
-"""Locate the templates shipped in the wheel (`daemon/_templates/...`) or, from a checkout, the repository's folders."""
+"""Locate the templates shipped in the wheel (`daemon/_templates/...`) or, from a checkout,
+the repository's folders."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ import subprocess
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,7 @@ from daemon.db import Migration
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from daemon.config import CategoryRule, SessionSettings
+    from daemon.config import CategoryRule, SessionSettings, Settings
     from daemon.context import DaemonContext
     from daemon.paths import BatonPaths
 
@@ -645,10 +645,13 @@ def _has_table(conn: sqlite3.Connection, name: str) -> bool:
 class SessionKeeper:
     """A thread that refreshes the session records when poked (after ingests) and every `interval` seconds."""
 
-    def __init__(self, paths: BatonPaths, settings: Any, *, interval: float = 30.0) -> None:
+    def __init__(
+        self, paths: BatonPaths, settings: Callable[[], Settings], *, interval: float = 30.0
+    ) -> None:
         self.paths = paths
-        self.settings = settings
+        self.settings = settings  # read on every refresh: the daemon swaps its settings on SIGHUP
         self.interval = interval
+        self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="baton-sessions", daemon=True)
@@ -668,10 +671,12 @@ class SessionKeeper:
 
     def run_once(self) -> RefreshResult:
         """Refresh now, on the calling thread; return what was done."""
-        self.last = refresh_db(
-            self.paths.ledger_db, self.settings.sessions, pricing_mode=self.settings.pricing.mode
-        )
-        return self.last
+        settings = self.settings()
+        with self._lock:
+            self.last = refresh_db(
+                self.paths.ledger_db, settings.sessions, pricing_mode=settings.pricing.mode
+            )
+            return self.last
 
     def _loop(self) -> None:
         from daemon.logs import get_logger
@@ -689,7 +694,7 @@ class SessionKeeper:
 def attach(ctx: DaemonContext) -> SessionKeeper:
     """Keep the session records fresh inside the daemon: refresh after each quota evaluation and every 30 s,
     close sessions idle for `settings.sessions.idle_minutes`, and answer the "sessions.refresh" control op."""
-    keeper = SessionKeeper(ctx.paths, ctx.settings)
+    keeper = SessionKeeper(ctx.paths, lambda: ctx.settings)
 
     def _refresh_op(_request: dict[str, Any]) -> dict[str, Any]:
         result = keeper.run_once()

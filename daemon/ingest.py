@@ -402,10 +402,24 @@ def _catch_up(
     return summary
 
 
+def worker_count() -> int:
+    """Return how many parser processes to use: the idle CPUs, at most 4 (extra processes on busy cores only
+    add forking and shipping results back)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        cpus = os.cpu_count() or 1
+    try:
+        busy = int(os.getloadavg()[0])
+    except OSError:
+        busy = 0
+    return max(1, min(cpus - busy, 4))
+
+
 def _results(
     tasks: list[tuple[str, FileState]], prices: PriceTable, zone: tzinfo, total: int, workers: int | None
 ) -> Iterator[FileResult]:
-    n = workers if workers is not None else min(os.cpu_count() or 1, 4)
+    n = workers if workers is not None else worker_count()
     if n <= 1 or len(tasks) < 2 or total < PARALLEL_MIN_BYTES:
         for path, state in tasks:
             yield parse_file(path, state, prices, zone)

@@ -49,6 +49,7 @@ def test_json_without_a_daemon_reads_the_transcripts_itself(
     assert data["next_alert"] == {"threshold": 80, "tokens_to_go": 3800}
 
 
+@pytest.mark.slow
 def test_text_with_a_running_daemon_shows_it_and_the_alerts_sent(
     baton_home: Path, claude_dir: Path, start_daemon: Callable[..., DaemonProcess]
 ) -> None:

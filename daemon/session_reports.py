@@ -414,6 +414,7 @@ def recent(sessions: Sequence[SessionRow], tz: tzinfo, limit: int = 10) -> Repor
             "category": s.category,
             "value": s.value,
             "tags": ",".join(s.tags),
+            "notes": " | ".join(s.notes),
             "open": not s.closed,
         }
         for s in chosen

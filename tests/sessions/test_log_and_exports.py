@@ -87,6 +87,7 @@ def test_note_and_tag_default_to_the_latest_session(filled: Path, claude_dir: Pa
     assert _rows(filled, "SELECT session_id, tag FROM session_tags") == [(E, "using-index-first")]
     recent = json.loads(_ok("report", "recent", "--json", "-n", "1"))["rows"][0]
     assert recent["tags"] == "using-index-first"
+    assert recent["notes"] == "CPE-5208 module updates"
 
 
 def test_sessions_json_has_the_metrics_design_fields(filled: Path, claude_dir: Path, tmp_path: Path) -> None:

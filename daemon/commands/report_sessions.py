@@ -64,8 +64,14 @@ class Period:
 def refresh_sessions(paths: BatonPaths) -> None:
     """Bring the session records up to date when the ledger has events they have not seen (loads the settings
     only then). Raise BatonError when there is no ledger yet."""
-    _catch_up()
     db = paths.ledger_db
+    try:
+        _catch_up()
+    except BatonError as exc:
+        if not db.exists():
+            raise
+        # The ledger still answers for what it holds: say why it may be behind, then report.
+        click.echo(f"{exc.render()}\nbaton: reporting from the ledger as it is.", err=True)
     if not db.exists():
         raise BatonError(
             f"no ledger at {db} yet", hint="run `baton ingest` (or start the daemon with `baton run`)"

@@ -178,3 +178,13 @@ def test_bad_options_are_clean_errors(run: Any, filled: Path) -> None:
     assert result.exit_code != 0
     result = CliRunner().invoke(cli, ["report", "compare"])
     assert result.exit_code != 0
+
+
+def test_reports_still_answer_from_the_ledger_when_transcripts_are_unreachable(
+    filled: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "gone"))
+    result = CliRunner().invoke(cli, ["report", "summary", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["sessions"] == 5
+    assert "reporting from the ledger as it is" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -32,8 +33,10 @@ def _write(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=not text.endswith("\n"))
         return
-    try:
-        output.write_text(text, encoding="utf-8")
+    try:  # write beside it and rename: a reader (a site build, a cron job) never sees half a file
+        tmp = output.with_name(f".{output.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, output)
     except OSError as exc:
         raise BatonError(f"cannot write {output}: {exc.strerror}") from exc
     click.echo(f"Wrote {output}", err=True)

@@ -171,11 +171,11 @@ INSERT_LIMIT = (
 )
 
 
-def rank(row: Row, path: str) -> tuple[int, int, int, tuple[str, int]]:
+def rank(row: Row, path: str) -> tuple[int, int, int, _Reverse]:
     """Return a key whose maximum is the row ccusage keeps among duplicates (path order breaks ties)."""
-    line = row[LINE]
-    assert isinstance(line, int)
-    return (-int(row[SIDE]), int(row[TOTAL]), int(row[SPEED] is not None), _Reverse(path, line))  # type: ignore[call-overload,return-value]
+    side, total, line = row[SIDE], row[TOTAL], row[LINE]
+    assert isinstance(side, int) and isinstance(total, int) and isinstance(line, int)
+    return (-side, total, int(row[SPEED] is not None), _Reverse(path, line))
 
 
 @dataclass(frozen=True, order=False)

@@ -81,6 +81,7 @@ def _peer_uid(sock: socket.socket) -> int | None:
 
 class _RequestHandler(socketserver.StreamRequestHandler):
     server: _Server
+    timeout = 300  # seconds a connection may stay silent before its thread gives up on it
 
     def handle(self) -> None:
         uid = _peer_uid(self.request)

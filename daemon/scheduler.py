@@ -435,9 +435,37 @@ class SchedulerService:
 
         self.sched.add_listener(self._on_missed, EVENT_JOB_MISSED)
         self.sched.add_listener(self._on_error, EVENT_JOB_ERROR)
-        self.sched.start()
+        self.sched.start(paused=True)  # recovery first, while no job can start and race with it
+        try:
+            self.recover(datetime.now(UTC))
+        except Exception:  # recovery must never keep the daemon from starting
+            log.exception("launch recovery failed")
+        self.sched.resume()
         self._ticker.start()
         log.info("scheduler started", jobs=len(self.sched.get_jobs(jobstore="default")))
+
+    def recover(self, now: datetime) -> None:
+        """Finish what a crash interrupted: a pending handoff with a schedule but no job had its job taken by
+        APScheduler (it removes a job as it starts it) when the daemon died. If the launch is recorded, mark
+        the handoff launched; else launch it if still within the grace period, or report it missed."""
+        from daemon import handoff as handoffs
+        from daemon.launch_store import recent
+
+        grace = timedelta(minutes=self.settings.scheduler.grace_minutes)
+        for path, h in handoffs.list_all(self.ctx.paths):
+            due = h.scheduled_for
+            if h.status != "pending" or due is None or due > now:
+                continue
+            if self.sched.get_job(job_id("launch", h.id)) is not None:
+                continue
+            records = recent(self.ctx.engine, handoff_id=h.id, limit=1)
+            if records and records[0].status != "failed" and records[0].ts >= due - timedelta(minutes=1):
+                handoffs.set_status(path, "launched")
+            elif now - due <= grace:
+                log.info("relaunching a launch interrupted by a crash", handoff=h.id)
+                add_launch(self.sched, self.settings, path, now, now=now, reminder=False)
+            else:
+                self._report_missed(h.id, due)
 
     def _tick(self) -> None:
         # APScheduler sleeps on a clock that stops while the machine is suspended: waking it every
@@ -551,6 +579,12 @@ class SchedulerService:
                 f"Could not resume {h.project_name}", exc.message + ("\n" + exc.hint if exc.hint else "")
             )
             return
+        except Exception as exc:
+            log.exception("launch failed", handoff=h.id)
+            self.notify(
+                f"Could not resume {h.project_name}", f"{type(exc).__name__}: {exc} (see baton's log)"
+            )
+            return
         title = (
             f"Claude Code resumed {h.project_name}"
             if launched.result.ok
@@ -591,15 +625,16 @@ class SchedulerService:
 
     def _on_missed(self, event: Any) -> None:
         parts = split_job_id(event.job_id)
-        if parts is None or parts[0] != "launch":
-            return
-        _forget_schedule(self.ctx.paths, parts[1])
-        due = event.scheduled_run_time
-        name = _project_of(self.ctx.paths, parts[1])
+        if parts is not None and parts[0] == "launch":
+            self._report_missed(parts[1], event.scheduled_run_time)
+
+    def _report_missed(self, hid: str, due: datetime) -> None:
+        _forget_schedule(self.ctx.paths, hid)
+        name = _project_of(self.ctx.paths, hid)
         self.notify(
             f"Launch of {name} missed",
             f"It was due at {self.local(due)}, more than {self.settings.scheduler.grace_minutes} min ago "
-            f"(the computer was asleep or off). The handoff stays pending: baton launch now {parts[1]}",
+            f"(the computer was asleep or off). The handoff stays pending: baton launch now {hid}",
         )
 
     def _on_error(self, event: Any) -> None:
@@ -622,7 +657,11 @@ class SchedulerService:
                 run_at = reset + offset
                 if run_at <= now:
                     continue
-                add_launch(self.sched, self.settings, path, run_at, now=now)
+                try:
+                    add_launch(self.sched, self.settings, path, run_at, now=now)
+                except BatonError as exc:  # one bad handoff must not keep the others from being scheduled
+                    log.warning("auto mode could not schedule a handoff", handoff=h.id, error=exc.message)
+                    continue
                 self.notify(
                     f"Next session of {h.project_name} at {self.local(run_at)}",
                     f"The quota is used up; it resets at {self.local(reset)}. baton will resume the work "

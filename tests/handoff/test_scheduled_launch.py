@@ -205,3 +205,36 @@ def test_auto_mode_schedules_the_pending_handoff_at_the_limit_and_launches_after
     assert ho.load(handoff).status == "launched"
     time.sleep(0.5)  # the same limited snapshot must not schedule it again
     assert jobs() == [] and len(fake_claude.calls()) == 1
+
+
+def test_a_launch_interrupted_by_a_crash_is_finished_when_the_daemon_restarts(
+    paths: BatonPaths, project: Path, fake_claude: FakeClaude, tmux: str, daemons: Daemons
+) -> None:
+    # APScheduler removes a date job as it starts it: a daemon killed at that instant leaves a pending
+    # handoff with a past schedule and no job. The next start must launch it (within the grace period) ...
+    lost = write_handoff(project)
+    ho.update(lost, scheduled_for=datetime.now(UTC) - timedelta(seconds=30))
+    # ... and must not launch again one whose launch was recorded before the crash.
+    done = write_handoff(project)
+    ho.update(done, scheduled_for=datetime.now(UTC) - timedelta(seconds=30))
+    from daemon.launch_store import record
+
+    engine = open_ledger(paths.ledger_db)
+    fields = {"handoff_path": str(done), "project": str(project), "trigger": "scheduled", "mode": "tmux"}
+    record(
+        engine,
+        now=datetime.now(UTC),
+        handoff_id=done.stem,
+        argv=["tmux"],
+        tmux_session="baton-my-app",
+        pid=1,
+        log_path=None,
+        error=None,
+        **fields,
+    )
+    daemons.start()
+    [call] = fake_claude.wait_for(1)
+    time.sleep(1)
+    assert len(fake_claude.calls()) == 1 and call["cwd"] == str(project)
+    assert ho.load(lost).status == "launched" and ho.load(done).status == "launched"
+    assert [r.handoff_id for r in recent(open_ledger(paths.ledger_db))] == [lost.stem, done.stem]

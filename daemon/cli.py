@@ -12,9 +12,6 @@ import importlib.util
 import sys
 from typing import Any
 
-import click
-
-from daemon import __version__
 from daemon.errors import BatonError
 
 # name -> "module:attribute" of a click command or group; help text is shown without importing the module.
@@ -62,50 +59,6 @@ def load(target: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
-class LazyGroup(click.Group):
-    """A click group whose sub-commands are imported on first use; `lazy` maps name -> (target, help)."""
-
-    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.lazy = dict(lazy or {})
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self.lazy})
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.lazy:
-            try:
-                command = load(self.lazy[cmd_name][0])
-            except (ImportError, AttributeError):
-                return None
-            if isinstance(command, click.Command):
-                return command
-            return None
-        return super().get_command(ctx, cmd_name)
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy) if self._available(name)]
-        rows += [
-            (name, cmd.get_short_help_str())
-            for name in super().list_commands(ctx)
-            if name not in self.lazy and (cmd := super().get_command(ctx, name)) is not None
-        ]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(sorted(rows))
-
-    def _available(self, name: str) -> bool:
-        module_name = self.lazy[name][0].partition(":")[0]
-        return importlib.util.find_spec(module_name) is not None
-
-
-@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="baton")
-def cli() -> None:
-    """baton follows Claude Code's usage, warns before the quota runs out, and carries the work
-    across the reset."""
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `baton` console script."""
     args = sys.argv[1:] if argv is None else argv
@@ -116,6 +69,10 @@ def main(argv: list[str] | None = None) -> None:
             fast = None
         if fast is not None:
             sys.exit(fast(args[1:]))
+    import click
+
+    from daemon.cli_app import cli
+
     try:
         cli.main(args=args, prog_name="baton", standalone_mode=False)
     except BatonError as exc:
@@ -131,3 +88,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)
+
+
+def __getattr__(name: str) -> Any:
+    # `cli` and `LazyGroup` need click, which the fast paths never import: built on first access.
+    if name in ("cli", "LazyGroup"):
+        from daemon import cli_app
+
+        return getattr(cli_app, name)
+    raise AttributeError(name)

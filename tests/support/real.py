@@ -1,4 +1,4 @@
-"""Real peers (ccusage, claude, tmux, dbus-daemon): found on PATH, else skipped locally and failed under CI."""
+"""Real peers (ccusage, claude, tmux, dbus-daemon): found on PATH, else skipped (failed under CI)."""
 
 from __future__ import annotations
 

@@ -222,17 +222,24 @@ class LedgerWriter:
         conn.execute("BEGIN IMMEDIATE")
         try:
             empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM usage_events)").fetchone()[0] == 1
-            merger = ledger.Merger()
+            candidates: list[tuple[ledger.Row, str]] = []
             limits: list[tuple[object, ...]] = []
             for res in results:
                 file_id = self._save_file(res)
-                for row in res.rows:
-                    merger.add((*row[: ledger.FILE], file_id, row[ledger.LINE]), res.path)
+                candidates.extend(
+                    ((*row[: ledger.FILE], file_id, row[ledger.LINE]), res.path) for row in res.rows
+                )
                 limits.extend((*lim[:8], file_id, lim[9]) for lim in res.limits)
                 summary.files_read += 1
                 summary.skipped_lines += res.bad
                 summary.bytes_read += res.bytes_read
-            summary.new_events = ledger.write_events(conn, merger.rows(), table_empty=empty)
+            if empty and len(results) > 1:  # files dedup'd themselves; merge across them here
+                merger = ledger.Merger()
+                for row, path in candidates:
+                    merger.add(row, path)
+                candidates = merger.rows()
+            # into a non-empty ledger, write_events merges with the stored rows and the batch at once
+            summary.new_events = ledger.write_events(conn, candidates, table_empty=empty)
             before = conn.total_changes
             conn.executemany(ledger.INSERT_LIMIT, limits)
             summary.new_limits = conn.total_changes - before

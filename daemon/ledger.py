@@ -217,20 +217,21 @@ class Merger:
         current = self.best.get(key)
         if current is None:
             msg = row[MSG]
-            other = self._sidechain_match(row) if isinstance(msg, str) else None
+            known = self.by_message.get(msg) if isinstance(msg, str) else None
+            other = self._sidechain_match(row, known) if known else None
             if other is None:
                 self.best[key] = (row, path)
-                if isinstance(msg, str):
-                    self.by_message.setdefault(msg, []).append(key)
+                if known is not None:
+                    known.append(key)
+                elif isinstance(msg, str):
+                    self.by_message[msg] = [key]
                 return
             key, current = other, self.best[other]
         if replaces(row, path, current[0], current[1]):
             self._replace(key, row, path)
 
-    def _sidechain_match(self, row: Row) -> str | None:
-        msg = row[MSG]
-        assert isinstance(msg, str)
-        for key in self.by_message.get(msg, ()):
+    def _sidechain_match(self, row: Row, keys: list[str]) -> str | None:
+        for key in keys:
             if row[SIDE] or self.best[key][0][SIDE]:
                 return key
         return None

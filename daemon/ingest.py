@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("baton.ingest")
 
 PARALLEL_MIN_BYTES = 16 << 20  # below this, forking workers costs more than it saves
-BATCH_ROWS = 20_000  # rows per write transaction in a catch-up: bounds memory whatever the corpus size
+BATCH_ROWS = 40_000  # rows per write transaction in a catch-up: bounds memory whatever the corpus size
 LOGGED_BAD_PER_FILE = 20
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes to read)

@@ -25,8 +25,15 @@ def jobs() -> list[dict[str, Any]]:
     return list(json.loads(run_baton("schedule", "list", "--json").stdout))
 
 
-def summaries(notifications: Any) -> list[str]:
-    return [n["summary"] for n in notifications.received()]
+def wait_for_notification(notifications: Any, prefix: str, timeout: float = 15) -> dict[str, Any]:
+    """Return the first notification whose title starts with `prefix` (the real daemon also sends alerts)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for n in notifications.received():
+            if n["summary"].startswith(prefix):
+                return dict(n)
+        time.sleep(0.05)
+    raise AssertionError(f"no notification {prefix!r}: {[n['summary'] for n in notifications.received()]}")
 
 
 def test_launch_survives_kill_9_and_runs_once_on_time_in_tmux(
@@ -88,22 +95,33 @@ def test_a_job_stored_while_no_daemon_runs_is_launched_when_it_starts(
     assert ho.load(handoff).status == "launched"
 
 
+def statusline(project: Path, percent: float, resets_at: datetime) -> None:
+    """Feed `baton statusline` what Claude Code sends it, with official 5-hour figures."""
+    data = {
+        "session_id": "s-1", "cwd": str(project), "version": "2.1.197",
+        "model": {"id": "claude-opus-4-8", "display_name": "Opus 4.8"},
+        "rate_limits": {
+            "five_hour": {"used_percentage": percent, "resets_at": int(resets_at.timestamp())},
+            "seven_day": {"used_percentage": 40.0, "resets_at": int(resets_at.timestamp()) + 86400},
+        },
+    }  # fmt: skip
+    run_baton("statusline", input=json.dumps(data))
+
+
 def test_launch_is_postponed_while_the_quota_has_not_reset(
-    paths: BatonPaths, project: Path, fake_claude: FakeClaude, daemons: Daemons, notifications: Any,
+    paths: BatonPaths, project: Path, claude_dir: Path, fake_claude: FakeClaude, daemons: Daemons,
+    notifications: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     monkeypatch.setenv("BATON_SCHEDULER__RETRY_MINUTES", "30")
     monkeypatch.setenv("BATON_SCHEDULER__MAX_RETRIES", "2")
-    later = datetime.now(UTC) + timedelta(hours=2)
-    snapshot.write(
-        paths, {"percent": 100.0, "limited": True, "reset_at": later.isoformat(), "source": "official"}
-    )
+    monkeypatch.setenv("BATON_SCHEDULER__AUTO_MODE", "false")
     handoff = write_handoff(project)
-    daemons.start()
+    daemons.start(real=True)  # the real `baton run`, told by Claude Code's status line that the limit is hit
+    statusline(project, percent=100.0, resets_at=datetime.now(UTC) + timedelta(hours=2))
     run_baton("schedule", "--at", "+2s", "--handoff", str(handoff))
-    got = notifications.wait_for(1, timeout=15)
-    assert got[0]["summary"] == "Launch of my app ü postponed"
-    assert "retry 1 of 2" in got[0]["body"]
+    got = wait_for_notification(notifications, "Launch of my app ü postponed")
+    assert "retry 1 of 2" in got["body"] and "limit is still in force" in got["body"]
     [job] = jobs()
     assert job["kind"] == "launch" and job["attempt"] == 1
     moved = datetime.fromisoformat(job["run_at"]) - datetime.now(UTC)
@@ -185,26 +203,31 @@ def test_the_reminder_comes_before_the_launch(
 
 
 def test_auto_mode_schedules_the_pending_handoff_at_the_limit_and_launches_after_the_reset(
-    paths: BatonPaths, project: Path, fake_claude: FakeClaude, tmux: str, daemons: Daemons,
-    notifications: Any, monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    monkeypatch.setenv("BATON_SCHEDULER__REMINDER_MINUTES", "0")
+    paths: BatonPaths,
+    project: Path,
+    claude_dir: Path,
+    fake_claude: FakeClaude,
+    tmux: str,
+    daemons: Daemons,
+    notifications: Any,
+) -> None:
     handoff = write_handoff(project, start="at-reset")
     assert jobs() == []  # no reset time known yet
-    daemons.start()
-    reset = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
-    snapshot.write(
-        paths, {"percent": 100.0, "limited": True, "reset_at": reset.isoformat(), "source": "official"}
-    )
-    got = notifications.wait_for(1, timeout=10)
-    assert got[0]["summary"].startswith("Next session of my app ü at ")
+    daemons.start(real=True)
+    reset = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5)
+    statusline(project, percent=100.0, resets_at=reset)  # Claude Code says: 100 % of the 5-hour window
+    wait_for_notification(notifications, "Next session of my app ü at ")
     [job] = jobs()
     assert datetime.fromisoformat(job["run_at"]) == reset
     [call] = fake_claude.wait_for(1, timeout=20)
     assert call["t"] >= reset.timestamp() - 0.5
     assert ho.load(handoff).status == "launched"
-    time.sleep(0.5)  # the same limited snapshot must not schedule it again
+    time.sleep(1)  # the daemon re-evaluates: the same limit must not schedule it again
     assert jobs() == [] and len(fake_claude.calls()) == 1
+    assert (
+        "tmux attach -t baton-my-app"
+        in wait_for_notification(notifications, "Claude Code resumed my app ü")["body"]
+    )
 
 
 def test_a_launch_interrupted_by_a_crash_is_finished_when_the_daemon_restarts(

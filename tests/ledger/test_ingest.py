@@ -325,9 +325,12 @@ def make_corpus(claude_dir: Path, files: int, lines: int) -> int:
 def test_kill_9_during_ingestion_then_restart_is_exact(baton_home: Path, claude_dir: Path) -> None:
     expected = make_corpus(claude_dir, files=60, lines=400)
     env = {"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
+    # small write batches, so that the kill lands after some commits and before others
+    script = "import daemon.ingest as i; i.BATCH_ROWS = 1500; from daemon.cli import main; main(['ingest'])"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daemon", "ingest"],
+        [sys.executable, "-c", script],
         env={**os.environ, **env},
+        cwd=Path(__file__).resolve().parents[2],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -267,3 +267,17 @@ def test_bad_claude_config_dir_is_a_clear_error(baton_home: Path, tmp_path: Path
     env = {"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": f"{tmp_path}/nope, {tmp_path}/also-nope"}
     out = run_baton("report", "daily", env=env, check=False)
     assert out.returncode == 1 and "names no directory with a projects/ folder" in out.stderr
+
+
+def test_a_price_file_change_recomputes_stored_costs(
+    ledger_env: dict[str, str], claude_dir: Path, baton_home: Path, tmp_path: Path
+) -> None:
+    write_lines(claude_dir, "p", "s.jsonl", assistant_line(1, model="claude-sonnet-4-5-20250929"))
+    before = baton_json(ledger_env, "daily", "--mode", "calculate")["totals"]["totalCost"]
+    assert before == pytest.approx((10 * 3 + 100 * 15 + 1000 * 6 + 5000 * 0.3) / 1e6)
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"models": {"claude-sonnet-4-5-20250929": {"input": 1, "output": 1}}}))
+    (baton_home / "config.toml").write_text(f'[pricing]\nfile = "{prices}"\n')
+    after = baton_json(ledger_env, "daily", "--mode", "calculate")["totals"]["totalCost"]
+    # input 1, output 1, 1h write = 2 x input, read defaults to 0.1 x input (USD per million)
+    assert after == pytest.approx((10 + 100 + 1000 * 2 + 5000 * 0.1) / 1e6)

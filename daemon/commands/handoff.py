@@ -283,6 +283,11 @@ def new(json_in: IO[str] | None, interactive: bool | None, estimate: str | None,
     if interactive or (interactive is None and not content and json_in is None and sys.stdin.isatty()):
         fields = _interactive(fields)
         start = fields.pop("start", start)
+    if not set(fields) - {"project", "agent", "from_session", "title"}:
+        raise HandoffError(
+            "nothing to hand off: no accomplishments, state or objectives were given",
+            hint="pass --accomplished/--objective..., pipe JSON with --from-json -, or run it on a terminal",
+        )
     start = start or "after-reset"
     at = start_time(paths, start, now)
     h = replace(build(fields, now=now, paths=paths), start=_start_kind(start))
@@ -324,9 +329,6 @@ def list_(as_json: bool, status: str | None, project: str | None) -> None:
         return
     for _p, h in rows:
         click.echo(f"{h.id}  {h.status:<9}  {_when(h):<16}  {h.project_name:<20}  {h.title}")
-
-
-list_.name = "list"
 
 
 @handoff.command("show")

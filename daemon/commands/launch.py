@@ -58,3 +58,25 @@ def _launch_here(paths: BatonPaths, path: object) -> dict[str, object]:
     return {"launch_id": launched.launch_id, "mode": plan.mode, "tmux_session": plan.tmux_session,
             "attach": plan.attach_command, "pid": launched.result.pid, "log_path": plan.log_path,
             "error": launched.result.error, "message": launched.describe()}  # fmt: skip
+
+
+@launch.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.option("--limit", default=20, show_default=True, help="how many, newest first")
+def list_(as_json: bool, limit: int) -> None:
+    """List recent launches: when, which handoff, how, and how each ended when known."""
+    from daemon.db import open_ledger
+    from daemon.launch_store import recent
+
+    paths = BatonPaths.from_env().ensure()
+    records = recent(open_ledger(paths.ledger_db), limit=limit)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in records], indent=2))
+        return
+    if not records:
+        click.echo("No launches yet.", err=True)
+    for r in records:
+        where = r.tmux_session or (f"pid {r.pid}" if r.pid else "-")
+        ended = f"exit {r.exit_code}" if r.exit_code is not None else r.status
+        when = r.ts.astimezone().strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{when}  {r.handoff_id}  {r.trigger:<9}  {r.mode:<8}  {where:<20}  {ended}")

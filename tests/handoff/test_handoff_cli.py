@@ -308,3 +308,9 @@ def test_memory_gathers_sessions_from_the_ledger_and_handoffs(
     assert data["tech_stack"] == ["Python"]
     text = run_baton("memory", "show", str(project)).stdout
     assert "Sessions seen: 2 (4.5k tokens in all)" in text and "Integrate auth" in text
+
+
+def test_an_empty_handoff_is_refused(paths: BatonPaths, project: Path) -> None:
+    out = run_baton("handoff", "new", "--project", str(project), input="", check=False)
+    assert out.returncode == 1 and "nothing to hand off" in out.stderr
+    assert list(ho.iter_paths(paths)) == []

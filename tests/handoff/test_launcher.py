@@ -101,6 +101,9 @@ def test_headless_launch_logs_output_and_records_the_exit_status(
         time.sleep(0.05)
     assert (record.status, record.exit_code, record.trigger) == ("exited", 3, "manual")
     assert Path(reply["log_path"]).read_text() == "fake claude started\n"
+    [listed] = json.loads(run_baton("launch", "list", "--json").stdout)
+    assert (listed["handoff_id"], listed["mode"], listed["exit_code"]) == (handoff.stem, "headless", 3)
+    assert "exit 3" in run_baton("launch", "list").stdout
 
 
 @pytest.mark.slow

@@ -774,13 +774,17 @@ def request_add(
     return ClientResult([j.to_dict(_zone(settings)) for j in jobs], False)
 
 
-def request_list(paths: BatonPaths, settings: Settings) -> ClientResult:
+def request_list(paths: BatonPaths, settings: Settings | None = None) -> ClientResult:
     """Return the scheduled jobs, from the daemon when it runs, else from the job store."""
     reply = _call(paths, "schedule.list")
     if reply is not None:
         return ClientResult(list(reply.get("jobs", [])), True)
     if not paths.jobs_db.exists():
         return ClientResult([], False)
+    if settings is None:
+        from daemon.config import load_settings
+
+        settings = load_settings(paths)
     with offline_scheduler(paths) as sched:
         return ClientResult([j.to_dict(_zone(settings)) for j in list_jobs(sched)], False)
 

@@ -88,10 +88,9 @@ def schedule(ctx: click.Context, at_text: str | None, at_reset: bool, offset: st
 def list_(as_json: bool) -> None:
     """List scheduled launches and reminders, soonest first."""
     from daemon import scheduler
-    from daemon.config import load_settings
 
     paths = BatonPaths.from_env().ensure()
-    result = scheduler.request_list(paths, load_settings(paths))
+    result = scheduler.request_list(paths)
     if as_json:
         click.echo(json.dumps(result.jobs, indent=2))
         return

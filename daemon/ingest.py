@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -278,7 +279,7 @@ class LedgerWriter:
         """Flag files that are gone from disk; their events stay in the ledger."""
         gone = [p for p in self.states() if p not in present and not os.path.exists(p)]
         if gone:
-            with self.conn:
+            with self.transaction():
                 self.conn.executemany("UPDATE files SET deleted = 1 WHERE path = ?", [(p,) for p in gone])
 
     def refresh_costs(self, prices: PriceTable) -> int:
@@ -293,14 +294,26 @@ class LedgerWriter:
                 "cache_read_tokens FROM usage_events"
             )
         ]
-        with self.conn:
+        with self.transaction():
             self.conn.executemany("UPDATE usage_events SET cost_calc = ? WHERE id = ?", updates)
+            ledger.refresh_rollup(self.conn)
             self.conn.execute(
                 "INSERT INTO ledger_meta (key, value) VALUES ('prices_digest', ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (prices.digest,),
             )
         return len(updates)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the block in one write transaction (the connection is in autocommit mode otherwise)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
 
 def open_writer(db_path: Path) -> LedgerWriter:

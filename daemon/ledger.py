@@ -106,13 +106,71 @@ ledger_meta = Table(
 )
 
 
+# 15-minute sums of usage_events (every real zone's day starts on a quarter hour), so that daily, weekly and
+# monthly reports in any zone read a few rows per day instead of every event. Derived data: rebuilt for the
+# touched time range in the same transaction as the events.
+usage_rollup = Table(
+    "usage_rollup",
+    metadata,
+    Column("bucket", Integer, primary_key=True),  # ts_ms // BUCKET_MS
+    Column("label", Text, primary_key=True),  # model, '-fast' appended in fast mode; '' when none
+    Column("project", Text, primary_key=True),
+    Column("events", Integer, nullable=False),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("cache_creation_tokens", Integer, nullable=False),
+    Column("cache_read_tokens", Integer, nullable=False),
+    Column("cost_auto", Float, nullable=False),
+    Column("cost_calc", Float, nullable=False),
+    Column("cost_display", Float, nullable=False),
+    Column("unpriced_auto", Integer, nullable=False),
+    Column("unpriced_calc", Integer, nullable=False),
+)
+BUCKET_MS = 900_000
+
+_V1_TABLES = [files, usage_events, limit_events, ledger_meta]
+
+
 def _create_v1(conn: Connection) -> None:
-    metadata.create_all(conn)
+    metadata.create_all(conn, tables=_V1_TABLES)
+
+
+def _create_v2(conn: Connection) -> None:
+    from sqlalchemy import text
+
+    usage_rollup.create(conn, checkfirst=True)
+    conn.execute(text(f"INSERT INTO usage_rollup {_ROLLUP_SELECT} GROUP BY 1, 2, 3"))
 
 
 MIGRATIONS: list[Migration] = [
     Migration("ledger", 1, "files, usage_events, limit_events, ledger_meta", _create_v1),
+    Migration("ledger", 2, "usage_rollup: 15-minute sums for fast reports", _create_v2),
 ]
+
+_ROLLUP_SELECT = (
+    f"SELECT ts_ms / {BUCKET_MS}, "
+    "COALESCE(CASE WHEN speed = 'fast' THEN model || '-fast' ELSE model END, ''), COALESCE(project, ''), "
+    "count(*), sum(input_tokens), sum(output_tokens), sum(cache_creation_tokens), "
+    "sum(cache_read_tokens), sum(COALESCE(cost_usd, cost_calc, 0)), sum(COALESCE(cost_calc, 0)), "
+    "sum(COALESCE(cost_usd, 0)), max(cost_usd IS NULL AND cost_calc IS NULL), max(cost_calc IS NULL) "
+    "FROM usage_events"
+)
+
+
+def refresh_rollup(conn: sqlite3.Connection, lo_ms: int | None = None, hi_ms: int | None = None) -> None:
+    """Rebuild the 15-minute sums covering [lo_ms, hi_ms] (everything when no bounds), in the caller's
+    transaction."""
+    if lo_ms is None or hi_ms is None:
+        conn.execute("DELETE FROM usage_rollup")
+        conn.execute(f"INSERT INTO usage_rollup {_ROLLUP_SELECT} GROUP BY 1, 2, 3")
+        return
+    lo, hi = lo_ms // BUCKET_MS, hi_ms // BUCKET_MS
+    conn.execute("DELETE FROM usage_rollup WHERE bucket >= ? AND bucket <= ?", (lo, hi))
+    conn.execute(
+        f"INSERT INTO usage_rollup {_ROLLUP_SELECT} WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1, 2, 3",
+        (lo * BUCKET_MS, (hi + 1) * BUCKET_MS),
+    )
+
 
 # ---- writing -----------------------------------------------------------------------------------------------
 
@@ -142,9 +200,18 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "file_id",
     "line_no",
 )
-KEY, MSG, SIDE, SPEED, TOTAL, FILE, LINE = (
+KEY, MSG, TS, SIDE, SPEED, TOTAL, FILE, LINE = (
     EVENT_COLUMNS.index(c)
-    for c in ("dedup_key", "message_id", "is_sidechain", "speed", "total_tokens", "file_id", "line_no")
+    for c in (
+        "dedup_key",
+        "message_id",
+        "ts_ms",
+        "is_sidechain",
+        "speed",
+        "total_tokens",
+        "file_id",
+        "line_no",
+    )
 )
 Row = tuple[object, ...]  # one usage row in EVENT_COLUMNS order
 
@@ -285,6 +352,7 @@ def write_events(
         return 0
     if table_empty:
         conn.executemany(UPSERT_EVENT, [r for r, _ in cand])
+        _refresh_rollup_for(conn, [r for r, _ in cand])
         return len(cand)
     merger = Merger()
     stored = existing_matches(conn, [r for r, _ in cand])
@@ -301,4 +369,11 @@ def write_events(
     fresh = [r for r, _ in kept if str(r[KEY]) not in stored_keys]
     changed = [r for r, _ in kept if str(r[KEY]) in stored_keys]
     conn.executemany(UPSERT_EVENT, fresh + changed)
+    _refresh_rollup_for(conn, [r for r, _ in cand] + [r for r, _ in stored])
     return len(fresh) - len(gone)
+
+
+def _refresh_rollup_for(conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
+    times = [t for r in rows if isinstance(t := r[TS], int)]
+    if times:
+        refresh_rollup(conn, min(times), max(times))

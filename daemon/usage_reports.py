@@ -105,6 +105,7 @@ def normalise_date(text: str | None, flag: str) -> str | None:
 
 
 DAY_MS = 86_400_000
+BUCKET_MS = 900_000  # daemon.ledger.BUCKET_MS (not imported: it would pull in SQLAlchemy)
 _EPOCH = date(1970, 1, 1)
 
 
@@ -161,11 +162,19 @@ def _grouped(
         )
         rows = conn.execute(sql, params).fetchall()
     else:
+        # The 15-minute rollup holds the same sums as the events, a few rows per day.
         cte, tz_params = _tz_cte(conn, opts.zone)
+        mode = opts.mode
+        r_unpriced = {"auto": "r.unpriced_auto", "calculate": "r.unpriced_calc", "display": "0"}[mode]
+        r_cost = {"auto": "r.cost_auto", "calculate": "r.cost_calc", "display": "r.cost_display"}[mode]
+        r_where = where.replace("e.ts_ms", f"r.bucket * {BUCKET_MS}").replace("e.project", "r.project")
+        start = f"r.bucket * {BUCKET_MS}"
         sql = (
-            f"WITH {cte} SELECT (e.ts_ms + tz.off) / {DAY_MS} AS grp, {LABEL_SQL} AS label, {_SUMS}, "
-            f"sum({cost}), max(e.ts_ms), max({unpriced}), NULL, '' FROM usage_events e "
-            f"JOIN tz ON e.ts_ms >= tz.lo AND e.ts_ms < tz.hi WHERE 1 = 1{where} GROUP BY grp, label"
+            f"WITH {cte} SELECT ({start} + tz.off) / {DAY_MS} AS grp, NULLIF(r.label, '') AS label, "
+            "sum(r.input_tokens), sum(r.output_tokens), sum(r.cache_creation_tokens), "
+            f"sum(r.cache_read_tokens), sum({r_cost}), max({start}), max({r_unpriced}), NULL, '' "
+            f"FROM usage_rollup r JOIN tz ON {start} >= tz.lo AND {start} < tz.hi WHERE 1 = 1{r_where} "
+            "GROUP BY grp, label"
         )
         rows = conn.execute(sql, [*tz_params, *params]).fetchall()
     unpriced_models = sorted({str(r[1]) for r in rows if r[8] and r[1] and r[1] != SYNTHETIC})
@@ -496,6 +505,7 @@ def needs_ingest(db_path: Path, listing: list[str], prices_digest: str | None) -
                     "SELECT path, device, inode, size, mtime_ns FROM files WHERE deleted = 0"
                 )
             }
+            conn.execute("SELECT 1 FROM usage_rollup LIMIT 1")  # a ledger from before the rollup: migrate
             if prices_digest is not None:
                 row = conn.execute("SELECT value FROM ledger_meta WHERE key = 'prices_digest'").fetchone()
                 if row is None or row[0] != prices_digest:

@@ -39,11 +39,21 @@ def transcript(claude_dir: Path, name: str = "s1.jsonl", project: str = "-home-m
     return path
 
 
+ROLLUP_CHECK = (
+    "SELECT {b}, sum({n}), sum(input_tokens), sum(output_tokens), sum(cache_creation_tokens), "
+    "sum(cache_read_tokens) FROM {t} GROUP BY 1 ORDER BY 1"
+)
+
+
 def totals(baton_home: Path) -> tuple[int, int]:
+    """Return (events, tokens) of the ledger, checking first that the 15-minute rollup agrees with them."""
     with sqlite3.connect(baton_home / "baton.db") as conn:
         count, tokens = conn.execute(
             "SELECT count(*), coalesce(sum(total_tokens), 0) FROM usage_events"
         ).fetchone()
+        events = conn.execute(ROLLUP_CHECK.format(b="ts_ms / 900000", n="1", t="usage_events")).fetchall()
+        rollup = conn.execute(ROLLUP_CHECK.format(b="bucket", n="events", t="usage_rollup")).fetchall()
+    assert rollup == events
     return int(count), int(tokens)
 
 

@@ -12,7 +12,6 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +193,12 @@ def _read_models(text: str, where: str) -> dict[str, ModelPrice]:
 
 def bundled_text() -> str:
     """Return the bundled price table's JSON text."""
-    return resources.files("daemon").joinpath("data/prices.json").read_text(encoding="utf-8")
+    try:  # the plain file next to this module (every normal install); resources only for zipped installs
+        return (Path(__file__).parent / "data" / "prices.json").read_text(encoding="utf-8")
+    except OSError:
+        from importlib import resources
+
+        return resources.files("daemon").joinpath("data/prices.json").read_text(encoding="utf-8")
 
 
 def prices_digest(user_file: Path | None = None) -> str:

@@ -132,17 +132,20 @@ class Readiness:
 
 
 def quota_ready(snapshot: Any, now: datetime, threshold: float) -> Readiness:
-    """Return whether the quota has reset enough to launch, given the daemon's latest 5-hour snapshot.
+    """Return whether the quota has reset enough to launch, given the daemon's latest snapshot.
 
-    Ready when there is no snapshot (nothing known against it), when the snapshot's window has ended, or when
-    the quota is not limited and its figure is below `threshold` percent.
+    Not ready while the weekly limit is in force. Otherwise ready when there is no snapshot (nothing known
+    against it), when the 5-hour window has ended, or when it is not limited and its figure is below
+    `threshold` percent.
     """
     if snapshot is None:
         return Readiness(True, "no quota figure yet")
-    reset_at = _get(snapshot, "reset_at")
-    if isinstance(reset_at, str):
-        reset_at = datetime.fromisoformat(reset_at)
-    if isinstance(reset_at, datetime) and reset_at <= now:
+    weekly = _get(snapshot, "weekly")
+    weekly_reset = _time(_get(weekly, "reset_at")) if weekly is not None else None
+    if weekly is not None and _get(weekly, "limited") and (weekly_reset is None or weekly_reset > now):
+        return Readiness(False, "the weekly limit is in force")
+    reset_at = _time(_get(snapshot, "reset_at"))
+    if reset_at is not None and reset_at <= now:
         return Readiness(True, "the window has ended")
     percent = float(_get(snapshot, "percent") or 0.0)
     if _get(snapshot, "limited"):
@@ -150,6 +153,16 @@ def quota_ready(snapshot: Any, now: datetime, threshold: float) -> Readiness:
     if percent >= threshold:
         return Readiness(False, f"{percent:.0f}% used, reset means below {threshold:.0f}%")
     return Readiness(True, f"{percent:.0f}% used")
+
+
+def _time(value: Any) -> datetime | None:
+    """Return `value` (a datetime or ISO text) as an aware datetime, or None."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, datetime) and value.tzinfo is not None else None
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -344,22 +357,26 @@ def _forget_schedule(paths: BatonPaths, hid: str) -> None:
 
 
 def reset_time(paths: BatonPaths, snapshot: Any = None) -> datetime | None:
-    """Return the current 5-hour window's reset time: from `snapshot`, else the daemon's snapshot file."""
+    """Return when the quota is back: the 5-hour window's reset, or the week's when the weekly limit is hit.
+
+    From `snapshot`, else the daemon's snapshot file; None when no window is open or nothing is known.
+    """
     if snapshot is None:
         try:
             from daemon import snapshot as snapshots
         except ImportError:
             return None
         snapshot = snapshots.read(paths)
-    if snapshot is None or _get(snapshot, "active") is False:  # no open window: nothing to wait for
+    if snapshot is None:
         return None
-    value = _get(snapshot, "reset_at")
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    return value if isinstance(value, datetime) and value.tzinfo is not None else None
+    weekly = _get(snapshot, "weekly")
+    if weekly is not None and _get(weekly, "limited"):
+        weekly_reset = _time(_get(weekly, "reset_at"))
+        if weekly_reset is not None:
+            return weekly_reset
+    if _get(snapshot, "active") is False:  # no open 5-hour window: nothing to wait for
+        return None
+    return _time(_get(snapshot, "reset_at"))
 
 
 # -------------------------------------------------------------------------- status for `baton status`
@@ -645,7 +662,9 @@ class SchedulerService:
     def on_snapshot(self, snapshot: Any) -> None:
         """Quota listener: at the limit, schedule each project's newest pending handoff for reset + offset."""
         sc = self.settings.scheduler
-        if not sc.auto_mode or snapshot is None or not _get(snapshot, "limited"):
+        weekly = _get(snapshot, "weekly") if snapshot is not None else None
+        limited = snapshot is not None and (_get(snapshot, "limited") or _get(weekly, "limited"))
+        if not sc.auto_mode or not limited:
             return
         reset = reset_time(self.ctx.paths, snapshot)
         now = datetime.now(UTC)

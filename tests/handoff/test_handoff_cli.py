@@ -15,7 +15,7 @@ from daemon import claude_commands
 from daemon import handoff as ho
 from daemon.errors import BatonError
 from daemon.paths import BatonPaths
-from daemon.scheduler import parse_duration, parse_when, quota_ready, status_lines
+from daemon.scheduler import Readiness, parse_duration, parse_when, quota_ready, reset_time, status_lines
 from tests.handoff.conftest import run_baton, write_handoff
 
 NOW = datetime(2026, 11, 23, 17, 30, tzinfo=UTC)
@@ -237,6 +237,19 @@ def test_quota_readiness() -> None:
     assert not quota_ready({"reset_at": later, "limited": True, "percent": 3}, NOW, 50).ready
     assert not quota_ready({"reset_at": later, "limited": False, "percent": 50}, NOW, 50).ready
     assert quota_ready({"reset_at": later, "limited": False, "percent": 49.9}, NOW, 50).ready
+    week = {"limited": True, "reset_at": (NOW + timedelta(days=2)).isoformat()}
+    weekly_hit = {"reset_at": (NOW - timedelta(seconds=1)).isoformat(), "percent": 0, "weekly": week}
+    assert quota_ready(weekly_hit, NOW, 50) == Readiness(False, "the weekly limit is in force")
+
+
+def test_the_quota_is_back_at_the_weekly_reset_when_the_week_is_used_up(paths: BatonPaths) -> None:
+    five = NOW + timedelta(hours=1)
+    week = NOW + timedelta(days=2)
+    snap = {"reset_at": five.isoformat(), "active": True, "limited": True, "weekly": {"limited": False}}
+    assert reset_time(paths, snap) == five
+    snap["weekly"] = {"limited": True, "reset_at": week.isoformat()}
+    assert reset_time(paths, snap) == week
+    assert reset_time(paths, {"reset_at": five.isoformat(), "active": False}) is None
 
 
 def test_install_commands_merges_and_never_overwrites_a_persons_file(

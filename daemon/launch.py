@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 
 Mode = Literal["tmux", "terminal", "headless"]
 PROMPT_INLINE_MAX = 12_000  # bytes; tmux refuses a command past 16,304 bytes and the flags need room too
-ENV_PASSED = ("PATH", "CLAUDE_CONFIG_DIR", "BATON_HOME", "LANG", "LC_ALL", "TERM", "XDG_RUNTIME_DIR")
+# Passed into a tmux session with -e (its server keeps the environment of whoever started it). Never TERM,
+# which tmux sets for the pane itself, and never credentials.
+ENV_PASSED = ("PATH", "CLAUDE_CONFIG_DIR", "BATON_HOME", "LANG", "LC_ALL", "XDG_RUNTIME_DIR")
 
 
 @dataclass(frozen=True)

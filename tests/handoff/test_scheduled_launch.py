@@ -108,6 +108,16 @@ def statusline(project: Path, percent: float, resets_at: datetime) -> None:
     run_baton("statusline", input=json.dumps(data))
 
 
+def wait_until_limited(paths: BatonPaths, timeout: float = 15) -> None:
+    """Wait for the daemon to have evaluated the limit (its snapshot file says so)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (snapshot.read(paths) or {}).get("limited"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the daemon did not see the limit: {snapshot.read(paths)}")
+
+
 def test_launch_is_postponed_while_the_quota_has_not_reset(
     paths: BatonPaths, project: Path, claude_dir: Path, fake_claude: FakeClaude, daemons: Daemons,
     notifications: Any,
@@ -119,6 +129,7 @@ def test_launch_is_postponed_while_the_quota_has_not_reset(
     handoff = write_handoff(project)
     daemons.start(real=True)  # the real `baton run`, told by Claude Code's status line that the limit is hit
     statusline(project, percent=100.0, resets_at=datetime.now(UTC) + timedelta(hours=2))
+    wait_until_limited(paths)
     run_baton("schedule", "--at", "+2s", "--handoff", str(handoff))
     got = wait_for_notification(notifications, "Launch of my app ü postponed")
     assert "retry 1 of 2" in got["body"] and "limit is still in force" in got["body"]
@@ -214,7 +225,7 @@ def test_auto_mode_schedules_the_pending_handoff_at_the_limit_and_launches_after
     handoff = write_handoff(project, start="at-reset")
     assert jobs() == []  # no reset time known yet
     daemons.start(real=True)
-    reset = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5)
+    reset = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=7)
     statusline(project, percent=100.0, resets_at=reset)  # Claude Code says: 100 % of the 5-hour window
     wait_for_notification(notifications, "Next session of my app ü at ")
     [job] = jobs()

@@ -281,3 +281,34 @@ def test_a_price_file_change_recomputes_stored_costs(
     after = baton_json(ledger_env, "daily", "--mode", "calculate")["totals"]["totalCost"]
     # input 1, output 1, 1h write = 2 x input, read defaults to 0.1 x input (USD per million)
     assert after == pytest.approx((10 + 100 + 1000 * 2 + 5000 * 0.1) / 1e6)
+
+
+@pytest.mark.slow
+def test_live_active_block_burn_rate_and_projection_match_ccusage(
+    ledger_env: dict[str, str], claude_dir: Path
+) -> None:
+    ccusage = require_real("ccusage")
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    write_lines(
+        claude_dir,
+        "p",
+        "s.jsonl",
+        assistant_line(1, ts=now - timedelta(minutes=50)),
+        assistant_line(2, ts=now - timedelta(minutes=10)),
+    )
+    out = subprocess.run(
+        [ccusage, "blocks", "--json", "--offline", "--mode", "calculate"],
+        env={**os.environ, **ledger_env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    theirs = json.loads(out.stdout)["blocks"][-1]
+    ours = baton_json(ledger_env, "blocks", "--mode", "calculate")["blocks"][-1]
+    assert ours["isActive"] and theirs["isActive"]
+    assert ours["burnRate"] == pytest.approx(theirs["burnRate"])
+    assert sorted(ours) == sorted(theirs)
+    assert abs(ours["projection"]["remainingMinutes"] - theirs["projection"]["remainingMinutes"]) <= 1
+    assert ours["projection"]["totalTokens"] == pytest.approx(theirs["projection"]["totalTokens"], rel=0.01)

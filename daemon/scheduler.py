@@ -589,25 +589,23 @@ class SchedulerService:
         if not readiness.ready:
             self._postpone(path, h, attempt, readiness, now)
             return
+        retry = f"\nThe handoff stays pending: baton launch now {h.id}"
         try:
             launched = self._launch(path, trigger="scheduled" if attempt == 0 else "retry")
-        except BatonError as exc:
-            self.notify(
-                f"Could not resume {h.project_name}", exc.message + ("\n" + exc.hint if exc.hint else "")
-            )
+        except Exception as exc:  # the launch failed: say so, and do not try again behind the person's back
+            _forget_schedule(self.ctx.paths, h.id)
+            if isinstance(exc, BatonError):
+                text = exc.message + ("\n" + exc.hint if exc.hint else "")
+            else:
+                log.exception("launch failed", handoff=h.id)
+                text = f"{type(exc).__name__}: {exc} (see baton's log)"
+            self.notify(f"Could not resume {h.project_name}", text + retry)
             return
-        except Exception as exc:
-            log.exception("launch failed", handoff=h.id)
-            self.notify(
-                f"Could not resume {h.project_name}", f"{type(exc).__name__}: {exc} (see baton's log)"
-            )
-            return
-        title = (
-            f"Claude Code resumed {h.project_name}"
-            if launched.result.ok
-            else f"Launch of {h.project_name} failed"
-        )
-        self.notify(title, launched.describe())
+        if launched.result.ok:
+            self.notify(f"Claude Code resumed {h.project_name}", launched.describe())
+        else:
+            _forget_schedule(self.ctx.paths, h.id)
+            self.notify(f"Launch of {h.project_name} failed", launched.describe() + retry)
 
     def _postpone(self, path: Path, h: Handoff, attempt: int, readiness: Readiness, now: datetime) -> None:
         from daemon import handoff as handoffs

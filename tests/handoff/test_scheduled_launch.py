@@ -272,3 +272,17 @@ def test_a_launch_interrupted_by_a_crash_is_finished_when_the_daemon_restarts(
     assert len(fake_claude.calls()) == 1 and call["cwd"] == str(project)
     assert ho.load(lost).status == "launched" and ho.load(done).status == "launched"
     assert [r.handoff_id for r in recent(open_ledger(paths.ledger_db))] == [lost.stem, done.stem]
+
+
+def test_a_scheduled_launch_that_cannot_start_is_reported_and_not_retried(
+    paths: BatonPaths, project: Path, daemons: Daemons, notifications: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATON_LAUNCH__CLAUDE_PATH", "/nonexistent/claude")
+    handoff = write_handoff(project)
+    daemons.start()
+    run_baton("schedule", "--at", "+1s", "--handoff", str(handoff))
+    got = wait_for_notification(notifications, "Could not resume my app ü")
+    assert "claude not found: '/nonexistent/claude'" in got["body"]
+    assert f"baton launch now {handoff.stem}" in got["body"]
+    h = ho.load(handoff)
+    assert (h.status, h.start, h.scheduled_for) == ("pending", "manual", None) and jobs() == []

@@ -106,6 +106,15 @@ class PriceTable:
         p = self.find(model)
         if p is None:
             return None
+        if max(input_tokens, output_tokens, cache_5m, cache_1h, cache_read) <= TIER_THRESHOLD:
+            total = (  # the common case, with the same products and order as below
+                input_tokens * p.input
+                + output_tokens * p.output
+                + cache_5m * p.cache_write
+                + cache_1h * (2 * p.input)
+                + cache_read * p.cache_read
+            )
+            return total * p.fast_multiplier if speed == "fast" else total
         total = (
             _tiered(input_tokens, p.input, p.input_above)
             + _tiered(output_tokens, p.output, p.output_above)

@@ -153,7 +153,7 @@ class SchedulerSettings(Section):
 
 class LaunchSettings(Section):
     mode: Literal["auto", "tmux", "terminal", "headless"] = "auto"
-    terminal_app: Literal["Terminal", "iTerm"] = Field("Terminal", description="macOS app for 'terminal'")
+    terminal_app: Literal["Terminal", "iTerm"] = Field(default="Terminal", description="macOS app to use")
     claude_path: str = "claude"
     tmux_path: str = "tmux"
     model: str | None = None

@@ -82,7 +82,32 @@ def _collect() -> list[Migration]:
 
 
 def migrate(engine: Engine) -> list[Migration]:
-    """Apply every migration not yet recorded, each in its own transaction; return the ones applied."""
+    """Apply every migration not yet recorded, each in its own transaction; return the ones applied.
+
+    Safe when several processes start at once (the daemon, a CLI catch-up): they take turns on a lock file
+    beside the database, and each re-reads what is already applied once it holds the lock.
+    """
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return _migrate_locked(engine)
+    with _file_lock(Path(database).with_name(Path(database).name + ".migrate-lock")):
+        return _migrate_locked(engine)
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _migrate_locked(engine: Engine) -> list[Migration]:
     from sqlalchemy import text
 
     with engine.begin() as conn:

@@ -149,18 +149,21 @@ def resolve_mode(settings: LaunchSettings, platform: str, tmux_found: bool) -> M
     return "tmux" if tmux_found else "headless"
 
 
-def _osascript_argv(command: str) -> tuple[str, ...]:
-    # The command travels as argv item 1 of the script's run handler: nothing is spliced into AppleScript.
-    return (
-        "osascript",
-        "-e", "on run argv",
-        "-e", 'tell application "Terminal"',
-        "-e", "activate",
-        "-e", "do script (item 1 of argv)",
-        "-e", "end tell",
-        "-e", "end run",
-        "--", command,
-    )  # fmt: skip
+_APPLESCRIPT = {
+    # Each app runs the command (argv item 1 of the script's run handler) in a new window's shell; nothing
+    # from the handoff is spliced into the AppleScript itself.
+    "Terminal": ('tell application "Terminal"', "activate", "do script (item 1 of argv)", "end tell"),
+    "iTerm": (
+        'tell application "iTerm"', "activate", "set w to (create window with default profile)",
+        "tell current session of w to write text (item 1 of argv)", "end tell",
+    ),
+}  # fmt: skip
+
+
+def osascript_argv(command: str, app: str = "Terminal") -> tuple[str, ...]:
+    """Return the osascript command that runs `command` (shell text) in a new window of `app`."""
+    lines = ("on run argv", *_APPLESCRIPT[app], "end run")
+    return ("osascript", *(part for line in lines for part in ("-e", line)), "--", command)
 
 
 def plan_launch(
@@ -214,7 +217,8 @@ def plan_launch(
         return LaunchPlan(mode, argv, cargv, project, env_items, session, None, prompt_file, attach)
     if mode == "terminal":
         command = f"cd {shlex.quote(project)} && exec {shlex.join(cargv)}"
-        return LaunchPlan(mode, _osascript_argv(command), cargv, project, env_items, prompt_file=prompt_file)
+        argv = osascript_argv(command, settings.terminal_app)
+        return LaunchPlan(mode, argv, cargv, project, env_items, prompt_file=prompt_file)
     return LaunchPlan(mode, cargv, cargv, project, env_items, log_path=log_path, prompt_file=prompt_file)
 
 

@@ -136,12 +136,33 @@ def test_the_terminal_command_reaches_claude_unchanged_through_a_shell(
         prompt=NASTY,
         claude_path=str(fake_claude.path),
     )
-    assert plan.argv[0] == "osascript" and plan.argv[-2] == "--"
+    assert plan.argv[0] == "osascript" and plan.argv[-2] == "--" and '"Terminal"' in plan.argv[4]
     assert NASTY not in " ".join(plan.argv[:-1])  # the text is an argv item, never inside the AppleScript
     env = {**os.environ, "FAKE_CLAUDE_SLEEP": "0"}
     subprocess.run(["/bin/sh", "-c", plan.argv[-1]], check=True, env=env, cwd=tmp_path)
     [call] = fake_claude.calls()
     assert call["argv"][-1] == NASTY.encode() and call["cwd"] == str(folder)
+
+
+def test_iterm_gets_the_same_command_as_an_argv_item(tmp_path: Path) -> None:
+    plan = plan_launch(
+        LaunchSettings(terminal_app="iTerm"),
+        mode="terminal",
+        project=str(tmp_path),
+        prompt=NASTY,
+        claude_path="/usr/local/bin/claude",
+    )
+    terminal = plan_launch(
+        LaunchSettings(),
+        mode="terminal",
+        project=str(tmp_path),
+        prompt=NASTY,
+        claude_path="/usr/local/bin/claude",
+    )
+    assert plan.argv[-1] == terminal.argv[-1] and plan.argv[-2] == "--"
+    script = "\n".join(plan.argv[2:-2:2])
+    assert 'tell application "iTerm"' in script and "write text (item 1 of argv)" in script
+    assert NASTY not in script
 
 
 def test_permissions_are_bypassed_only_when_configured() -> None:

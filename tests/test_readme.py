@@ -1,0 +1,27 @@
+"""The README is what newcomers run: it is assembled from its sections and carries the two commands."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_readme_is_assembled_from_its_sections() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "docs" / "build_readme.py"), "--check"])
+    assert result.returncode == 0, "README.md is stale: run `python3 docs/build_readme.py`"
+
+
+def test_readme_test_command_is_the_one_ci_runs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "pip install -e '.[test]' && python3 -m pytest" in readme
+    assert "-e '.[test]'" in ci and re.search(r"^python3 -m pytest\s*$", ci, re.MULTILINE)
+
+
+def test_readme_install_command_installs_and_starts_the_service() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "pip install . && baton service install" in readme

@@ -14,6 +14,14 @@ import structlog
 _configured = False
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A size-rotated log whose every file, the rotated ones included, is readable by the user alone."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return os.fdopen(fd, self.mode.replace("w", "a"), encoding=self.encoding, errors=self.errors)
+
+
 def configure(
     log_file: Path | None,
     *,
@@ -38,7 +46,7 @@ def configure(
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=max_bytes, backupCount=backups)
+        handler = PrivateRotatingFileHandler(log_file, maxBytes=max_bytes, backupCount=backups)
         os.chmod(log_file, 0o600)
         handler.setFormatter(
             structlog.stdlib.ProcessorFormatter(

@@ -6,8 +6,10 @@ Without `BATON_HOME`, configuration goes to the platform's user config dir and e
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,8 +102,24 @@ class BatonPaths:
         return Path("/tmp") / f"baton-{os.getuid()}-{digest}"
 
     def ensure(self) -> BatonPaths:
-        """Create the directories (private to the user) and return self."""
-        for d in (self.config_dir, self.data_dir, self.log_dir, self.runtime_dir()):
+        """Create the directories (private to the user) and return self.
+
+        Raise BatonError if the runtime directory exists but is not a real directory owned by this user (under
+        a shared /tmp, someone else could have created it first).
+        """
+        for d in (self.config_dir, self.data_dir, self.log_dir):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.runtime_dir(), 0o700)
+        runtime = self.runtime_dir()
+        runtime.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(FileExistsError):
+            runtime.mkdir(mode=0o700)
+        info = os.lstat(runtime)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            from daemon.errors import BatonError
+
+            raise BatonError(
+                f"{runtime} is not a directory of yours: refusing to put the control socket there",
+                hint="remove it, or set BATON_HOME to a shorter path",
+            )
+        os.chmod(runtime, 0o700)
         return self

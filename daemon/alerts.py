@@ -13,7 +13,7 @@ had alerts ends, one "quota is back" notice is due.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import tzinfo
 
 from daemon.quota import QuotaSnapshot, format_local, to_datetime, to_ms
@@ -45,6 +45,7 @@ class Meter:
     runway_minutes: float | None = None
     spent_usd: float | None = None
     budget_usd: float | None = None
+    previous_reset_ms: int | None = None  # an official reset already past: windows before it have ended
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,23 @@ def reset_alerts(
     return out
 
 
+def ended_by_reset(meters: Sequence[Meter], fired: Sequence[Fired]) -> list[Fired]:
+    """Return `fired` with every window that began before a meter's past official reset ending at that reset.
+
+    An alert recorded against the estimate's window (ccusage's block, which may reach past the official
+    reset) belongs to the window the reset ended: it must neither hold back the new window's alerts nor
+    keep its own "quota is back" notice from coming.
+    """
+    resets = {m.kind: m.previous_reset_ms for m in meters if m.previous_reset_ms is not None}
+    out = []
+    for f in fired:
+        r = resets.get(f.kind)
+        if r is not None and f.window_start_ms < r < f.window_end_ms:
+            f = replace(f, window_end_ms=r)
+        out.append(f)
+    return out
+
+
 def due(
     meters: Sequence[Meter],
     fired: Sequence[Fired],
@@ -135,6 +153,7 @@ def due(
     reset_notice: bool = True,
 ) -> list[Alert]:
     """Return every alert due now for `meters` given what has `fired`, reset notices first."""
+    fired = ended_by_reset(meters, fired)
     out: list[Alert] = []
     if reset_notice:
         by_kind = {m.kind: m for m in meters}
@@ -196,6 +215,7 @@ def _meter(kind: str, s: QuotaSnapshot, thresholds: Sequence[int]) -> Meter:
         thresholds=tuple(thresholds),
         tokens_remaining=s.tokens_remaining,
         runway_minutes=s.runway_minutes,
+        previous_reset_ms=None if s.previous_reset is None else to_ms(s.previous_reset),
     )
 
 

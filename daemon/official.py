@@ -30,6 +30,7 @@ DDL = (
 WINDOWS = ("five_hour", "seven_day")
 LIMIT_KIND_WINDOW = {"session": "five_hour", "weekly": "seven_day", "unknown": "five_hour"}
 STAMP_NAME = "official.stamp"  # touched by `baton statusline` on a new figure; the daemon watches it
+PAST_RESET_MS = 8 * 24 * 3_600_000  # how far back a past reset still matters (the quota reads 8 days)
 REFRESH_MS = 60_000  # an unchanged figure is re-stamped at most once a minute
 
 
@@ -104,9 +105,11 @@ def record(
 
 
 def load(conn: sqlite3.Connection, now_ms: int) -> list[OfficialFigure]:
-    """Return the figures whose window is still open at `now_ms`: the latest per source and window, plus the
-    ledger's limit messages as 100 % figures. Missing tables give no figures."""
+    """Return the figures whose window is still open at `now_ms` (the latest per source and window, plus the
+    ledger's limit messages as 100 % figures) and, per window, the one with the latest reset already past
+    within PAST_RESET_MS (the quota counts no usage before it). Missing tables give no figures."""
     out: list[OfficialFigure] = []
+    since = now_ms - PAST_RESET_MS
     try:
         rows = conn.execute(
             "SELECT f.ts_ms, f.source, f.window, f.used_percent, f.resets_at_ms FROM official_figures f "
@@ -114,6 +117,13 @@ def load(conn: sqlite3.Connection, now_ms: int) -> list[OfficialFigure]:
             "WHERE g.source = f.source AND g.window = f.window)",
             (now_ms,),
         ).fetchall()
+        for window in WINDOWS:
+            rows += conn.execute(
+                "SELECT ts_ms, source, window, used_percent, resets_at_ms FROM official_figures "
+                "WHERE window = ? AND ts_ms > ? AND resets_at_ms <= ? AND resets_at_ms > ? "
+                "ORDER BY resets_at_ms DESC LIMIT 1",
+                (window, since, now_ms, since),
+            ).fetchall()
         out += [OfficialFigure(r[0], r[1], r[2], float(r[3]), r[4]) for r in rows]
     except sqlite3.OperationalError:
         pass
@@ -122,10 +132,15 @@ def load(conn: sqlite3.Connection, now_ms: int) -> list[OfficialFigure]:
             "SELECT ts_ms, kind, reset_at_ms FROM limit_events WHERE reset_at_ms > ? AND ts_ms <= ?",
             (now_ms, now_ms),
         ).fetchall()
+        limits += conn.execute(  # the latest reset already past, per kind
+            "SELECT ts_ms, kind, MAX(reset_at_ms) FROM limit_events "
+            "WHERE reset_at_ms <= ? AND reset_at_ms > ? AND ts_ms <= ? GROUP BY kind",
+            (now_ms, since, now_ms),
+        ).fetchall()
         for ts, kind, reset in limits:
-            window = LIMIT_KIND_WINDOW.get(kind)
-            if window is not None:
-                out.append(OfficialFigure(ts, "limit_message", window, 100.0, reset))
+            limit_window = LIMIT_KIND_WINDOW.get(kind)
+            if limit_window is not None:
+                out.append(OfficialFigure(ts, "limit_message", limit_window, 100.0, reset))
     except sqlite3.OperationalError:
         pass
     return out

@@ -26,8 +26,9 @@ PLAN_COST_USD: dict[str, float] = {"pro": 18.0, "max5": 35.0, "max20": 140.0}
 PLAN_MESSAGES: dict[str, int] = {"pro": 250, "max5": 1_000, "max20": 2_000}
 # A week holds up to 33.6 five-hour windows; the weekly cap is reached after about ten full ones.
 WEEKLY_WINDOWS = 10
-# `auto` without any window that ended at a limit: start from Pro's figure.
+# `auto` without any window that ended at a limit, and no subscription known: start from Pro's figure.
 AUTO_FALLBACK_PLAN = "pro"
+PLAN_NAMES: dict[str, str] = {"pro": "Pro", "max5": "Max 5x", "max20": "Max 20x"}
 
 
 @dataclass(frozen=True)
@@ -51,23 +52,45 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def plan_from_subscription(subscription_type: str | None, rate_limit_tier: str | None) -> str | None:
+    """Return pro, max5 or max20 for Claude Code's `subscriptionType` and `rateLimitTier` (e.g. "max" and
+    "default_claude_max_20x"), or None when they name no subscription plan (an API key, team, unknown)."""
+    tier = (rate_limit_tier or "").lower()
+    kind = (subscription_type or "").lower()
+    if "max_20x" in tier:
+        return "max20"
+    if "max_5x" in tier:
+        return "max5"
+    if kind == "max":  # Max without a tier that says which: the smaller one, so alerts come early not late
+        return "max5"
+    if kind == "pro" or tier.endswith("_pro"):
+        return "pro"
+    return None
+
+
 def auto_token_limit(
-    limited_window_totals: Sequence[int], completed_window_totals: Sequence[int]
+    limited_window_totals: Sequence[int],
+    completed_window_totals: Sequence[int],
+    subscription: str | None = None,
 ) -> tuple[int, str]:
     """Return (tokens, label) for the `auto` plan.
 
-    With windows that ended at a limit: the 90th percentile of their totals. Without: the largest completed
-    window, but never below Pro's figure (a light user would otherwise be told they are always at 100 %).
+    With windows that ended at a limit: the 90th percentile of their totals. Without: the figure of the
+    `subscription` plan Claude Code's login names (pro, max5, max20), else Pro's; raised to the largest
+    completed window when that was bigger (a window that did not hit the limit shows the limit is higher).
     """
     if limited_window_totals:
         value = round(percentile([float(t) for t in limited_window_totals], 90))
         n = len(limited_window_totals)
         return max(value, 1), f"auto: P90 of {n} window{'s' if n != 1 else ''} that hit the limit"
-    floor = PLAN_TOKENS[AUTO_FALLBACK_PLAN]
+    if subscription in PLAN_TOKENS:
+        floor, basis = PLAN_TOKENS[subscription], f"your {PLAN_NAMES[subscription]} subscription"
+    else:
+        floor, basis = PLAN_TOKENS[AUTO_FALLBACK_PLAN], "Pro's figure (subscription unknown)"
     largest = max(completed_window_totals, default=0)
     if largest > floor:
-        return largest, "auto: no window hit a limit yet; largest past window"
-    return floor, "auto: no window hit a limit yet; Pro's figure"
+        return largest, f"auto: your largest past window (above {basis})"
+    return floor, f"auto: {basis}"
 
 
 def resolve(
@@ -79,8 +102,10 @@ def resolve(
     weekly_token_limit: int | None = None,
     limited_window_totals: Sequence[int] = (),
     completed_window_totals: Sequence[int] = (),
+    subscription: str | None = None,
 ) -> Limits:
     """Return the limits for `plan` (pro, max5, max20, custom, auto); explicit limits override the plan's.
+    `subscription` (pro, max5, max20 or None) is what Claude Code's login says; only `auto` uses it.
 
     Raise ValueError for an unknown plan, or for 'custom' without any limit.
     """
@@ -101,7 +126,7 @@ def resolve(
         if token_limit:
             tokens, label = token_limit, "auto plan, token_limit from config"
         else:
-            tokens, label = auto_token_limit(limited_window_totals, completed_window_totals)
+            tokens, label = auto_token_limit(limited_window_totals, completed_window_totals, subscription)
         cost, messages = cost_limit, message_limit
     else:
         raise ValueError(f"unknown plan {plan!r} (use pro, max5, max20, custom or auto)")

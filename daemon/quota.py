@@ -9,7 +9,10 @@ Sources, best first, each labelled in the snapshot:
 2. official `limit_message`: a "you've hit your limit · resets …" line in a transcript (100 %, reset time);
 3. official `oauth`: Anthropic's usage endpoint (opt-in);
 4. `estimate`: counted tokens in the window against the plan's limit (see daemon.plans for what counts).
-An official figure is used while its window is open (its reset time is still ahead).
+An official figure is used while its window is open (its reset time is still ahead). Once that reset time
+has passed the figure is stale: it is never used again, and the usage before it no longer counts in the
+window that follows (a new window starts fresh at 0 %, whatever the estimate's blocks would say).
+The weekly estimate is a rolling 7 days: it has no reset, only the time its oldest usage leaves it.
 """
 
 from __future__ import annotations
@@ -97,6 +100,8 @@ class QuotaSnapshot:
     limit_label: str
     computed_at: datetime
     official_age_s: float | None = None
+    rolling: bool = False  # the weekly estimate: `reset_at` is when its oldest usage leaves the window
+    previous_reset: datetime | None = None  # the latest official reset already past: earlier usage is over
     weekly: QuotaSnapshot | None = field(default=None)
 
     def minutes_to_reset(self) -> float:
@@ -106,8 +111,9 @@ class QuotaSnapshot:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict: datetimes as ISO 8601 with offset, `weekly` nested."""
         data = asdict(self)
-        for key in ("reset_at", "window_start", "computed_at"):
-            data[key] = getattr(self, key).isoformat()
+        for key in ("reset_at", "window_start", "computed_at", "previous_reset"):
+            value = getattr(self, key)
+            data[key] = None if value is None else value.isoformat()
         data["weekly"] = self.weekly.to_dict() if self.weekly is not None else None
         return data
 
@@ -124,6 +130,13 @@ def level_for(percent: float) -> str:
 def floor_hour_ms(ts_ms: int) -> int:
     """Return `ts_ms` floored to the UTC hour (ccusage floors on epoch milliseconds)."""
     return ts_ms - ts_ms % HOUR_MS
+
+
+def floor_start_ms(ts_ms: int, window_ms: int) -> int:
+    """Return where a window opened by usage at `ts_ms` starts: the UTC hour (ccusage), or for a window
+    shorter than an hour (a test configuration) the second, so the window still holds that usage."""
+    unit = HOUR_MS if window_ms >= HOUR_MS else 1000
+    return ts_ms - ts_ms % unit
 
 
 def to_datetime(ts_ms: int) -> datetime:
@@ -145,10 +158,10 @@ def identify_blocks(points: Sequence[UsagePoint], window_ms: int = 5 * HOUR_MS) 
     tokens = 0
     for p in points:
         if start < 0:
-            start, first, tokens = floor_hour_ms(p.ts_ms), p.ts_ms, 0
+            start, first, tokens = floor_start_ms(p.ts_ms, window_ms), p.ts_ms, 0
         elif p.ts_ms - start > window_ms or p.ts_ms - last > window_ms:
             blocks.append(Block(start, start + window_ms, first, last, tokens))
-            start, first, tokens = floor_hour_ms(p.ts_ms), p.ts_ms, 0
+            start, first, tokens = floor_start_ms(p.ts_ms, window_ms), p.ts_ms, 0
         last = p.ts_ms
         tokens += p.tokens
     if start >= 0:
@@ -213,6 +226,19 @@ def _after_last_gap(points: Sequence[UsagePoint], window_ms: int) -> Sequence[Us
         if points[i].ts_ms - points[i - 1].ts_ms > window_ms:
             return points[i:]
     return points
+
+
+def last_official_reset(figures: Sequence[OfficialFigure], window: str, now_ms: int) -> int | None:
+    """Return the latest reset time of `window` that official figures report as already past, or None.
+
+    Usage before it belongs to a window that has ended: it never counts in the current one.
+    """
+    past = [
+        f.resets_at_ms
+        for f in figures
+        if f.window == window and f.resets_at_ms is not None and f.resets_at_ms <= now_ms
+    ]
+    return max(past, default=None)
 
 
 def _best_official(figures: Sequence[OfficialFigure], window: str, now_ms: int) -> OfficialFigure | None:
@@ -320,17 +346,21 @@ def evaluate(
     """
     now_ms = to_ms(now)
     window_ms = int(window_hours * HOUR_MS)
-    upto = points[: bisect.bisect_right(points, now_ms, key=_ts)]
-    blocks = identify_blocks(_after_last_gap(upto, window_ms), window_ms)
+    reset_ms = last_official_reset(figures, "five_hour", now_ms)
+    lo = 0 if reset_ms is None else bisect.bisect_left(points, reset_ms, key=_ts)
+    current = points[lo : bisect.bisect_right(points, now_ms, key=_ts)]  # after the last official reset
+    blocks = identify_blocks(_after_last_gap(current, window_ms), window_ms)
     block = active_block(blocks, now_ms, window_ms)
     if block is not None:
         start_ms, end_ms, active = block.start_ms, block.end_ms, True
     else:  # idle: the next message opens a window at the top of its hour
-        start_ms = floor_hour_ms(now_ms)
+        start_ms = floor_start_ms(now_ms, window_ms)
         end_ms, active = start_ms + window_ms, False
+    if reset_ms is not None and start_ms < reset_ms:  # the new window cannot reach back before the reset
+        start_ms = reset_ms
     five = _window(
         window="five_hour",
-        points=points,
+        points=current,
         start_ms=start_ms,
         end_ms=end_ms,
         length_ms=window_ms,
@@ -340,30 +370,43 @@ def evaluate(
         token_limit=limits.tokens,
         now_ms=now_ms,
     )
-    return replace(five, weekly=evaluate_week(points, figures, limits, now_ms))
+    return replace(
+        five,
+        previous_reset=None if reset_ms is None else to_datetime(reset_ms),
+        weekly=evaluate_week(points, figures, limits, now_ms),
+    )
 
 
 def evaluate_week(
     points: Sequence[UsagePoint], figures: Sequence[OfficialFigure], limits: Limits, now_ms: int
 ) -> QuotaSnapshot:
-    """Return the rolling 7-day snapshot: the estimate's window starts at the oldest usage of the last 7 days
-    (it resets, as far as the estimate knows, when that usage is a week old)."""
-    week = points[
-        bisect.bisect_right(points, now_ms - WEEK_MS, key=_ts) : bisect.bisect_right(points, now_ms, key=_ts)
-    ]
+    """Return the 7-day snapshot: the official figure while its reset is ahead, else the estimate over a
+    rolling 7 days (`rolling`: its `reset_at` is when the oldest usage in it leaves the window, or a week
+    from now when it holds none). Usage before a past official weekly reset does not count."""
+    since = now_ms - WEEK_MS
+    reset_ms = last_official_reset(figures, "seven_day", now_ms)
+    if reset_ms is not None:
+        since = max(since, reset_ms - 1)
+    week = points[bisect.bisect_right(points, since, key=_ts) : bisect.bisect_right(points, now_ms, key=_ts)]
     start_ms = week[0].ts_ms if week else now_ms
     weekly_limits = replace(limits, cost_usd=None, messages=None)
-    return _window(
+    official = _best_official(figures, "seven_day", now_ms)
+    snap = _window(
         window="seven_day",
         points=week,
         start_ms=start_ms,
         end_ms=start_ms + WEEK_MS,
         length_ms=WEEK_MS,
         active=bool(week),
-        official=_best_official(figures, "seven_day", now_ms),
+        official=official,
         limits=weekly_limits,
         token_limit=limits.weekly_tokens,
         now_ms=now_ms,
+    )
+    return replace(
+        snap,
+        rolling=official is None,
+        previous_reset=None if reset_ms is None else to_datetime(reset_ms),
     )
 
 

@@ -39,8 +39,11 @@ def spent_between(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> float
     return float(row[0])
 
 
-def resolve_limits(conn: sqlite3.Connection, q: QuotaSettings, now_ms: int) -> plans.Limits:
-    """Return the configured plan's limits; `auto` reads every past window and limit message."""
+def resolve_limits(
+    conn: sqlite3.Connection, q: QuotaSettings, now_ms: int, subscription: str | None = None
+) -> plans.Limits:
+    """Return the configured plan's limits; `auto` reads every past window and limit message, and falls
+    back on `subscription` (default: what Claude Code's login says, `daemon.subscription.detect`)."""
     kwargs = {
         "token_limit": q.token_limit,
         "cost_limit": q.cost_limit,
@@ -58,10 +61,15 @@ def resolve_limits(conn: sqlite3.Connection, q: QuotaSettings, now_ms: int) -> p
     except sqlite3.OperationalError:
         limit_ts = []
     limited, completed = quota.window_totals(blocks, limit_ts, now_ms)
+    if subscription is None and not limited:
+        from daemon import subscription as claude_login
+
+        subscription = claude_login.detect(keychain=q.oauth_usage)
     return plans.resolve(
         "auto",
         limited_window_totals=limited,
         completed_window_totals=completed,
+        subscription=subscription,
         **kwargs,  # type: ignore[arg-type]
     )
 

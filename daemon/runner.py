@@ -44,6 +44,7 @@ log = get_logger("baton.run")
 
 TICK_S = 60.0
 HISTORY_MS = quota_data.HISTORY_MS
+RESET_SLACK_S = 0.05  # wake this long after a reset, so the evaluation sees it as past
 AUTO_REFRESH_S = 3600.0  # the `auto` plan's P90 is recomputed at most hourly
 HOSTED = ("daemon.scheduler", "daemon.sessions", "daemon.estimate_store")
 
@@ -70,6 +71,7 @@ class Daemon:
         self.latest: quota.QuotaSnapshot | None = None
         self.lock = InstanceLock(paths.lock_file)
         self._auto: tuple[float, plans.Limits] | None = None
+        self._reset_due = time.monotonic() + TICK_S
         self._sdnotify: ModuleType | None = None
         self._control: Any = None
         self.engine: Engine | None = None
@@ -124,7 +126,8 @@ class Daemon:
     def _loop(self) -> None:
         next_tick = time.monotonic() + TICK_S
         while not self.stopping.is_set():
-            timeout = max(0.0, next_tick - time.monotonic())
+            wake = min(next_tick, self._reset_due)
+            timeout = max(0.0, wake - time.monotonic())
             try:
                 first = self.events.get(timeout=min(timeout, self._watchdog_every()))
             except queue.Empty:
@@ -135,11 +138,24 @@ class Daemon:
             if self.reload_requested:
                 self._reload()
             self._sd("watchdog")
-            if changed or time.monotonic() >= next_tick:
+            if changed or time.monotonic() >= wake:
                 self._ingest(changed)
                 self.evaluate()
+                if self._reset_due <= time.monotonic():  # the evaluation failed: wait for the tick
+                    self._reset_due = next_tick
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + TICK_S
+
+    def _plan_reset_wake(self, snap: quota.QuotaSnapshot, now: datetime) -> None:
+        """Remember when the next known reset falls, so the loop re-evaluates right then (the reset
+        notice and a fresh window come on time, not up to a tick late)."""
+        ahead = [
+            s.reset_at
+            for s in (snap, snap.weekly)
+            if s is not None and s.active and not s.rolling and s.reset_at > now
+        ]
+        seconds = (min(ahead) - now).total_seconds() if ahead else TICK_S
+        self._reset_due = time.monotonic() + seconds + RESET_SLACK_S
 
     def _drain(self, first: str | None) -> set[str]:
         """Return the distinct changes queued now (a burst of writes becomes one pass)."""
@@ -287,7 +303,7 @@ class Daemon:
                 interval = self._sdnotify.watchdog_interval()
             except Exception:
                 interval = None
-        return max(1.0, interval) if interval else TICK_S  # sdnotify already halves WATCHDOG_USEC
+        return max(1.0, interval) if interval else TICK_S  # already half of WATCHDOG_USEC: ping at it
 
     # ---- evaluation ---------------------------------------------------------------------------------------
 
@@ -311,6 +327,7 @@ class Daemon:
                 snap = quota_data.current(conn, self.settings.quota, now, self.limits(conn))
                 meters = self._meters(conn, snap, now)
             self.latest = snap
+            self._plan_reset_wake(snap, now)
             self._fire(meters, now_ms)
             snapshot.write(self.paths, self.snapshot_payload(snap))
         except Exception:

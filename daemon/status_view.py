@@ -112,39 +112,77 @@ def _source(s: QuotaSnapshot) -> str:
     return f"estimate ({s.limit_label})"
 
 
-def render_text(st: Status) -> str:
-    """Return the human-readable status."""
+def _five_hour_lines(st: Status) -> list[str]:
+    """Return the 5-hour window's lines: the full picture while one runs, one plain line when none does."""
     s = st.snapshot
     now = s.computed_at
+    if not s.active:
+        return [
+            "5-hour window  none running: nothing used yet; your next message starts one "
+            f"({_window_length(s)} from then)"
+        ]
     used = f"{s.tokens_used:,} tokens"
     if s.tokens_limit:
         left = s.tokens_remaining if s.tokens_remaining is not None else 0
         used = f"{s.tokens_used:,} of {s.tokens_limit:,} tokens ({left:,} left)"
+        if s.source == "official":
+            used = f"{s.tokens_used:,} tokens counted here (~{left:,} left at the estimated limit)"
+    started = format_local(s.window_start, st.tz, now=now)
     lines = [
-        "5-hour window" + ("" if s.active else " (idle: the next message starts one)"),
+        f"5-hour window  started {started}, resets {format_local(s.reset_at, st.tz, now=now)} "
+        f"(in {_duration(s.minutes_to_reset())})",
         f"  {bar(s.percent)} {s.percent:5.1f}%  {LEVEL_ICON.get(s.level, s.level.upper())}",
         f"  Used        {used}" + (" · LIMIT REACHED" if s.limited else ""),
         f"  Burn rate   {s.burn_rate_recent:,.0f} tokens/min (last 10 min) · "
-        f"{s.burn_rate_window:,.0f} tokens/min (window)",
+        f"{s.burn_rate_window:,.0f} tokens/min (since the window started)",
         "  Runway      "
-        + ("-" if s.runway_minutes is None else f"~{_duration(s.runway_minutes)} at the current pace"),
-        f"  Projected   {s.projected_tokens:,} tokens by the reset"
-        + ("" if s.projected_percent is None else f" ({s.projected_percent:.0f}%)"),
-        f"  Resets      {format_local(s.reset_at, st.tz, now=now)} (in {_duration(s.minutes_to_reset())})",
-        f"  Source      {_source(s)}",
+        + (
+            "- (no recent use)"
+            if s.runway_minutes is None
+            else f"~{_duration(s.runway_minutes)} at the current pace"
+            + (" (past the reset: the window ends first)" if s.runway_minutes > s.minutes_to_reset() else "")
+        ),
     ]
+    if s.projected_percent is not None and s.source == "estimate":
+        lines.append(f"  Projected   {s.projected_percent:.0f}% by the reset at this window's pace")
+    lines.append(f"  Source      {_source(s)}")
     if st.next_alert is not None:
         to_go = (
             "" if st.next_alert.tokens_to_go is None else f" (~{st.next_alert.tokens_to_go:,} tokens to go)"
         )
-        lines.append(f"  Next alert  {st.next_alert.threshold}%{to_go}")
-    w = s.weekly
-    if w is not None:
-        limit = f" of {w.tokens_limit:,}" if w.tokens_limit else ""
-        lines.append(
-            f"Week          {w.percent:.1f}% {w.level} · {w.tokens_used:,}{limit} tokens · "
-            f"resets {format_local(w.reset_at, st.tz, now=now)} · {w.source}"
+        lines.append(f"  Next alert  at {st.next_alert.threshold}%{to_go}")
+    return lines
+
+
+def _window_length(s: QuotaSnapshot) -> str:
+    minutes = (s.reset_at - s.window_start).total_seconds() / 60
+    return f"{minutes / 60:g} hours" if minutes >= 60 else _duration(minutes)
+
+
+def _week_line(w: QuotaSnapshot, tz: tzinfo | None, now: datetime) -> str:
+    """Return the week's line: an official figure with its reset; an estimate as a rolling 7 days."""
+    limit = f" of {w.tokens_limit:,}" if w.tokens_limit else ""
+    if w.source == "official":
+        return (
+            f"Week          {w.percent:.1f}% {w.level} · resets {format_local(w.reset_at, tz, now=now)} "
+            f"· {_source(w)}"
         )
+    if not w.active:
+        return "Week          nothing used in the last 7 days (estimate, rolling 7 days)"
+    return (
+        f"Week          {w.percent:.1f}% {w.level} · {w.tokens_used:,}{limit} tokens in the last 7 days "
+        f"(estimate, rolling: no fixed reset; the oldest of it drops out "
+        f"{format_local(w.reset_at, tz, now=now)})"
+    )
+
+
+def render_text(st: Status) -> str:
+    """Return the human-readable status."""
+    s = st.snapshot
+    now = s.computed_at
+    lines = _five_hour_lines(st)
+    if s.weekly is not None:
+        lines.append(_week_line(s.weekly, st.tz, now))
     if st.last_alerts:
         lines.append("Alerts sent")
         for a in st.last_alerts:
@@ -174,5 +212,8 @@ def to_json(st: Status) -> dict[str, Any]:
         }
         for a in st.last_alerts
     ]
-    data["reset_at_local"] = format_local(st.snapshot.reset_at, st.tz, now=st.snapshot.computed_at)
+    # With `active` false no window runs: `reset_at` is then when one started now would end.
+    data["reset_at_local"] = (
+        format_local(st.snapshot.reset_at, st.tz, now=st.snapshot.computed_at) if st.snapshot.active else None
+    )
     return data

@@ -101,3 +101,16 @@ def test_alerts_show_reset_time_in_the_persons_zone() -> None:
     alert = due([meter(80.0)], [], ZoneInfo("America/Los_Angeles"), T0 + HOUR_MS)[0]
     assert "resets 12:00" in alert.body  # 19:00 UTC on 2026-03-10 is 12:00 PDT
     assert timedelta(hours=5)  # windows are real hours; display only converts
+
+
+def test_after_an_official_reset_the_new_window_alerts_again_and_the_old_one_gets_its_notice() -> None:
+    """Alerts recorded against the estimate's block (14:00-19:00) while the official window reset at 16:00:
+    after 16:00 the old window is over (one "quota is back"), and the new one's 80 % fires again."""
+    reset = T0 + 2 * HOUR_MS
+    old = [Fired("five_hour", t, T0, T0 + 5 * HOUR_MS) for t in TH]
+    now = reset + 30 * MINUTE_MS
+    new = Meter("five_hour", reset, reset + 5 * HOUR_MS, 81.0, "estimate", TH, previous_reset_ms=reset)
+    got = due([new], old, UTC, now)
+    assert [(a.threshold, a.send) for a in got] == [(RESET, True), (80, True)]
+    assert got[0].title == "Quota is back: the 5-hour window reset" and "16:00" in got[0].body
+    assert got[0].window_start_ms == T0 and got[0].window_end_ms == reset

@@ -207,11 +207,37 @@ def test_auto_plan_uses_p90_of_windows_that_hit_the_limit() -> None:
     assert limits.tokens == 910_000 and "P90 of 10 windows" in limits.label
 
 
-def test_auto_plan_without_limit_history_falls_back_with_a_label() -> None:
+def test_auto_plan_without_limit_history_or_subscription_falls_back_to_pro_with_a_label() -> None:
     assert plans.resolve("auto").tokens == 200_000
-    assert "no window hit a limit" in plans.resolve("auto").label
+    assert plans.resolve("auto").label == "auto: Pro's figure (subscription unknown)"
     big = plans.resolve("auto", completed_window_totals=[50_000, 700_000])
     assert big.tokens == 700_000 and "largest past window" in big.label
+
+
+def test_auto_plan_without_limit_history_uses_the_subscription_of_the_claude_login() -> None:
+    max20 = plans.resolve("auto", subscription="max20", completed_window_totals=[700_000])
+    assert max20.tokens == 4_000_000 and max20.label == "auto: your Max 20x subscription"
+    assert max20.weekly_tokens == 40_000_000
+    assert plans.resolve("auto", subscription="max5").label == "auto: your Max 5x subscription"
+    # the windows that hit a limit still come first
+    p90 = plans.resolve("auto", subscription="max20", limited_window_totals=[900_000])
+    assert p90.tokens == 900_000 and "P90 of 1 window" in p90.label
+
+
+@pytest.mark.parametrize(
+    ("kind", "tier", "plan"),
+    [
+        ("max", "default_claude_max_20x", "max20"),
+        ("max", "default_claude_max_5x", "max5"),
+        ("max", None, "max5"),
+        ("pro", "default_claude_pro", "pro"),
+        ("pro", None, "pro"),
+        (None, None, None),
+        ("enterprise", "default_raven", None),
+    ],
+)
+def test_subscription_fields_map_to_a_plan(kind: str | None, tier: str | None, plan: str | None) -> None:
+    assert plans.plan_from_subscription(kind, tier) == plan
 
 
 def test_plans_and_overrides() -> None:
@@ -236,3 +262,66 @@ def test_current_block_from_the_last_long_gap_equals_the_full_history() -> None:
             ts += rng.choice([rng.randint(1, 90), rng.randint(200, 400)]) * MINUTE_MS
             points.append(UsagePoint(ts, rng.randint(1, 9)))
         assert identify_blocks(points)[-1] == identify_blocks(_after_last_gap(points, 5 * HOUR_MS))[-1]
+
+
+def test_after_an_official_reset_the_new_window_starts_fresh() -> None:
+    """Heavy use 10:05-13:50 and a statusline figure of 97 % resetting at 14:00: at 14:10 the old usage
+    must not count (ccusage's block 10:00-15:00 is still "active", the estimate would say ~97 %)."""
+    day = datetime(2026, 3, 10, tzinfo=UTC)
+    points = [UsagePoint(to_ms(day + timedelta(hours=10, minutes=5 + 15 * i)), 13_000) for i in range(15)]
+    reset = day + timedelta(hours=14)
+    fig = OfficialFigure(
+        to_ms(day + timedelta(hours=13, minutes=50)), "statusline", "five_hour", 97.0, to_ms(reset)
+    )
+    before = evaluate(points, [fig], PRO, reset - timedelta(minutes=5))
+    assert before.source == "official" and before.percent == 97.0
+    after = evaluate(points, [fig], PRO, reset + timedelta(minutes=10))
+    assert (after.percent, after.tokens_used, after.active, after.source) == (0.0, 0, False, "estimate")
+    assert after.level == "fresh" and after.window_start >= reset and after.previous_reset == reset
+    # new usage after the reset counts alone, in a window that starts at the reset
+    later = [*points, UsagePoint(to_ms(reset + timedelta(minutes=12)), 4_000)]
+    fresh = evaluate(later, [fig], PRO, reset + timedelta(minutes=15))
+    assert fresh.active and fresh.tokens_used == 4_000 and fresh.percent == 2.0
+    assert fresh.window_start == reset and fresh.reset_at == reset + timedelta(hours=5)
+
+
+def test_a_reset_off_the_hour_clamps_the_new_window_to_start_at_it() -> None:
+    reset = T0 + timedelta(minutes=17)  # 14:37
+    fig = OfficialFigure(to_ms(T0), "limit_message", "five_hour", 100.0, to_ms(reset))
+    points = [at(0, 150_000), at(30, 2_000)]  # 14:20 (before the reset) and 14:50 (after)
+    snap = evaluate(points, [fig], PRO, T0 + timedelta(minutes=40))
+    assert snap.window_start == reset and snap.tokens_used == 2_000 and not snap.limited
+
+
+def test_a_past_official_weekly_reset_starts_the_week_fresh() -> None:
+    reset = T0 - timedelta(hours=1)
+    fig = OfficialFigure(to_ms(T0 - timedelta(days=1)), "statusline", "seven_day", 90.0, to_ms(reset))
+    points = [UsagePoint(to_ms(T0 - timedelta(days=3)), 900_000), at(0, 100_000)]
+    week = evaluate(points, [fig], PRO, T0 + timedelta(minutes=1)).weekly
+    assert week is not None and week.source == "estimate" and week.tokens_used == 100_000
+
+
+def test_the_weekly_estimate_is_rolling_and_says_when_its_oldest_usage_leaves() -> None:
+    oldest = T0 - timedelta(days=2)
+    points = [UsagePoint(to_ms(oldest), 500_000), at(0, 100_000)]
+    week = evaluate(points, [], PRO, T0 + timedelta(minutes=1)).weekly
+    assert week is not None and week.rolling and week.reset_at == oldest + timedelta(days=7)
+    assert week.to_dict()["rolling"] is True
+    fig = OfficialFigure(to_ms(T0), "statusline", "seven_day", 82.0, to_ms(T0 + timedelta(days=3)))
+    official = evaluate(points, [fig], PRO, T0 + timedelta(minutes=1)).weekly
+    assert official is not None and not official.rolling and official.reset_at == T0 + timedelta(days=3)
+
+
+def test_a_window_shorter_than_an_hour_starts_at_the_second_of_its_first_usage() -> None:
+    """Tests run the daemon with `window_hours = 0.004` (14.4 s): the window must hold the usage that opened
+    it rather than start at the top of the hour and be over before that usage."""
+    first = T0 + timedelta(seconds=7, milliseconds=300)
+    snap = evaluate(
+        [UsagePoint(to_ms(first), 500)], [], PRO, first + timedelta(seconds=2), window_hours=0.004
+    )
+    assert snap.active and snap.tokens_used == 500
+    assert snap.window_start == T0 + timedelta(seconds=7)
+    assert snap.reset_at == snap.window_start + timedelta(seconds=14.4)
+    assert not evaluate(
+        [UsagePoint(to_ms(first), 500)], [], PRO, first + timedelta(seconds=15), window_hours=0.004
+    ).active

@@ -238,3 +238,22 @@ def test_systemd_notify_ready_watchdog_and_stopping(
     while not any(m.startswith("STOPPING=1") for m in rest):
         rest.append(sock.recv(256).decode())
     sock.close()
+
+
+def test_the_watchdog_is_pinged_at_the_interval_sdnotify_returns(
+    baton_home: Path, claude_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`watchdog_interval()` is already half of WATCHDOG_USEC: the daemon must not halve it again."""
+    from daemon import sdnotify
+    from daemon.config import load_settings
+    from daemon.runner import TICK_S, Daemon
+
+    paths = BatonPaths.from_env()
+    daemon = Daemon(paths, load_settings(paths))
+    daemon._sdnotify = sdnotify
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    monkeypatch.setenv("WATCHDOG_USEC", "6000000")  # WatchdogSec=6
+    assert sdnotify.watchdog_interval() == 3.0
+    assert daemon._watchdog_every() == 3.0
+    monkeypatch.delenv("WATCHDOG_USEC")
+    assert daemon._watchdog_every() == TICK_S

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from daemon import plans
-from daemon.quota import QuotaSnapshot, UsagePoint, evaluate, to_ms
+from daemon.quota import OfficialFigure, QuotaSnapshot, UsagePoint, evaluate, to_ms
 from daemon.status_view import NextAlert, Status, bar, next_alert, render_text, to_json
 from tests.support.processes import ROOT, DaemonProcess, append, assistant_line
 
@@ -72,7 +72,7 @@ def test_text_with_a_running_daemon_shows_it_and_the_alerts_sent(
     assert f"running (pid {daemon.pid})" in done.stdout
     assert "85.0%  DANGER" in done.stdout and "8,500 of 10,000 tokens (1,500 left)" in done.stdout
     assert "80% of the 5-hour window used (not delivered: see the log)" in done.stdout
-    assert "Next alert  90%" in done.stdout
+    assert "Next alert  at 90%" in done.stdout
 
 
 def snap_at(percent_tokens: int) -> QuotaSnapshot:
@@ -92,14 +92,41 @@ def test_bar_is_clamped() -> None:
     assert bar(0, 10) == "[..........]" and bar(55, 10) == "[######....]" and bar(140, 10) == "[##########]"
 
 
-def test_render_text_and_json_of_an_idle_window() -> None:
+def test_no_window_running_says_so_and_shows_no_reset_for_it() -> None:
     now = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)
     snap = evaluate([], [], plans.resolve("pro"), now)
     st = Status(snap, None, next_alert(snap, [80]), [], UTC)
     text = render_text(st)
-    assert "idle" in text and "not running" in text and "Runway      -" in text
+    first = text.splitlines()[0]
+    assert first.startswith("5-hour window  none running: nothing used yet; your next message starts one")
+    assert "Resets" not in text and "resets" not in first and "Burn rate" not in text
+    assert "not running (start it with `baton run`)" in text
     data = to_json(st)
-    assert data["percent"] == 0 and data["daemon_running"] is False and data["source"] == "estimate"
+    assert data["percent"] == 0 and data["active"] is False and data["reset_at_local"] is None
+    assert data["daemon_running"] is False and data["source"] == "estimate"
+
+
+def test_a_running_window_shows_its_start_and_reset_and_the_week_as_a_rolling_estimate() -> None:
+    now = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)
+    points = [UsagePoint(to_ms(now - timedelta(days=2)), 50_000), UsagePoint(to_ms(now) - 60_000, 30_000)]
+    snap = evaluate(points, [], plans.resolve("pro"), now)
+    text = render_text(Status(snap, 42, next_alert(snap, [80]), [], UTC))
+    assert text.splitlines()[0] == "5-hour window  started 14:00, resets 19:00 (in 4 h 30 min)"
+    week = next(line for line in text.splitlines() if line.startswith("Week"))
+    assert "80,000 of 2,000,000 tokens in the last 7 days" in week
+    assert "estimate, rolling: no fixed reset; the oldest of it drops out Sun 14:30" in week
+    assert "running (pid 42)" in text
+
+
+def test_an_official_weekly_figure_shows_its_reset() -> None:
+    now = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)
+    fig = OfficialFigure(to_ms(now), "statusline", "seven_day", 41.0, to_ms(now + timedelta(days=2)))
+    snap = evaluate([UsagePoint(to_ms(now) - 60_000, 1)], [fig], plans.resolve("pro"), now)
+    week = next(
+        line for line in render_text(Status(snap, None, None, [], UTC)).splitlines() if "Week" in line
+    )
+    assert week.startswith("Week          41.0% good · resets Thu 14:30 · official (statusline")
+    assert "rolling" not in week
 
 
 def test_watch_redraws_until_interrupted(baton_home: Path, claude_dir: Path) -> None:

@@ -20,7 +20,7 @@ from daemon.quota import QuotaSnapshot, format_local, to_datetime, to_ms
 
 RESET = 0  # the threshold value that records a "quota is back" notice
 OVERLAP_TOLERANCE_MS = 60_000  # sources disagree on a reset by a few hundred ms; never by a minute
-HANDOFF_HINT = "`baton handoff new` (or /plan-next-session in Claude Code)"
+HANDOFF_HINT = "baton handoff new, or /plan-next-session in Claude Code"
 
 WINDOW_NAMES = {
     "five_hour": "the 5-hour window",
@@ -46,6 +46,7 @@ class Meter:
     spent_usd: float | None = None
     budget_usd: float | None = None
     previous_reset_ms: int | None = None  # an official reset already past: windows before it have ended
+    rolling: bool = False  # the weekly estimate: no reset, `window_end_ms` is when its oldest usage leaves
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,23 @@ def _minutes(value: float | None) -> str:
     return f"about {round(value)} min"
 
 
+def _pace(meter: Meter, reset: str, now_ms: int) -> str:
+    """Return what is left and how long it lasts at the current pace, and when the window resets."""
+    name = WINDOW_NAMES.get(meter.kind, meter.kind)
+    if meter.rolling:
+        ends = f"It is a rolling 7 days: the oldest usage in it drops out {reset}."
+    else:
+        ends = f"{name[0].upper()}{name[1:]} resets at {reset}."
+    if meter.tokens_remaining is None:
+        return ends
+    left = f"{meter.tokens_remaining:,} tokens left"
+    if meter.runway_minutes is None:
+        return f"{left}. {ends}"
+    if not meter.rolling and meter.runway_minutes * 60_000 >= meter.window_end_ms - now_ms:
+        return f"{left}, enough until the reset at {reset} at the current pace."
+    return f"{left}: {_minutes(meter.runway_minutes)} at the current pace. {ends}"
+
+
 def compose(meter: Meter, threshold: int, tz: tzinfo | None, now_ms: int) -> tuple[str, str]:
     """Return (title, body) for `threshold` of `meter`: the title names the threshold, the body what to do."""
     name = WINDOW_NAMES.get(meter.kind, meter.kind)
@@ -181,14 +199,13 @@ def compose(meter: Meter, threshold: int, tz: tzinfo | None, now_ms: int) -> tup
         spent = f"${meter.spent_usd or 0:,.{places}f} of ${meter.budget_usd or 0:,.{places}f}"
         return f"{threshold}% of {name} spent", f"{spent} spent; the period ends {reset}."
     title = f"{threshold}% of {name} used"
-    left = "" if meter.tokens_remaining is None else f"{meter.tokens_remaining:,} tokens left, "
-    pace = f"{left}{_minutes(meter.runway_minutes)} at the current pace; resets {reset}."
+    pace = _pace(meter, reset, now_ms)
     if threshold >= 95:
-        body = f"Save now: commit and write the handoff with {HANDOFF_HINT}. {pace}"
+        body = f"Save now: commit and write the handoff ({HANDOFF_HINT}). {pace}"
     elif threshold >= 90:
         body = f"Wrap up the current task and commit; keep new work small. {pace}"
     elif threshold >= 80:
-        body = f"Strategic planning time. {pace} Write the handoff for the next session: {HANDOFF_HINT}."
+        body = f"Strategic planning time: write the handoff for the next session ({HANDOFF_HINT}). {pace}"
     else:
         body = f"Heads-up. {pace}"
     return title, body
@@ -216,6 +233,7 @@ def _meter(kind: str, s: QuotaSnapshot, thresholds: Sequence[int]) -> Meter:
         tokens_remaining=s.tokens_remaining,
         runway_minutes=s.runway_minutes,
         previous_reset_ms=None if s.previous_reset is None else to_ms(s.previous_reset),
+        rolling=s.rolling,
     )
 
 

@@ -86,7 +86,7 @@ def auto_token_limit(
     if subscription in PLAN_TOKENS:
         floor, basis = PLAN_TOKENS[subscription], f"your {PLAN_NAMES[subscription]} subscription"
     else:
-        floor, basis = PLAN_TOKENS[AUTO_FALLBACK_PLAN], "Pro's figure (subscription unknown)"
+        floor, basis = PLAN_TOKENS[AUTO_FALLBACK_PLAN], "Pro's figure, subscription unknown"
     largest = max(completed_window_totals, default=0)
     if largest > floor:
         return largest, f"auto: your largest past window (above {basis})"

@@ -107,7 +107,9 @@ def _duration(minutes: float) -> str:
 
 def _source(s: QuotaSnapshot) -> str:
     if s.source == "official":
-        age = "" if s.official_age_s is None else f", {_duration(s.official_age_s / 60)} ago"
+        age = ""
+        if s.official_age_s is not None:
+            age = ", just now" if s.official_age_s < 60 else f", {_duration(s.official_age_s / 60)} ago"
         return f"official ({s.source_detail.replace('_', ' ')}{age})"
     return f"estimate ({s.limit_label})"
 
@@ -119,7 +121,8 @@ def _five_hour_lines(st: Status) -> list[str]:
     if not s.active:
         return [
             "5-hour window  none running: nothing used yet; your next message starts one "
-            f"({_window_length(s)} from then)"
+            f"({_window_length(s)} from then)",
+            f"  Limit       {_limit(s)}",
         ]
     used = f"{s.tokens_used:,} tokens"
     if s.tokens_limit:
@@ -144,7 +147,13 @@ def _five_hour_lines(st: Status) -> list[str]:
         ),
     ]
     if s.projected_percent is not None and s.source == "estimate":
-        lines.append(f"  Projected   {s.projected_percent:.0f}% by the reset at this window's pace")
+        if s.projected_percent >= 100:
+            lines.append(
+                f"  Projected   the limit comes before the reset at this window's pace "
+                f"({s.projected_percent:.0f}% by {format_local(s.reset_at, st.tz, now=now)})"
+            )
+        else:
+            lines.append(f"  Projected   {s.projected_percent:.0f}% by the reset at this window's pace")
     lines.append(f"  Source      {_source(s)}")
     if st.next_alert is not None:
         to_go = (
@@ -154,26 +163,41 @@ def _five_hour_lines(st: Status) -> list[str]:
     return lines
 
 
+def _limit(s: QuotaSnapshot) -> str:
+    """Return the window's limit and where it comes from."""
+    if s.tokens_limit is None:
+        return s.limit_label
+    return f"{s.tokens_limit:,} tokens per window ({s.limit_label})"
+
+
 def _window_length(s: QuotaSnapshot) -> str:
     minutes = (s.reset_at - s.window_start).total_seconds() / 60
     return f"{minutes / 60:g} hours" if minutes >= 60 else _duration(minutes)
 
 
-def _week_line(w: QuotaSnapshot, tz: tzinfo | None, now: datetime) -> str:
-    """Return the week's line: an official figure with its reset; an estimate as a rolling 7 days."""
+def _week_lines(w: QuotaSnapshot, tz: tzinfo | None, now: datetime) -> list[str]:
+    """Return the week's lines: an official figure with its reset; an estimate as a rolling 7 days."""
     limit = f" of {w.tokens_limit:,}" if w.tokens_limit else ""
     if w.source == "official":
-        return (
+        return [
             f"Week          {w.percent:.1f}% {w.level} · resets {format_local(w.reset_at, tz, now=now)} "
             f"· {_source(w)}"
-        )
+        ]
     if not w.active:
-        return "Week          nothing used in the last 7 days (estimate, rolling 7 days)"
-    return (
-        f"Week          {w.percent:.1f}% {w.level} · {w.tokens_used:,}{limit} tokens in the last 7 days "
-        f"(estimate, rolling: no fixed reset; the oldest of it drops out "
-        f"{format_local(w.reset_at, tz, now=now)})"
-    )
+        return ["Week          nothing used in the last 7 days (estimate, rolling 7 days)"]
+    return [
+        f"Week          {w.percent:.1f}% {w.level} · {w.tokens_used:,}{limit} tokens in the last 7 days",
+        "              rolling 7 days (estimate): no fixed reset; the oldest usage drops out "
+        + format_local(w.reset_at, tz, now=now),
+    ]
+
+
+def _delivery(a: alerts_store.StoredAlert) -> str:
+    if a.delivered is None:
+        return "pending"
+    if a.delivered:
+        return f"shown via {a.delivered_via}" if a.delivered_via else "shown"
+    return "not shown on the desktop; it is in the log"
 
 
 def render_text(st: Status) -> str:
@@ -182,13 +206,12 @@ def render_text(st: Status) -> str:
     now = s.computed_at
     lines = _five_hour_lines(st)
     if s.weekly is not None:
-        lines.append(_week_line(s.weekly, st.tz, now))
+        lines += _week_lines(s.weekly, st.tz, now)
     if st.last_alerts:
         lines.append("Alerts sent")
         for a in st.last_alerts:
             when = format_local(quota.to_datetime(a.fired_ms), st.tz, now=now)
-            how = {True: a.delivered_via or "desktop", False: "not delivered: see the log", None: "pending"}
-            lines.append(f"  {when:>9}  {a.title} ({how[a.delivered]})")
+            lines.append(f"  {when:>9}  {a.title} ({_delivery(a)})")
     lines += st.extra_lines
     running = f"running (pid {st.daemon_pid})" if st.daemon_pid else "not running (start it with `baton run`)"
     lines.append(f"Daemon        {running}")

@@ -78,13 +78,15 @@ def render_snapshot(snap: Mapping[str, Any], now: datetime, tz: tzinfo | None) -
     if reset <= now:
         return "5h 0% fresh · window reset"
     approx = "" if snap.get("source") == "official" else "~"
-    head = (
-        "5h LIMIT" if snap.get("limited") else f"5h {approx}{percent:.0f}% {snap.get('level', '')}".rstrip()
-    )
-    parts = [head, f"resets {_clock(reset, tz, now)}"]
+    if snap.get("active") is False:  # no window runs: nothing used, no reset to show
+        parts = ["5h 0% · no window yet"]
+    else:
+        head = "5h LIMIT" if snap.get("limited") else f"5h {approx}{percent:.0f}% {snap.get('level', '')}"
+        parts = [head.rstrip(), f"resets {_clock(reset, tz, now)}"]
     weekly = snap.get("weekly")
     if isinstance(weekly, Mapping) and isinstance(weekly.get("percent"), int | float):
-        parts.append(f"7d {approx}{weekly['percent']:.0f}%")
+        week_approx = "" if weekly.get("source") == "official" else "~"
+        parts.append(f"7d {week_approx}{weekly['percent']:.0f}%")
     parts.append(str(snap.get("source", "estimate")))
     return " · ".join(parts)
 

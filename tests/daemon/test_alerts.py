@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from daemon import plans
@@ -99,7 +100,7 @@ def test_alerts_show_reset_time_in_the_persons_zone() -> None:
     from zoneinfo import ZoneInfo
 
     alert = due([meter(80.0)], [], ZoneInfo("America/Los_Angeles"), T0 + HOUR_MS)[0]
-    assert "resets 12:00" in alert.body  # 19:00 UTC on 2026-03-10 is 12:00 PDT
+    assert "resets at 12:00" in alert.body  # 19:00 UTC on 2026-03-10 is 12:00 PDT
     assert timedelta(hours=5)  # windows are real hours; display only converts
 
 
@@ -114,3 +115,24 @@ def test_after_an_official_reset_the_new_window_alerts_again_and_the_old_one_get
     assert [(a.threshold, a.send) for a in got] == [(RESET, True), (80, True)]
     assert got[0].title == "Quota is back: the 5-hour window reset" and "16:00" in got[0].body
     assert got[0].window_start_ms == T0 and got[0].window_end_ms == reset
+
+
+def test_body_says_whether_the_tokens_last_until_the_reset() -> None:
+    slow = Meter("five_hour", T0, T0 + 5 * HOUR_MS, 80.0, "estimate", TH, 40_000, runway_minutes=600)
+    (a,) = due([slow], [], UTC, T0 + HOUR_MS)
+    assert a.body.endswith("40,000 tokens left, enough until the reset at 19:00 at the current pace.")
+    fast = replace(slow, runway_minutes=27.4)
+    (b,) = due([fast], [], UTC, T0 + HOUR_MS)
+    assert (
+        "40,000 tokens left: about 27 min at the current pace. The 5-hour window resets at 19:00." in b.body
+    )
+    assert b.body.startswith(
+        "Strategic planning time: write the handoff for the next session (baton handoff new"
+    )
+
+
+def test_a_rolling_weekly_estimate_never_claims_a_reset() -> None:
+    week = Meter("seven_day", T0, T0 + 7 * 24 * HOUR_MS, 81.0, "estimate", TH, 9_000, 30.0, rolling=True)
+    (a,) = due([week], [], UTC, T0 + HOUR_MS)
+    assert a.title == "80% of the weekly quota used" and "reset" not in a.body
+    assert "It is a rolling 7 days: the oldest usage in it drops out Tue 17 Mar 14:00." in a.body

@@ -209,7 +209,7 @@ def test_auto_plan_uses_p90_of_windows_that_hit_the_limit() -> None:
 
 def test_auto_plan_without_limit_history_or_subscription_falls_back_to_pro_with_a_label() -> None:
     assert plans.resolve("auto").tokens == 200_000
-    assert plans.resolve("auto").label == "auto: Pro's figure (subscription unknown)"
+    assert plans.resolve("auto").label == "auto: Pro's figure, subscription unknown"
     big = plans.resolve("auto", completed_window_totals=[50_000, 700_000])
     assert big.tokens == 700_000 and "largest past window" in big.label
 

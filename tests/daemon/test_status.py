@@ -71,7 +71,7 @@ def test_text_with_a_running_daemon_shows_it_and_the_alerts_sent(
     assert done.returncode == 0, done.stderr
     assert f"running (pid {daemon.pid})" in done.stdout
     assert "85.0%  DANGER" in done.stdout and "8,500 of 10,000 tokens (1,500 left)" in done.stdout
-    assert "80% of the 5-hour window used (not delivered: see the log)" in done.stdout
+    assert "80% of the 5-hour window used (not shown on the desktop; it is in the log)" in done.stdout
     assert "Next alert  at 90%" in done.stdout
 
 
@@ -101,6 +101,8 @@ def test_no_window_running_says_so_and_shows_no_reset_for_it() -> None:
     assert first.startswith("5-hour window  none running: nothing used yet; your next message starts one")
     assert "Resets" not in text and "resets" not in first and "Burn rate" not in text
     assert "not running (start it with `baton run`)" in text
+    assert "  Limit       200,000 tokens per window (auto: Pro's figure, subscription unknown)" not in text
+    assert "  Limit       200,000 tokens per window (pro plan, estimated limit)" in text
     data = to_json(st)
     assert data["percent"] == 0 and data["active"] is False and data["reset_at_local"] is None
     assert data["daemon_running"] is False and data["source"] == "estimate"
@@ -112,9 +114,11 @@ def test_a_running_window_shows_its_start_and_reset_and_the_week_as_a_rolling_es
     snap = evaluate(points, [], plans.resolve("pro"), now)
     text = render_text(Status(snap, 42, next_alert(snap, [80]), [], UTC))
     assert text.splitlines()[0] == "5-hour window  started 14:00, resets 19:00 (in 4 h 30 min)"
-    week = next(line for line in text.splitlines() if line.startswith("Week"))
-    assert "80,000 of 2,000,000 tokens in the last 7 days" in week
-    assert "estimate, rolling: no fixed reset; the oldest of it drops out Sun 14:30" in week
+    lines = text.splitlines()
+    week = lines.index("Week          4.0% fresh · 80,000 of 2,000,000 tokens in the last 7 days")
+    assert lines[week + 1].strip() == (
+        "rolling 7 days (estimate): no fixed reset; the oldest usage drops out Sun 14:30"
+    )
     assert "running (pid 42)" in text
 
 
@@ -148,3 +152,10 @@ def test_watch_redraws_until_interrupted(baton_home: Path, claude_dir: Path) -> 
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
     assert "(refreshing; Ctrl-C to stop)" in out
+
+
+def test_a_projection_past_the_limit_says_the_limit_comes_first() -> None:
+    now = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)
+    snap = evaluate([UsagePoint(to_ms(now) - 60_000, 60_000)], [], plans.resolve("pro"), now)
+    text = render_text(Status(snap, None, None, [], UTC))
+    assert "Projected   the limit comes before the reset at this window's pace (" in text

@@ -93,6 +93,14 @@ def test_without_rate_limits_shows_the_daemons_snapshot(baton_home: Path) -> Non
     assert done.stdout.startswith("5h ~60% moderate · resets ") and done.stdout.strip().endswith("estimate")
 
 
+def test_with_no_window_running_no_reset_time_is_shown(baton_home: Path) -> None:
+    now = datetime.now(UTC)
+    snap = evaluate([UsagePoint(to_ms(now - timedelta(hours=6)), 120_000)], [], plans.resolve("pro"), now)
+    snapshot.write(BatonPaths.from_env(), {**snap.to_dict(), "timezone": "UTC"})
+    done = run(stdin_json(rate_limits=False))
+    assert (done.returncode, done.stdout) == (0, "5h 0% · no window yet · 7d ~6% · estimate\n")
+
+
 @pytest.mark.parametrize(
     "garbage",
     [

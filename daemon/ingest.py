@@ -9,6 +9,7 @@ file.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import multiprocessing
@@ -22,10 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from daemon import ledger
-from daemon.parse import USAGE_MARKER, LimitEvent, Skip, UsageEvent, parse_line
+from daemon import ledger_write as ledger
+from daemon.parse import USAGE_MARKER, LimitEvent, Skip, UsageEvent, parse_marked_line
 from daemon.pricing import PriceTable, load_prices
 from daemon.timeutil import local_zone
 from daemon.transcripts import FileState, find_roots, list_files, path_identity, read_new_lines, unchanged
@@ -38,6 +39,8 @@ log = logging.getLogger("baton.ingest")
 
 PARALLEL_MIN_BYTES = 16 << 20  # below this, forking workers costs more than it saves
 BATCH_ROWS = 40_000  # rows per write transaction in a catch-up: bounds memory whatever the corpus size
+CHUNK_FILES = 8  # files handed to a worker at a time
+CACHE_KIB = 32 << 10  # the writer's page cache: a cold catch-up's indexes stay in memory
 LOGGED_BAD_PER_FILE = 20
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes to read)
@@ -104,23 +107,24 @@ def parse_file(path: str, state: FileState, prices: PriceTable, zone: tzinfo) ->
     merger = ledger.Merger()
     limits: list[tuple[object, ...]] = []
     bad, samples = 0, list[tuple[int, str]]()
-    for line_no, line in chunk.lines_with(USAGE_MARKER):
-        try:
-            parsed = parse_line(line, zone)
-        except Exception as exc:  # a parser bug must cost one line, never the file
-            parsed = Skip(f"unexpected error: {exc!r}", bad=True)
-        if isinstance(parsed, Skip):
-            if parsed.bad:
-                bad += 1
-                if len(samples) < LOGGED_BAD_PER_FILE:
-                    samples.append((line_no, parsed.reason[:300]))
-            continue
-        usage = parsed.usage if isinstance(parsed, LimitEvent) else parsed
-        if isinstance(parsed, LimitEvent):
-            limits.append(_limit_row(parsed, session, project, line_no))
-        if usage is not None:
-            merger.add(_usage_row(usage, session, project, path, line_no, line, prices), path)
-    rows = [r for r, _ in merger.rows()]
+    with gc_paused():  # many small objects, no cycles: collections would only cost time
+        for line_no, line in chunk.lines_with(USAGE_MARKER):
+            try:
+                parsed = parse_marked_line(line, zone)
+            except Exception as exc:  # a parser bug must cost one line, never the file
+                parsed = Skip(f"unexpected error: {exc!r}", bad=True)
+            if isinstance(parsed, Skip):
+                if parsed.bad:
+                    bad += 1
+                    if len(samples) < LOGGED_BAD_PER_FILE:
+                        samples.append((line_no, parsed.reason[:300]))
+                continue
+            usage = parsed.usage if isinstance(parsed, LimitEvent) else parsed
+            if isinstance(parsed, LimitEvent):
+                limits.append(_limit_row(parsed, session, project, line_no))
+            if usage is not None:
+                merger.add(_usage_row(usage, session, project, path, line_no, line, prices), path)
+        rows = [r for r, _ in merger.rows()]
     return FileResult(path, chunk.state, chunk.restarted, rows, limits, bad, samples, len(chunk.data))
 
 
@@ -173,10 +177,23 @@ def _limit_row(e: LimitEvent, session: str, project: str, line_no: int) -> tuple
     return (key, e.ts_ms, session, project, e.cwd, e.kind, e.reset_at_ms, e.text, None, line_no)
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for the block (parsing allocates many small acyclic objects)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 _WORKER: dict[str, object] = {}
 
 
 def _init_worker(prices: PriceTable, zone: tzinfo) -> None:
+    gc.disable()  # a worker only parses, then exits
     _WORKER["prices"], _WORKER["zone"] = prices, zone
 
 
@@ -193,8 +210,36 @@ _FILE_UPSERT = (
     "deleted, skipped_lines) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (path) DO UPDATE SET "
     "device = excluded.device, inode = excluded.inode, size = excluded.size, offset = excluded.offset, "
     "lines = excluded.lines, mtime_ns = excluded.mtime_ns, head = excluded.head, deleted = 0, "
-    "skipped_lines = files.skipped_lines + excluded.skipped_lines"
+    "skipped_lines = files.skipped_lines + excluded.skipped_lines "
+    # another process may already have read further: offsets only move forward, unless the file restarted
+    "WHERE ? OR files.inode != excluded.inode OR files.offset <= excluded.offset "
+    "RETURNING id"
 )
+_STATES = "SELECT path, device, inode, size, offset, lines, mtime_ns, head FROM files WHERE deleted = 0"
+
+
+class Freshness:
+    """Tracks, across one catch-up's transactions, whether the ledger holds only what this catch-up wrote
+    (it was empty when the catch-up began, and no other connection has committed since). Then a file whose
+    message ids this catch-up has not seen yet cannot have a duplicate anywhere, and its rows are inserted
+    as they are, without looking for stored matches."""
+
+    def __init__(self) -> None:
+        self.fresh: bool | None = None
+        self.version: int | None = None
+        self.seen: set[str] = set()
+
+    def check(self, conn: sqlite3.Connection) -> bool:
+        """Return whether the ledger is still fresh; call inside the write transaction."""
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if self.fresh is None:
+            self.fresh = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM usage_events)").fetchone()[0] == 1
+        elif version != self.version:
+            self.fresh = False
+        return self.fresh
+
+    def committed(self, conn: sqlite3.Connection) -> None:
+        self.version = conn.execute("PRAGMA data_version").fetchone()[0]
 
 
 class LedgerWriter:
@@ -205,10 +250,7 @@ class LedgerWriter:
 
     def states(self) -> dict[str, FileState]:
         """Return the stored reading state of every known file, by path."""
-        rows = self.conn.execute(
-            "SELECT path, device, inode, size, offset, lines, mtime_ns, head FROM files WHERE deleted = 0"
-        )
-        return {r[0]: FileState(*r[1:]) for r in rows}
+        return {r[0]: FileState(*r[1:]) for r in self.conn.execute(_STATES)}
 
     def state(self, path: str) -> FileState:
         row = self.conn.execute(
@@ -216,31 +258,45 @@ class LedgerWriter:
         ).fetchone()
         return FileState(*row) if row else FileState()
 
-    def commit(self, results: list[FileResult]) -> IngestSummary:
+    def commit(self, results: list[FileResult], fresh: Freshness | None = None) -> IngestSummary:
         """Write `results` in one transaction and return what was new."""
+        try:
+            return self._commit(results, fresh)
+        except sqlite3.IntegrityError:
+            if fresh is None or not fresh.fresh:
+                raise
+            fresh.fresh = False  # cannot happen while the ledger is fresh; write the careful way
+            return self._commit(results, fresh)
+
+    def _commit(self, results: list[FileResult], fresh: Freshness | None) -> IngestSummary:
         summary = IngestSummary()
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM usage_events)").fetchone()[0] == 1
+            bulk = fresh is not None and fresh.check(conn)
+            direct: list[ledger.Row] = []
             candidates: list[tuple[ledger.Row, str]] = []
             limits: list[tuple[object, ...]] = []
             for res in results:
                 file_id = self._save_file(res)
-                candidates.extend(
-                    ((*row[: ledger.FILE], file_id, row[ledger.LINE]), res.path) for row in res.rows
-                )
+                rows = [(*row[: ledger.FILE], file_id, row[ledger.LINE]) for row in res.rows]
+                if bulk:
+                    assert fresh is not None
+                    msgs = {m for r in res.rows if isinstance(m := r[ledger.MSG], str)}
+                    if fresh.seen.isdisjoint(msgs):
+                        direct.extend(rows)
+                    else:
+                        candidates.extend((row, res.path) for row in rows)
+                    fresh.seen.update(msgs)
+                else:
+                    candidates.extend((row, res.path) for row in rows)
                 limits.extend((*lim[:8], file_id, lim[9]) for lim in res.limits)
                 summary.files_read += 1
                 summary.skipped_lines += res.bad
                 summary.bytes_read += res.bytes_read
-            if empty and len(results) > 1:  # files dedup'd themselves; merge across them here
-                merger = ledger.Merger()
-                for row, path in candidates:
-                    merger.add(row, path)
-                candidates = merger.rows()
-            # into a non-empty ledger, write_events merges with the stored rows and the batch at once
-            summary.new_events = ledger.write_events(conn, candidates, table_empty=empty)
+            summary.new_events = ledger.insert_new(conn, direct)
+            # rows that may have duplicates are merged with the stored ones (exact key, sidechain match)
+            summary.new_events += ledger.write_events(conn, candidates, table_empty=False)
             before = conn.total_changes
             conn.executemany(ledger.INSERT_LIMIT, limits)
             summary.new_limits = conn.total_changes - before
@@ -248,31 +304,32 @@ class LedgerWriter:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        if fresh is not None:
+            fresh.committed(conn)
         return summary
 
     def _save_file(self, res: FileResult) -> int:
         project, session = path_identity(res.path)
-        stored = self.state(res.path)
         s = res.state
-        moved_back = not res.restarted and stored.inode == s.inode and stored.offset > s.offset
-        if not moved_back:  # another process may already have read further: offsets only move forward
-            self.conn.execute(
-                _FILE_UPSERT,
-                (
-                    res.path,
-                    s.device,
-                    s.inode,
-                    s.size,
-                    s.offset,
-                    s.lines,
-                    s.mtime_ns,
-                    s.head,
-                    session,
-                    project,
-                    res.bad,
-                ),
-            )
-        row = self.conn.execute("SELECT id FROM files WHERE path = ?", (res.path,)).fetchone()
+        row = self.conn.execute(
+            _FILE_UPSERT,
+            (
+                res.path,
+                s.device,
+                s.inode,
+                s.size,
+                s.offset,
+                s.lines,
+                s.mtime_ns,
+                s.head,
+                session,
+                project,
+                res.bad,
+                res.restarted,
+            ),
+        ).fetchone()
+        if row is None:  # not updated: the stored offset is further on
+            row = self.conn.execute("SELECT id FROM files WHERE path = ?", (res.path,)).fetchone()
         return int(row[0])
 
     def mark_deleted(self, present: set[str]) -> None:
@@ -335,8 +392,23 @@ def open_writer(db_path: Path) -> LedgerWriter:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     os.chmod(db_path, 0o600)
     return LedgerWriter(conn)
+
+
+def read_states(db_path: Path) -> dict[str, FileState]:
+    """Return the stored reading states without migrating (stdlib sqlite3); {} when there is no ledger yet."""
+    if not db_path.exists():
+        return {}
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10.0)
+        try:
+            return {r[0]: FileState(*r[1:]) for r in conn.execute(_STATES)}
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return {}  # not migrated yet: everything is read, and the dedup keeps it exact
 
 
 def _log_bad(res: FileResult) -> None:
@@ -368,27 +440,23 @@ def catch_up(
     roots = find_roots(settings, os.environ if env is None else env)
     listing = list_files(roots)
     prices = load_prices(settings.pricing.file)
-    writer = open_writer(paths.ledger_db)
-    try:
-        writer.refresh_costs(prices)
-        summary = _catch_up(writer, listing, prices, local_zone(), progress, workers)
-        writer.mark_deleted(set(listing))
-    finally:
-        writer.conn.close()
+    tasks, total = _plan(listing, read_states(paths.ledger_db))
+    with gc_paused(), _Parsed(tasks, prices, local_zone(), total, workers) as parsed:
+        # the workers are parsing already: open (and if need be create) the ledger meanwhile
+        writer = open_writer(paths.ledger_db)
+        try:
+            writer.refresh_costs(prices)
+            summary = _write_all(writer, parsed, total, progress)
+            writer.mark_deleted(set(listing))
+        finally:
+            writer.conn.close()
     summary.files = len(listing)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _catch_up(
-    writer: LedgerWriter,
-    listing: list[str],
-    prices: PriceTable,
-    zone: tzinfo,
-    progress: Progress | None,
-    workers: int | None,
-) -> IngestSummary:
-    states = writer.states()
+def _plan(listing: list[str], states: dict[str, FileState]) -> tuple[list[tuple[str, FileState]], int]:
+    """Return the files to read (with their stored state) and how many bytes that is."""
     tasks: list[tuple[str, FileState]] = []
     total = 0
     for path in listing:
@@ -400,11 +468,18 @@ def _catch_up(
         if not unchanged(st, state):
             tasks.append((path, state))
             total += max(st.st_size - state.offset, 0) if st.st_ino == state.inode else st.st_size
+    return tasks, total
+
+
+def _write_all(
+    writer: LedgerWriter, parsed: Iterator[FileResult], total: int, progress: Progress | None
+) -> IngestSummary:
     summary = IngestSummary()
+    fresh = Freshness()
     done = 0
     batch: list[FileResult] = []
     pending = 0
-    for res in _results(tasks, prices, zone, total, workers):
+    for res in parsed:
         _log_bad(res)
         if res.error:
             summary.errors.append(res.error)
@@ -413,43 +488,71 @@ def _catch_up(
         pending += len(res.rows) + len(res.limits)
         done += res.bytes_read
         if pending >= BATCH_ROWS:
-            summary.add(writer.commit(batch))
+            summary.add(writer.commit(batch, fresh))
             batch, pending = [], 0
         if progress is not None:
             progress(done, total)
     if batch:
-        summary.add(writer.commit(batch))
+        summary.add(writer.commit(batch, fresh))
     return summary
 
 
+def _catch_up(
+    writer: LedgerWriter,
+    listing: list[str],
+    prices: PriceTable,
+    zone: tzinfo,
+    progress: Progress | None,
+    workers: int | None,
+) -> IngestSummary:
+    tasks, total = _plan(listing, writer.states())
+    with gc_paused(), _Parsed(tasks, prices, zone, total, workers) as parsed:
+        return _write_all(writer, parsed, total, progress)
+
+
 def worker_count() -> int:
-    """Return how many parser processes to use: the idle CPUs, at most 4 (extra processes on busy cores only
-    add forking and shipping results back)."""
+    """Return how many parser processes to use: one per CPU this process may run on, at most 4 (more
+    processes only add forking and shipping results back)."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS
         cpus = os.cpu_count() or 1
-    try:
-        busy = int(os.getloadavg()[0])
-    except OSError:
-        busy = 0
-    return max(1, min(cpus - busy, 4))
+    return max(1, min(cpus, 4))
 
 
-def _results(
-    tasks: list[tuple[str, FileState]], prices: PriceTable, zone: tzinfo, total: int, workers: int | None
-) -> Iterator[FileResult]:
-    n = workers if workers is not None else worker_count()
-    if n <= 1 or len(tasks) < 2 or total < PARALLEL_MIN_BYTES:
-        for path, state in tasks:
-            yield parse_file(path, state, prices, zone)
-        return
-    # fork is cheap, but forking a process that runs other threads (the daemon's watcher, scheduler) can
-    # deadlock the child on a lock some thread held: then pay for spawn instead.
-    method = "fork" if sys.platform.startswith("linux") and threading.active_count() == 1 else "spawn"
-    ctx = multiprocessing.get_context(method)
-    with ctx.Pool(n, initializer=_init_worker, initargs=(prices, zone)) as pool:
-        yield from pool.imap(_work, tasks, chunksize=1)
+class _Parsed:
+    """The parsed files, in the tasks' order: from worker processes (started on entering) when there is
+    much to read, else parsed in this process as they are consumed."""
+
+    def __init__(
+        self,
+        tasks: list[tuple[str, FileState]],
+        prices: PriceTable,
+        zone: tzinfo,
+        total: int,
+        workers: int | None,
+    ) -> None:
+        self.tasks, self.prices, self.zone = tasks, prices, zone
+        n = workers if workers is not None else worker_count()
+        self.workers = n if n > 1 and len(tasks) > 1 and total >= PARALLEL_MIN_BYTES else 0
+        self.pool: Any = None
+
+    def __enter__(self) -> Iterator[FileResult]:
+        if not self.workers:
+            return (parse_file(path, state, self.prices, self.zone) for path, state in self.tasks)
+        # fork is cheap, but forking a process that runs other threads (the daemon's watcher, scheduler)
+        # can deadlock the child on a lock some thread held: then pay for spawn instead.
+        fork = sys.platform.startswith("linux") and threading.active_count() == 1
+        ctx = multiprocessing.get_context("fork" if fork else "spawn")
+        self.pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=(self.prices, self.zone))
+        chunk = max(1, min(CHUNK_FILES, len(self.tasks) // (self.workers * 8)))
+        it: Iterator[FileResult] = self.pool.imap(_work, self.tasks, chunksize=chunk)
+        return it
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
 
 
 # ---- the daemon's path -------------------------------------------------------------------------------------

@@ -108,12 +108,12 @@ NO_USAGE = Skip("no usage")
 # ---- typed decoding of only the fields used ----------------------------------------------------------------
 
 
-class _CacheCreation(msgspec.Struct):
+class _CacheCreation(msgspec.Struct, gc=False):
     ephemeral_5m_input_tokens: int | None = None
     ephemeral_1h_input_tokens: int | None = None
 
 
-class _Usage(msgspec.Struct):
+class _Usage(msgspec.Struct, gc=False):
     input_tokens: int
     output_tokens: int
     cache_creation_input_tokens: int = 0
@@ -122,13 +122,13 @@ class _Usage(msgspec.Struct):
     speed: str | None = None
 
 
-class _Message(msgspec.Struct):
+class _Message(msgspec.Struct, gc=False):
     usage: _Usage | None = None
     id: str | None = None
     model: str | None = None
 
 
-class _Line(msgspec.Struct):
+class _Line(msgspec.Struct, gc=False):
     timestamp: str | None = None
     message: _Message | None = None
     requestId: str | None = None
@@ -138,10 +138,11 @@ class _Line(msgspec.Struct):
     gitBranch: str | None = None
     isSidechain: bool | None = None
     costUSD: float | None = None
+    isApiErrorMessage: Any = None  # True on "usage limit reached" lines: the limit parser looks further
     data: msgspec.Raw = msgspec.Raw(b"")  # decoded lazily, only for lines without top-level usage
 
 
-class _Nested(msgspec.Struct):
+class _Nested(msgspec.Struct, gc=False):
     timestamp: str | None = None
     requestId: str | None = None
     costUSD: float | None = None
@@ -149,19 +150,19 @@ class _Nested(msgspec.Struct):
     message: _Message | None = None
 
 
-class _Data(msgspec.Struct):
+class _Data(msgspec.Struct, gc=False):
     message: _Nested | None = None
 
 
-class _TextBlock(msgspec.Struct):
+class _TextBlock(msgspec.Struct, gc=False):
     text: Any = None
 
 
-class _ErrMessage(msgspec.Struct):
+class _ErrMessage(msgspec.Struct, gc=False):
     content: list[_TextBlock] | str | None = None
 
 
-class _ErrLine(msgspec.Struct):
+class _ErrLine(msgspec.Struct, gc=False):
     timestamp: str | None = None
     sessionId: str | None = None
     cwd: str | None = None
@@ -186,21 +187,40 @@ def parse_line(line: bytes, local: tzinfo) -> Parsed:
     """
     if USAGE_MARKER not in line:
         return NO_USAGE
-    limit: LimitEvent | None = None
-    if _API_ERROR_MARKER in line:
-        limit = _parse_limit(line, local)
-    usage = _parse_usage(line)
-    if limit is not None:
-        return LimitEvent(
-            limit.ts_ms,
-            limit.session_id,
-            limit.cwd,
-            limit.kind,
-            limit.reset_at_ms,
-            limit.text,
-            usage if isinstance(usage, UsageEvent) else None,
-        )
-    return usage
+    return parse_marked_line(line, local)
+
+
+def parse_marked_line(line: bytes, local: tzinfo) -> Parsed:
+    """`parse_line` for a line already known to hold the usage marker (the ingest prefilter found it)."""
+    key = null_key(line)
+    if key is not None:
+        usage: UsageEvent | Skip = Skip(f'"{key}":null (ccusage skips such lines)')
+        api_error = _API_ERROR_MARKER in line
+    else:
+        try:
+            entry = _LINE.decode(line)
+        except msgspec.ValidationError as exc:
+            usage, api_error = Skip(f"unexpected field type: {exc}", bad=True), _API_ERROR_MARKER in line
+        except msgspec.DecodeError as exc:
+            usage, api_error = Skip(f"malformed JSON: {exc}", bad=True), _API_ERROR_MARKER in line
+        except UnicodeDecodeError:
+            usage, api_error = Skip("not valid UTF-8", bad=True), _API_ERROR_MARKER in line
+        else:
+            usage, api_error = _usage_of(entry), entry.isApiErrorMessage is True
+    if not api_error:
+        return usage
+    limit = _parse_limit(line, local)
+    if limit is None:
+        return usage
+    return LimitEvent(
+        limit.ts_ms,
+        limit.session_id,
+        limit.cwd,
+        limit.kind,
+        limit.reset_at_ms,
+        limit.text,
+        usage if isinstance(usage, UsageEvent) else None,
+    )
 
 
 def null_key(line: bytes) -> str | None:
@@ -214,18 +234,7 @@ def null_key(line: bytes) -> str | None:
     return None
 
 
-def _parse_usage(line: bytes) -> UsageEvent | Skip:
-    key = null_key(line)
-    if key is not None:
-        return Skip(f'"{key}":null (ccusage skips such lines)')
-    try:
-        entry = _LINE.decode(line)
-    except msgspec.ValidationError as exc:
-        return Skip(f"unexpected field type: {exc}", bad=True)
-    except msgspec.DecodeError as exc:
-        return Skip(f"malformed JSON: {exc}", bad=True)
-    except UnicodeDecodeError:
-        return Skip("not valid UTF-8", bad=True)
+def _usage_of(entry: _Line) -> UsageEvent | Skip:
     msg = entry.message
     if msg is not None and msg.usage is not None:
         return _assistant_event(entry, msg, msg.usage)

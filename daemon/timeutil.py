@@ -16,31 +16,52 @@ _ISO_LENGTHS = frozenset((20, 24, 25, 29))
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_DAYS: dict[str, int] = {}
+_HOURS: dict[str, int] = {}  # "YYYY-MM-DDTHH" -> its epoch ms, for Claude Code's own shape
 
 
 def parse_ts_ms(text: str) -> int | None:
     """Return the UTC epoch ms of an ISO timestamp in one of ccusage's accepted shapes, else None."""
+    if len(text) == 24 and text[23] == "Z":  # Claude Code's own shape: no datetime on the hot path
+        base = _HOURS.get(text[:13])
+        if base is None:
+            base = _hour_ms(text)
+            if base is None:
+                return None
+        if text[13] != ":" or text[16] != ":" or text[19] != ".":
+            return None
+        mm, ss, frac = text[14:16], text[17:19], text[20:23]
+        if not (mm.isdigit() and ss.isdigit() and frac.isdigit()):
+            return None
+        try:
+            m, sec, milli = int(mm), int(ss), int(frac)
+        except ValueError:  # non-ASCII digits
+            return None
+        if m > 59 or sec > 59:
+            return None
+        return base + m * 60_000 + sec * 1000 + milli
     if len(text) not in _ISO_LENGTHS or not _ISO.fullmatch(text):
         return None
-    if len(text) == 24 and text[23] == "Z":  # Claude Code's own shape: no datetime on the hot path
-        day = _DAYS.get(text[:10])
-        if day is None:
-            try:
-                day = date.fromisoformat(text[:10]).toordinal() - _EPOCH_ORDINAL
-            except ValueError:
-                return None
-            if len(_DAYS) < 100_000:
-                _DAYS[text[:10]] = day
-        h, m, sec = int(text[11:13]), int(text[14:16]), int(text[17:19])
-        if h > 23 or m > 59 or sec > 59:
-            return None
-        return ((day * 24 + h) * 60 + m) * 60_000 + sec * 1000 + int(text[20:23])
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
         return None
     return int(dt.timestamp() * 1000 + (0.5 if dt.timestamp() >= 0 else -0.5))
+
+
+def _hour_ms(text: str) -> int | None:
+    if not _ISO.fullmatch(text):
+        return None
+    try:
+        day = date.fromisoformat(text[:10]).toordinal() - _EPOCH_ORDINAL
+    except ValueError:
+        return None
+    h = int(text[11:13])
+    if h > 23:
+        return None
+    base = (day * 24 + h) * 3_600_000
+    if len(_HOURS) < 200_000:
+        _HOURS[text[:13]] = base
+    return base
 
 
 def iso_ms(ts_ms: int) -> str:

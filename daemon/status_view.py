@@ -120,7 +120,7 @@ def _five_hour_lines(st: Status) -> list[str]:
     now = s.computed_at
     if not s.active:
         return [
-            "5-hour window  none running: nothing used yet; your next message starts one "
+            "5-hour window  none running, nothing used: your next message starts one "
             f"({_window_length(s)} from then)",
             f"  Limit       {_limit(s)}",
         ]

@@ -98,7 +98,7 @@ def test_no_window_running_says_so_and_shows_no_reset_for_it() -> None:
     st = Status(snap, None, next_alert(snap, [80]), [], UTC)
     text = render_text(st)
     first = text.splitlines()[0]
-    assert first.startswith("5-hour window  none running: nothing used yet; your next message starts one")
+    assert first.startswith("5-hour window  none running, nothing used: your next message starts one")
     assert "Resets" not in text and "resets" not in first and "Burn rate" not in text
     assert "not running (start it with `baton run`)" in text
     assert "  Limit       200,000 tokens per window (auto: Pro's figure, subscription unknown)" not in text

@@ -20,18 +20,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from daemon import claude_paths
 from daemon.errors import BatonError
 
 HOOK_EVENTS: dict[str, str] = {"SessionEnd": "session-end", "UserPromptSubmit": "user-prompt-submit"}
 
 
 def claude_config_dir(env: Mapping[str, str] | None = None) -> Path:
-    """Return Claude Code's config dir: $CLAUDE_CONFIG_DIR if set, else ~/.claude."""
-    env = os.environ if env is None else env
-    configured = env.get("CLAUDE_CONFIG_DIR")
-    if configured:
-        return Path(configured).expanduser()
-    return Path(env.get("HOME") or Path.home()) / ".claude"
+    """Return the config dir Claude Code writes (`daemon.claude_paths.primary_dir`: the first entry of
+    $CLAUDE_CONFIG_DIR, else ~/.claude). Kept for callers of the old name."""
+    return claude_paths.primary_dir(os.environ if env is None else env)
 
 
 def baton_command() -> str:
@@ -146,19 +144,25 @@ def install_hooks(
     dry_run: bool = False,
     now: datetime | None = None,
 ) -> InstallResult:
-    """Merge baton's hooks into Claude Code's settings.json (default: <claude config dir>/settings.json).
+    """Merge baton's hooks into Claude Code's settings.json (default: `claude_paths.settings_file`, in the
+    first $CLAUDE_CONFIG_DIR entry, else ~/.claude).
 
     Returns what was added and the backup written first (`settings.json.baton-backup-YYYYmmdd-HHMMSS`);
     nothing is written when nothing is missing or with `dry_run`. Raise BatonError on invalid JSON.
     """
-    path = settings_path or claude_config_dir() / "settings.json"
+    path = settings_path or claude_paths.settings_file(os.environ)
     current = _load(path)
     result = merge_hooks(current, command or baton_command(), statusline=statusline)
     if not result.added or dry_run:
         return InstallResult(path, result.added, None)
     backup = None
     if path.exists():
-        stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+        if now is None:
+            from daemon import zones
+            from daemon.paths import BatonPaths
+
+            now = zones.now_in(zones.zone_for(BatonPaths.from_env()))
+        stamp = now.strftime("%Y%m%d-%H%M%S")
         backup = path.with_name(f"{path.name}.baton-backup-{stamp}")
         shutil.copy2(path, backup)
     _write_atomic(path, result.settings)

@@ -17,7 +17,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import IO, Any, TypeGuard
 
 PLAN_AT_PERCENT = 80.0
@@ -79,9 +79,11 @@ def _reset_at(value: Any) -> datetime | None:
     return None
 
 
-def planning_note(snapshot: Mapping[str, Any], now: datetime) -> str:
+def planning_note(snapshot: Mapping[str, Any], now: datetime, zone: tzinfo | None = None) -> str:
     """Return the note for Claude when the 5-hour window is at or past 80 %, else "" (also for a stale
-    snapshot whose window has already reset). Raise ValueError/TypeError on a malformed snapshot."""
+    snapshot whose window has already reset). Clock times are in `zone` (default: the snapshot's
+    `timezone`, the daemon's `general.timezone`, else the system's). Raise ValueError/TypeError on a
+    malformed snapshot."""
     percent = float(snapshot["percent"])
     if percent < PLAN_AT_PERCENT:
         return ""
@@ -97,7 +99,13 @@ def planning_note(snapshot: Mapping[str, Any], now: datetime) -> str:
         parts.append(f"About {remaining:,} tokens left{pace}.")
     if reset_at is not None:
         minutes = int((reset_at - now).total_seconds() // 60)
-        parts.append(f"The window resets in {minutes} minutes ({reset_at.astimezone().strftime('%H:%M')}).")
+        if zone is None:
+            from daemon.zones import display_zone
+
+            tz_name = snapshot.get("timezone")
+            zone = display_zone(tz_name if isinstance(tz_name, str) else None)
+        clock = reset_at.astimezone(zone).strftime("%H:%M")
+        parts.append(f"The window resets in {minutes} minutes ({clock}).")
     if percent >= 100 or snapshot.get("limited"):
         parts.append("The limit is reached: save the state of the work now.")
     else:

@@ -85,26 +85,25 @@ class PruneResult:
 
 def prune(db: Path, cutoff_ms: int, *, dry_run: bool = False) -> PruneResult:
     """Delete rows older than `cutoff_ms` (epoch ms) from the PRUNABLE tables, then VACUUM; return the counts.
-    Notes and tags of a deleted session go with it. Raise BatonError if `db` is missing or locked."""
+
+    One transaction deletes the rows and rebuilds the ledger's 15-minute rollup over the pruned time range, so
+    daily/weekly/monthly reports agree with the events left at every moment. Deleting usage events marks their
+    sessions for recomputation (the sessions triggers): a session that straddles the cutoff keeps only its
+    newer figures at the next refresh. Notes and tags of a deleted session go with it.
+    Raise BatonError if `db` is missing or locked.
+    """
     _require(db)
     before = _size(db)
-    conn = sqlite3.connect(db, timeout=10)
+    conn = sqlite3.connect(db, timeout=10, isolation_level=None)  # transactions below are explicit
     try:
         conn.execute("PRAGMA foreign_keys=ON")
         existing = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        deleted: dict[str, int] = {}
-        for table, when in PRUNABLE.items():
-            if table not in existing:
-                continue
-            where = f"{when} < ?"
-            if dry_run:
-                deleted[table] = conn.execute(
-                    f"SELECT COUNT(*) FROM {table} WHERE {where}", (cutoff_ms,)
-                ).fetchone()[0]
-            else:
-                deleted[table] = conn.execute(f"DELETE FROM {table} WHERE {where}", (cutoff_ms,)).rowcount
-        conn.commit()
-        if not dry_run:
+        tables = [(table, when) for table, when in PRUNABLE.items() if table in existing]
+        if dry_run:
+            count = "SELECT COUNT(*) FROM {} WHERE {} < ?"
+            deleted = {t: conn.execute(count.format(t, w), (cutoff_ms,)).fetchone()[0] for t, w in tables}
+        else:
+            deleted = _delete(conn, tables, cutoff_ms, rollup="usage_rollup" in existing)
             conn.execute("VACUUM")
     except sqlite3.Error as exc:
         raise BatonError(
@@ -113,6 +112,45 @@ def prune(db: Path, cutoff_ms: int, *, dry_run: bool = False) -> PruneResult:
     finally:
         conn.close()
     return PruneResult(deleted, before, _size(db), dry_run)
+
+
+def _delete(
+    conn: sqlite3.Connection, tables: list[tuple[str, str]], cutoff_ms: int, *, rollup: bool
+) -> dict[str, int]:
+    """Delete the old rows of `tables` and rebuild the rollup they fed, in one write transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        oldest = None
+        if rollup:
+            oldest = conn.execute(
+                "SELECT MIN(ts_ms) FROM usage_events WHERE ts_ms < ?", (cutoff_ms,)
+            ).fetchone()[0]
+        deleted = {
+            t: conn.execute(f"DELETE FROM {t} WHERE {w} < ?", (cutoff_ms,)).rowcount for t, w in tables
+        }
+        if oldest is not None:
+            _refresh_rollup(conn, int(oldest), cutoff_ms - 1)  # the bucket holding the cutoff is summed again
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return deleted
+
+
+def _refresh_rollup(conn: sqlite3.Connection, lo_ms: int, hi_ms: int) -> None:
+    """Rebuild the ledger's rollup over [lo_ms, hi_ms] with the ledger's own function, in this transaction."""
+    import importlib
+
+    # The ledger's writing half is moving from daemon.ledger to daemon.ledger_write: take it where it is.
+    for name in ("daemon.ledger_write", "daemon.ledger"):
+        try:
+            refresh = getattr(importlib.import_module(name), "refresh_rollup", None)
+        except ImportError:
+            continue
+        if refresh is not None:
+            refresh(conn, lo_ms, hi_ms)
+            return
+    raise BatonError("this baton has no ledger rollup function; the prune was rolled back")
 
 
 def _size(db: Path) -> int:

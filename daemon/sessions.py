@@ -2,8 +2,9 @@
 
 The ledger (`usage_events`, one row per deduplicated API response) is the only source of figures. A session's
 row is always recomputed from all of its events, never incremented, so a refresh that runs twice, or after a
-crash, counts every response exactly once. Refreshes are incremental all the same: only sessions that received
-events since the last refresh (`sessions_state.last_event_id`) are recomputed.
+crash, counts every response exactly once. Refreshes are incremental all the same: triggers on `usage_events`
+mark every session whose rows were inserted, rewritten or deleted (`sessions_dirty`), and only those are
+recomputed. `git` (for the repository name) runs once per directory, outside any write transaction.
 
 What people add by hand (notes, tags, value logs) lives in its own tables and survives every recompute.
 
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from daemon.db import Migration
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
+    from sqlalchemy import Connection, MetaData
 
     from daemon.config import CategoryRule, SessionSettings, Settings
     from daemon.context import DaemonContext
@@ -47,20 +48,17 @@ _CHUNK = 400  # session ids per IN (...) query: well under SQLite's variable lim
 
 
 def _create_tables(conn: Connection) -> None:
-    from sqlalchemy import (
-        BigInteger,
-        Column,
-        Float,
-        ForeignKey,
-        Index,
-        Integer,
-        MetaData,
-        String,
-        Table,
-        Text,
-    )
+    from sqlalchemy import MetaData
 
     md = MetaData()
+    _sessions_table(md)
+    _hand_tables(md)
+    md.create_all(conn)
+
+
+def _sessions_table(md: MetaData) -> None:
+    from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table, Text
+
     Table(
         "sessions",
         md,
@@ -91,12 +89,25 @@ def _create_tables(conn: Connection) -> None:
         Index("ix_sessions_ended", "ended_ms"),
     )
     Table(
+        "sessions_state",
+        md,
+        Column("key", String(100), primary_key=True),
+        Column("value", BigInteger, nullable=False),
+    )
+
+
+def _hand_tables(md: MetaData) -> None:
+    """What people add by hand: notes, tags, value logs."""
+    from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, Text
+
+    def session_fk(ondelete: str) -> ForeignKey:
+        return ForeignKey("sessions.session_id", ondelete=ondelete)
+
+    Table(
         "session_notes",
         md,
         Column("id", Integer, primary_key=True, autoincrement=True),
-        Column(
-            "session_id", String(200), ForeignKey("sessions.session_id", ondelete="CASCADE"), nullable=False
-        ),
+        Column("session_id", String(200), session_fk("CASCADE"), nullable=False),
         Column("ts_ms", BigInteger, nullable=False),
         Column("text", Text, nullable=False),
         Index("ix_session_notes_session", "session_id"),
@@ -104,9 +115,7 @@ def _create_tables(conn: Connection) -> None:
     Table(
         "session_tags",
         md,
-        Column(
-            "session_id", String(200), ForeignKey("sessions.session_id", ondelete="CASCADE"), primary_key=True
-        ),
+        Column("session_id", String(200), session_fk("CASCADE"), primary_key=True),
         Column("tag", String(200), primary_key=True),
         Column("ts_ms", BigInteger, nullable=False),
         Index("ix_session_tags_tag", "tag"),
@@ -115,7 +124,7 @@ def _create_tables(conn: Connection) -> None:
         "value_logs",
         md,
         Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("session_id", String(200), ForeignKey("sessions.session_id", ondelete="SET NULL")),
+        Column("session_id", String(200), session_fk("SET NULL")),
         Column("ts_ms", BigInteger, nullable=False),
         Column("task", Text, nullable=False),
         Column("outcome", Text),
@@ -124,17 +133,53 @@ def _create_tables(conn: Connection) -> None:
         Column("model", Text),
         Index("ix_value_logs_session", "session_id"),
     )
-    Table(
-        "sessions_state",
-        md,
-        Column("key", String(100), primary_key=True),
-        Column("value", BigInteger, nullable=False),
-    )
-    md.create_all(conn)
+
+
+# Change tracking (v2). Triggers on the ledger's `usage_events` record the session of every row inserted,
+# rewritten in place (a streamed response that grew, a repricing) or deleted (dedup, prune) in
+# `sessions_dirty`, inside the ledger writer's own transaction: nothing the ledger does can be missed, and a
+# refresh reads exactly the touched sessions. `INSERT OR IGNORE` keeps the cost per ledger row to one index
+# probe (about 0.5 us). A refresh first moves the dirty ids to `sessions_claimed` (one short write), computes
+# them from a read snapshot, and deletes them from `sessions_claimed` when their records are written; a row
+# touched meanwhile is dirty again, so it is recomputed by the next refresh, and a refresh that dies halfway
+# leaves its claims for the next one.
+# PostgreSQL would need a trigger function instead of a trigger body: `CREATE FUNCTION sessions_mark() RETURNS
+# trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO sessions_dirty VALUES (...) ON CONFLICT DO NOTHING; ... $$`
+# with `CREATE TRIGGER ... AFTER INSERT OR UPDATE OR DELETE ON usage_events FOR EACH ROW EXECUTE FUNCTION
+# sessions_mark()` (or a statement-level trigger with REFERENCING NEW TABLE AS ... to mark once per batch).
+_MARK = "INSERT OR IGNORE INTO sessions_dirty (session_id) SELECT {0} WHERE {0} IS NOT NULL"
+_TRIGGERS = {
+    "sessions_mark_insert": f"AFTER INSERT ON usage_events BEGIN {_MARK.format('NEW.session_id')}; END",
+    "sessions_mark_update": "AFTER UPDATE ON usage_events BEGIN "
+    f"{_MARK.format('NEW.session_id')}; {_MARK.format('OLD.session_id')}; END",
+    "sessions_mark_delete": f"AFTER DELETE ON usage_events BEGIN {_MARK.format('OLD.session_id')}; END",
+}
+
+
+def _track_changes(conn: Connection) -> None:
+    from sqlalchemy import text
+
+    statements = [
+        "CREATE TABLE IF NOT EXISTS sessions_dirty (session_id VARCHAR(200) PRIMARY KEY)",
+        "CREATE TABLE IF NOT EXISTS sessions_claimed (session_id VARCHAR(200) PRIMARY KEY)",
+        # repo name per cwd, so that `git` runs once per directory and never inside a write transaction
+        "CREATE TABLE IF NOT EXISTS session_repos (cwd TEXT PRIMARY KEY, git_repo TEXT, checked_ms BIGINT)",
+        "INSERT OR IGNORE INTO session_repos (cwd, git_repo, checked_ms) SELECT cwd, MAX(git_repo), "
+        "MAX(updated_ms) FROM sessions WHERE cwd IS NOT NULL AND git_repo IS NOT NULL GROUP BY cwd",
+        *(f"CREATE TRIGGER IF NOT EXISTS {name} {body}" for name, body in _TRIGGERS.items()),
+        # Whatever v1's watermark had not taken in yet: every session is computed once more.
+        "INSERT OR IGNORE INTO sessions_dirty (session_id) "
+        "SELECT DISTINCT session_id FROM usage_events WHERE session_id IS NOT NULL",
+        "DELETE FROM sessions_state WHERE key IN "
+        "('last_event_id', 'fp_events', 'fp_tokens', 'fp_cost_micro')",
+    ]
+    for statement in statements:
+        conn.execute(text(statement))
 
 
 MIGRATIONS: list[Migration] = [
     Migration(COMPONENT, 1, "sessions, session_notes, session_tags, value_logs", _create_tables),
+    Migration(COMPONENT, 2, "sessions_dirty triggers on usage_events; session_repos cache", _track_changes),
 ]
 
 
@@ -327,10 +372,9 @@ def git_repo_name(cwd: str | None, *, timeout: float = 2.0) -> str | None:
 
 @dataclass(frozen=True)
 class RefreshResult:
-    """What one refresh did: sessions recomputed and the ledger position reached."""
+    """What one refresh did: how many session records it wrote."""
 
     sessions: int
-    last_event_id: int
 
 
 _EVENT_SQL = (
@@ -340,6 +384,16 @@ _EVENT_SQL = (
 )
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a refresh computed from one read snapshot of the ledger, before it writes anything."""
+
+    ids: tuple[str, ...]  # every session recomputed (written, or emptied when it has no events left)
+    stats: dict[str, SessionStats]
+    repos: dict[str, str | None]  # cwd -> repo, from the cache
+    digest: int
+
+
 def refresh(
     conn: sqlite3.Connection,
     settings: SessionSettings,
@@ -347,123 +401,128 @@ def refresh(
     now_ms: int,
     pricing_mode: str = "auto",
     full: bool = False,
+    repo_of: Callable[[str | None], str | None] | None = None,
 ) -> RefreshResult:
-    """Recompute every session whose ledger events changed since the last refresh (all of them when `full`).
+    """Recompute every session the ledger touched since the last refresh (all of them when `full`, or when
+    the category rules, the active gap or the pricing mode changed); commit, and return how many were written.
 
-    New rows are found by id; rows the ledger rewrote in place (a streamed response that grew, a repricing)
-    or deleted are found by comparing per-session fingerprints (events, tokens, cost) once the ledger-wide
-    fingerprint differs from the one stored. Returns how many sessions were written; the caller commits.
+    Three steps keep the ledger's write lock short: claim the dirty session ids (a short write), compute the
+    records from a read snapshot and run `git` for directories not seen before (no lock held), then write the
+    records and the repo cache in one short transaction. Commits whatever `conn` had open first.
     Raises sqlite3.Error on a database problem.
     """
-    rules = settings_digest(settings)
-    if rules != _state(conn, "settings_digest"):
-        full = True  # new category rules or active gap: every record is recomputed once
-    last = 0 if full else _state(conn, "last_event_id")
-    top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM usage_events").fetchone()[0]
-    # Everything below reads rows up to `top` only, so rows appended meanwhile wait for the next refresh.
-    now_fp = ledger_fingerprint(conn, pricing_mode, upto=top)
-    stored = _stored_fingerprint(conn)
-    if top <= last and now_fp == stored:
-        return RefreshResult(0, last)
-    dirty = {
-        r[0]
-        for r in conn.execute(
-            "SELECT DISTINCT session_id FROM usage_events "
-            "WHERE id > ? AND id <= ? AND session_id IS NOT NULL",
-            (last, top),
+    resolve = repo_of or git_repo_name
+    if conn.in_transaction:
+        conn.commit()
+    _claim(conn)
+    plan = _read_plan(conn, settings, pricing_mode, full)
+    unknown = {s.cwd for s in plan.stats.values() if s.cwd and s.cwd not in plan.repos}
+    found = {cwd: resolve(cwd) for cwd in sorted(unknown)}  # outside any transaction
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(
+            "INSERT OR REPLACE INTO session_repos (cwd, git_repo, checked_ms) VALUES (?, ?, ?)",
+            [(cwd, repo, now_ms) for cwd, repo in found.items()],
         )
-    }
-    if last and not _explained(now_fp, stored, ledger_fingerprint(conn, pricing_mode, after=last, upto=top)):
-        dirty |= _changed_sessions(conn, pricing_mode, top)  # not only appends: find the rewritten sessions
-    ids = sorted(dirty)
+        repos = plan.repos | found
+        for sid in plan.ids:
+            stats = plan.stats.get(sid)
+            if stats is None:
+                conn.execute(_EMPTY_SQL, (now_ms, sid))  # every event went (pruned, deduplicated away)
+            else:
+                _write(conn, stats, settings, repos.get(stats.cwd or ""), now_ms)
+        for start in range(0, len(plan.ids), _CHUNK):
+            chunk = plan.ids[start : start + _CHUNK]
+            conn.execute(f"DELETE FROM sessions_claimed WHERE session_id IN ({_marks(chunk)})", chunk)
+        _set_state(conn, "settings_digest", plan.digest)
+        _set_state(conn, "pricing_mode", _mode_code(pricing_mode))
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return RefreshResult(len(plan.stats))
+
+
+def _marks(items: Sequence[object]) -> str:
+    return ",".join("?" * len(items))
+
+
+def _claim(conn: sqlite3.Connection) -> None:
+    """Move the ids the ledger's triggers marked to `sessions_claimed` (a short write; none when none)."""
+    if conn.execute("SELECT 1 FROM sessions_dirty LIMIT 1").fetchone() is None:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "INSERT OR IGNORE INTO sessions_claimed (session_id) SELECT session_id FROM sessions_dirty"
+        )
+        conn.execute("DELETE FROM sessions_dirty")
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+def _read_plan(conn: sqlite3.Connection, settings: SessionSettings, pricing_mode: str, full: bool) -> _Plan:
+    """Compute the records to write from one read snapshot (a deferred transaction, ended before return)."""
+    digest = settings_digest(settings, pricing_mode)
     gap_ms = settings.active_gap_minutes * 60_000
-    repos: dict[str, str | None] = {}
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        grouped: dict[str, list[Event]] = {}
-        for row in conn.execute(_EVENT_SQL.format(marks=",".join("?" * len(chunk))), chunk):
-            grouped.setdefault(row[0], []).append(_event(row, pricing_mode))
-        for sid, events in grouped.items():
-            _write(conn, summarize(sid, events, gap_ms), settings, repos, now_ms)
-    _set_state(conn, "last_event_id", top)
-    _set_state(conn, "settings_digest", rules)
-    for key, value in zip(_FP_KEYS, now_fp, strict=True):
-        _set_state(conn, key, value)
-    return RefreshResult(len(ids), top)
+    conn.execute("BEGIN")
+    try:
+        if full or digest != _state(conn, "settings_digest"):
+            ids = {r[0] for r in conn.execute("SELECT session_id FROM sessions_claimed")}
+            ids |= {
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT session_id FROM usage_events WHERE session_id IS NOT NULL"
+                )
+            }
+        else:
+            ids = {r[0] for r in conn.execute("SELECT session_id FROM sessions_claimed")}
+        ordered = tuple(sorted(ids))
+        stats: dict[str, SessionStats] = {}
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            grouped: dict[str, list[Event]] = {}
+            for row in conn.execute(_EVENT_SQL.format(marks=_marks(chunk)), chunk):
+                grouped.setdefault(row[0], []).append(_event(row, pricing_mode))
+            for sid, events in grouped.items():
+                stats[sid] = summarize(sid, events, gap_ms)
+        cwds = sorted({s.cwd for s in stats.values() if s.cwd})
+        repos: dict[str, str | None] = {}
+        for start in range(0, len(cwds), _CHUNK):
+            dirs = cwds[start : start + _CHUNK]
+            sql = f"SELECT cwd, git_repo FROM session_repos WHERE cwd IN ({_marks(dirs)})"
+            repos.update((str(r[0]), r[1]) for r in conn.execute(sql, dirs))
+    finally:
+        conn.rollback()  # a read transaction: nothing to keep
+    return _Plan(ordered, stats, repos, digest)
 
 
-def settings_digest(settings: SessionSettings) -> int:
-    """Return a number that changes whenever a setting that shapes the records (rules, gap) changes."""
+def settings_digest(settings: SessionSettings, pricing_mode: str = "auto") -> int:
+    """Return a number that changes whenever a setting that shapes the records (rules, gap, pricing mode)
+    changes."""
     shape = [
         settings.active_gap_minutes,
         settings.default_category,
         [(r.pattern, r.category) for r in settings.categories],
+        pricing_mode,
     ]
     return zlib.crc32(json.dumps(shape).encode())
 
 
-_FP_KEYS = ("fp_events", "fp_tokens", "fp_cost_micro")
-_TOKENS = "(input_tokens + output_tokens + cache_creation_tokens + cache_read_tokens)"
-
-
-def _cost_sql(mode: str) -> str:
-    return {"display": "cost_usd", "calculate": "cost_calc"}.get(mode, "COALESCE(cost_usd, cost_calc)")
-
-
-def ledger_fingerprint(
-    conn: sqlite3.Connection, pricing_mode: str, *, after: int = 0, upto: int | None = None
-) -> tuple[int, int, int]:
-    """Return (events, tokens, cost in micro-USD) over the ledger rows with a session id and an id in
-    (after, upto] (all rows by default)."""
-    row = conn.execute(
-        f"SELECT COUNT(*), COALESCE(SUM({_TOKENS}), 0), TOTAL({_cost_sql(pricing_mode)}) FROM usage_events "
-        "WHERE session_id IS NOT NULL AND id > ? AND id <= ?",
-        (after, upto if upto is not None else 2**62),
-    ).fetchone()
-    return int(row[0]), int(row[1]), round(float(row[2]) * 1_000_000)
-
-
-def _explained(now: tuple[int, int, int], stored: tuple[int, int, int], new: tuple[int, int, int]) -> bool:
-    """True when the ledger moved by exactly the new rows (appends only); cost sums may differ by rounding."""
-    return (
-        now[0] == stored[0] + new[0]
-        and now[1] == stored[1] + new[1]
-        and abs(now[2] - stored[2] - new[2]) <= 2
-    )
+def _mode_code(pricing_mode: str) -> int:
+    return zlib.crc32(pricing_mode.encode())
 
 
 def needs_refresh(conn: sqlite3.Connection, pricing_mode: str) -> bool:
-    """Return True when the ledger has rows, or changes, that the session records have not taken in."""
-    top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM usage_events").fetchone()[0]
-    if top > _state(conn, "last_event_id"):
+    """Return True when the ledger has changes the session records have not taken in (or the pricing mode
+    differs from the one they were computed with). Two index probes: cheap enough for every report."""
+    if conn.execute("SELECT 1 FROM sessions_dirty LIMIT 1").fetchone() is not None:
         return True
-    return ledger_fingerprint(conn, pricing_mode) != _stored_fingerprint(conn)
-
-
-def _stored_fingerprint(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    a, b, c = (_state(conn, k) for k in _FP_KEYS)
-    return a, b, c
-
-
-def _changed_sessions(conn: sqlite3.Connection, pricing_mode: str, upto: int) -> set[str]:
-    """Return the sessions whose stored figures no longer match their ledger rows (only looked for when the
-    ledger-wide fingerprint moved other than by the new rows)."""
-    stored = {
-        r[0]: (r[1], r[2], r[3])
-        for r in conn.execute(
-            f"SELECT session_id, events, {_TOKENS}, cost_usd FROM sessions WHERE started_ms IS NOT NULL"
-        )
-    }
-    changed = set()
-    for sid, events, tokens, cost in conn.execute(
-        f"SELECT session_id, COUNT(*), COALESCE(SUM({_TOKENS}), 0), TOTAL({_cost_sql(pricing_mode)}) "
-        "FROM usage_events WHERE session_id IS NOT NULL AND id <= ? GROUP BY session_id",
-        (upto,),
-    ):
-        old = stored.get(sid)
-        if old is None or old[0] != events or old[1] != tokens or abs(old[2] - cost) > 1e-6:
-            changed.add(sid)
-    return changed
+    if conn.execute("SELECT 1 FROM sessions_claimed LIMIT 1").fetchone() is not None:
+        return True
+    return _state(conn, "pricing_mode") != _mode_code(pricing_mode)
 
 
 def _event(row: Sequence[Any], mode: str) -> Event:
@@ -475,20 +534,8 @@ def _event(row: Sequence[Any], mode: str) -> Event:
 
 
 def _write(
-    conn: sqlite3.Connection,
-    s: SessionStats,
-    settings: SessionSettings,
-    repos: dict[str, str | None],
-    now_ms: int,
+    conn: sqlite3.Connection, s: SessionStats, settings: SessionSettings, repo: str | None, now_ms: int
 ) -> None:
-    old = conn.execute("SELECT cwd, git_repo FROM sessions WHERE session_id = ?", (s.session_id,)).fetchone()
-    if old is not None and old[0] == s.cwd and old[1]:
-        repo = old[1]
-    else:
-        key = s.cwd or ""
-        if key not in repos:
-            repos[key] = git_repo_name(s.cwd)
-        repo = repos[key]
     category = categorize(s.cwd, settings.categories, settings.default_category)
     values = {
         "session_id": s.session_id,
@@ -514,6 +561,14 @@ def _write(
         "updated_ms": now_ms,
     }
     conn.execute(_UPSERT_SQL.format(", ".join(values), ", ".join("?" * len(values))), list(values.values()))
+
+
+# A session whose ledger rows are all gone keeps its notes, tags and values, with no figures.
+_EMPTY_SQL = (
+    "UPDATE sessions SET started_ms = NULL, ended_ms = NULL, wall_ms = 0, active_ms = 0, messages = 0, "
+    "events = 0, input_tokens = 0, output_tokens = 0, cache_creation_tokens = 0, cache_read_tokens = 0, "
+    "cost_usd = 0, unpriced = 0, model = NULL, models = '[]', updated_ms = ? WHERE session_id = ?"
+)
 
 
 _STAT_COLUMNS = (
@@ -619,7 +674,7 @@ def refresh_db(db_path: Path, settings: SessionSettings, *, pricing_mode: str = 
     now = int(time.time() * 1000)
     with _connect(db_path) as conn:
         if not _has_table(conn, "usage_events"):
-            return RefreshResult(0, 0)
+            return RefreshResult(0)
         result = refresh(conn, settings, now_ms=now, pricing_mode=pricing_mode)
         close_idle(conn, now_ms=now, idle_minutes=settings.idle_minutes)
     return result
@@ -691,7 +746,7 @@ def attach(ctx: DaemonContext) -> SessionKeeper:
 
     def _refresh_op(_request: dict[str, Any]) -> dict[str, Any]:
         result = keeper.run_once()
-        return {"ok": True, "sessions": result.sessions, "last_event_id": result.last_event_id}
+        return {"ok": True, "sessions": result.sessions}
 
     ctx.handlers["sessions.refresh"] = _refresh_op
     ctx.quota_listeners.append(keeper.poke)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from pathlib import Path
 
 import click
 
-from daemon import maintenance
+from daemon import maintenance, zones
 from daemon.paths import BatonPaths
 
 
@@ -28,7 +27,8 @@ def path() -> None:
 def backup(file: Path | None) -> None:
     """Copy the database to FILE (default: backups/baton-<time>.db beside it), safe while the daemon runs."""
     paths = BatonPaths.from_env()
-    dest = file or paths.data_dir / "backups" / f"baton-{datetime.now().strftime('%Y%m%d-%H%M%S')}.db"
+    stamp = zones.now_in(zones.zone_for(paths)).strftime("%Y%m%d-%H%M%S")
+    dest = file or paths.data_dir / "backups" / f"baton-{stamp}.db"
     written = maintenance.backup(paths.ledger_db, dest)
     click.echo(f"Backed up {paths.ledger_db} to {written} ({written.stat().st_size:,} bytes).")
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
 from pathlib import Path
 
 import click
 
-from daemon import exports
+from daemon import exports, zones
 from daemon import session_reports as sr
 from daemon.commands.report_sessions import Period, opened, period
 from daemon.errors import BatonError
@@ -70,7 +69,7 @@ def sessions_json(output: Path | None, since: str | None, until: str | None, tz_
 def tracker(output: Path | None, since: str | None, until: str | None, tz_name: str | None) -> None:
     """TRACKER.md: totals, a daily log table and averages, in Markdown."""
     rows, p = _load(since, until, tz_name)
-    _write(exports.tracker_markdown(rows, p.tz, datetime.now(p.tz)), output)
+    _write(exports.tracker_markdown(rows, p.tz, zones.now_in(p.tz)), output)
 
 
 @export.command("jsonl")

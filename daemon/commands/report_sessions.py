@@ -13,14 +13,14 @@ import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
 from daemon import session_reports as sr
+from daemon import zones
 from daemon.errors import BatonError
 from daemon.paths import BatonPaths
 
@@ -28,28 +28,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _zone(name: str | None, paths: BatonPaths) -> tzinfo:
-    """Return the zone named by --timezone, else the configured `general.timezone`, else the system's."""
-    name = name or os.environ.get("BATON_GENERAL__TIMEZONE") or _configured_zone(paths)
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise BatonError(
-                f"unknown time zone {name!r}", hint="use an IANA name such as Europe/Paris"
-            ) from exc
-    from tzlocal import get_localzone
-
-    return get_localzone()
-
-
-def _configured_zone(paths: BatonPaths) -> str | None:
-    # Read just this key without pydantic: reports stay fast; `baton config validate` checks the whole file.
-    try:
-        data = tomllib.loads(paths.config_file.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return None
-    zone = data.get("general", {}).get("timezone") if isinstance(data.get("general"), dict) else None
-    return zone if isinstance(zone, str) and zone else None
+    """Return the zone named by --timezone, else the configured `general.timezone`, else the system's.
+    Raise BatonError on an unknown name."""
+    return zones.strict_zone(name or zones.configured_name(paths))
 
 
 @dataclass(frozen=True)
@@ -215,7 +196,7 @@ def recent(since: str | None, until: str | None, tz_name: str | None, fmt: str |
 
 
 def _span(p: Period, default_days: int) -> tuple[date, date]:
-    today = datetime.now(p.tz).date()
+    today = zones.now_in(p.tz).date()
     last = p.last or today
     first = p.first or (last - timedelta(days=default_days - 1))
     return first, last
@@ -296,7 +277,7 @@ def html(file: Path, since: str | None, until: str | None, tz_name: str | None) 
     with opened(paths) as conn:
         rows = sr.load_sessions(conn, since_ms, until_ms)
         models = sr.load_models(conn, since_ms, until_ms, _pricing_mode(paths))
-    page = sr.html_page(rows, models, p.tz, first, last, datetime.now(p.tz))
+    page = sr.html_page(rows, models, p.tz, first, last, zones.now_in(p.tz))
     try:
         file.write_text(page, encoding="utf-8")
     except OSError as exc:

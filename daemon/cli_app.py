@@ -35,11 +35,10 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy) if self._available(name)]
-        rows += [
-            (name, cmd.get_short_help_str())
-            for name in super().list_commands(ctx)
-            if name not in self.lazy and (cmd := super().get_command(ctx, name)) is not None
-        ]
+        for name in click.Group.list_commands(self, ctx):
+            command = click.Group.get_command(self, ctx, name)
+            if name not in self.lazy and command is not None:
+                rows.append((name, command.get_short_help_str()))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(sorted(rows))

@@ -36,3 +36,22 @@ def test_help_lists_commands_without_importing_them() -> None:
         [sys.executable, "-m", "daemon", "--help"], capture_output=True, text=True, check=True
     )
     assert "Usage:" in out.stdout
+
+
+def test_a_lazy_group_with_ordinary_sub_commands_lists_both_in_its_help() -> None:
+    import click
+    from click.testing import CliRunner
+
+    from daemon.cli_app import LazyGroup
+
+    @click.group(cls=LazyGroup, lazy={"ingest": ("daemon.commands.ingest:ingest", "Catch up.")})
+    def group() -> None:
+        """A group."""
+
+    @group.command()
+    def plain() -> None:
+        """An ordinary command."""
+
+    result = CliRunner().invoke(group, ["--help"])
+    assert result.exit_code == 0, result.output
+    assert "ingest" in result.output and "plain" in result.output

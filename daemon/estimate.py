@@ -129,6 +129,11 @@ class PhaseEstimate:
     high: int
     confidence: str
     given: bool = False
+    base: float = 0.0  # the figures behind mid: (base + rate x hours x pace) x multiplier + library tokens
+    rate: float = 0.0
+    pace: float = 1.0
+    spread: float = 0.0  # the range runs this fraction below the low hours' figure and above the high one's
+    confidence_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -198,8 +203,7 @@ def estimate_phase(
 ) -> PhaseEstimate:
     """Return the estimate of one phase, charging it the integration cost of `libraries`."""
     mult, texts = multiplier_of(asdict(phase.factors), calibration)
-    confidence = DEFAULT_BASELINES[phase.task_type].confidence
-    confidence = _step(confidence, -(len(libraries) > 0) - (phase.factors.tech_stack == "new"))
+    confidence, why = _phase_confidence(phase, libraries)
     spread = SPREAD[confidence] + LIBRARY_SPREAD * len(libraries)
     lib_tokens = round(sum(library_cost(calibration, library_key(n)).value for n in libraries))
     if phase.given_tokens is not None and phase.hours_low is None:
@@ -230,7 +234,23 @@ def estimate_phase(
         high=round(high),
         confidence=confidence,
         given=phase.given_tokens is not None and phase.hours_low is None,
+        base=calibration.bases[phase.task_type].value,
+        rate=calibration.rates[phase.task_type].value,
+        pace=calibration.pace[phase.task_type].value,
+        spread=round(spread, 4),
+        confidence_reason=why,
     )
+
+
+def _phase_confidence(phase: PlannedPhase, libraries: tuple[str, ...]) -> tuple[str, str]:
+    """Return (level, reason): the task type's level, a step lower for new libraries and for a new stack."""
+    start = DEFAULT_BASELINES[phase.task_type].confidence
+    reasons = [f"{phase.task_type} is {start}"]
+    if libraries:
+        reasons.append("one step lower for new libraries")
+    if phase.factors.tech_stack == "new":
+        reasons.append("one step lower for a new tech stack")
+    return _step(start, 1 - len(reasons)), ", ".join(reasons)
 
 
 def _libraries_by_phase(plan: Plan) -> list[tuple[str, ...]]:
@@ -252,9 +272,11 @@ def confidence_of(calibration: Calibration, phases: tuple[PhaseEstimate, ...]) -
     dominant = max(weights, key=lambda t: weights[t])
     count, error = calibration.similar.get(dominant, (0, None))
     if count == 0 or error is None:
-        level = min((p.confidence for p in phases), key=LEVELS.index)
-        level = _step(level, 0) if level != "high" else "medium"
-        return level, f"no tracked {dominant} sessions yet: default figures, task types {_types(phases)}"
+        weakest = min(phases, key=lambda p: LEVELS.index(p.confidence))
+        head = f"no tracked {dominant} sessions yet, so default figures"
+        if weakest.confidence == "high":
+            return "medium", f"{head}: at most medium until your own sessions back them"
+        return weakest.confidence, (f"{head}; phase {weakest.number} sets it: {weakest.confidence_reason}")
     accuracy = max(0.0, 100.0 - error)
     if count >= 3 and error <= 10:
         level = "high"
@@ -264,10 +286,6 @@ def confidence_of(calibration: Calibration, phases: tuple[PhaseEstimate, ...]) -
         level = "low"
     plural = "s" if count != 1 else ""
     return level, f"based on {count} similar {dominant} session{plural} ({accuracy:.0f}% average accuracy)"
-
-
-def _types(phases: tuple[PhaseEstimate, ...]) -> str:
-    return ", ".join(dict.fromkeys(p.task_type for p in phases))
 
 
 def estimate_plan(plan: Plan, calibration: Calibration, limit: QuotaLimit | None) -> Estimate:
@@ -333,10 +351,12 @@ def resolve_limit(
     settings_tokens: int | None,
     settings_plan: str,
     plan_limits: Mapping[str, int],
+    plan_notes: Mapping[str, str] | None = None,
 ) -> QuotaLimit | None:
     """Return the limit to check against and its source: --limit, the plan's own figure, then settings.quota.
 
-    `plan_limits` maps plan names (pro, max5, max20) to tokens per window; None when no figure is known.
+    `plan_limits` maps plan names (pro, max5, max20, auto) to tokens per window, `plan_notes` says where a
+    plan's figure comes from when that needs saying (auto); None when no figure is known.
     """
     if override is not None:
         return QuotaLimit(override, "--limit")
@@ -347,7 +367,9 @@ def resolve_limit(
     if settings_tokens is not None:
         return QuotaLimit(settings_tokens, "settings quota.token_limit")
     if settings_plan in plan_limits:
-        return QuotaLimit(plan_limits[settings_plan], f"settings quota.plan = {settings_plan}")
+        note = (plan_notes or {}).get(settings_plan)
+        source = f"settings quota.plan = {settings_plan}" + (f": {note}" if note else "")
+        return QuotaLimit(plan_limits[settings_plan], source)
     return None
 
 
@@ -361,78 +383,6 @@ def fmt_hours(hours: float) -> str:
     minutes = round(hours * 60)
     h, m = divmod(minutes, 60)
     return f"{h}h {m:02d}m" if h else f"{m}m"
-
-
-def _yes(flag: bool | None) -> str:
-    return "unknown" if flag is None else ("yes" if flag else "NO")
-
-
-def _span(low: float, high: float) -> str:
-    """Return planned hours as "1-1.5h", "2h" or, under an hour, "30-45 min"."""
-    if high < 1:
-        lo, hi = round(low * 60), round(high * 60)
-        return f"{lo} min" if lo == hi else f"{lo}-{hi} min"
-    return f"{low:g}h" if low == high else f"{low:g}-{high:g}h"
-
-
-def render_text(est: Estimate) -> str:
-    """Return the estimate as the text `baton estimate` prints."""
-    out = [f"Estimate for {est.title}  ({est.source})", ""]
-    for p in est.phases:
-        how = {"given": "given", "inferred": "inferred from its words", "default": "no clue: default"}
-        hours = _span(p.hours_low, p.hours_high)
-        out.append(
-            f"Phase {p.number}: {p.name} ({hours}, {p.task_type}, {how.get(p.type_source, p.type_source)})"
-        )
-        out.append(
-            f"  {fmt_tokens(p.low)} - {fmt_tokens(p.high)} tokens   base {fmt_tokens(p.mid)}"
-            f"   confidence {p.confidence}"
-        )
-        details = [*p.factors]
-        if p.libraries:
-            details.append(f"new libraries {', '.join(p.libraries)} +{fmt_tokens(p.library_tokens)}")
-        if p.given:
-            details.append("the plan's own token figure")
-        if details:
-            out.append(f"  {'; '.join(details)}")
-    out += [
-        "",
-        f"Total: {fmt_tokens(est.conservative)} - {fmt_tokens(est.aggressive)} tokens",
-        f"  mid {fmt_tokens(est.mid)}, conservative {fmt_tokens(est.conservative)} "
-        "(every phase at its low end), "
-        f"aggressive {fmt_tokens(est.aggressive)} (every phase at its high end)",
-        f"Recommended buffer: +{est.buffer:.0%} = {fmt_tokens(est.buffered)} tokens",
-    ]
-    if est.limit is None:
-        out.append(
-            "Quota: no token limit known (set quota.token_limit, or write `**Quota**: 200,000 tokens` "
-            "in the plan, or pass --limit)"
-        )
-    else:
-        out.append(f"Quota: {fmt_tokens(est.limit.tokens)} tokens (from {est.limit.source})")
-        out.append(
-            f"  fits at mid ({fmt_tokens(est.mid)})? {_yes(est.fits)}; "
-            f"with the buffer ({fmt_tokens(est.buffered)})? {_yes(est.fits_with_buffer)}; "
-            f"at the aggressive end ({fmt_tokens(est.aggressive)})? {_yes(est.fits_aggressive)}"
-        )
-    if est.phases_that_fit is not None:
-        n = est.phases_that_fit
-        head = sum(p.mid for p in est.phases[:n])
-        out.append(
-            f"  to fit with the buffer, plan {'phase 1' if n == 1 else f'phases 1-{n}'} for this window "
-            f"({fmt_tokens(head)} tokens, "
-            f"{fmt_tokens(head * (1 + est.buffer))} with the buffer) and hand off the rest"
-            if n
-            else "  even the first phase does not fit with the buffer: split it into smaller phases"
-        )
-    out.append(
-        f"Burn rate: about {fmt_tokens(est.burn_per_minute)} tokens/min; duration "
-        f"{fmt_hours(est.hours_low)} - {fmt_hours(est.hours_high)}"
-    )
-    out.append(f"Confidence: {est.confidence.upper()} ({est.confidence_reason})")
-    for w in est.warnings:
-        out.append(f"warning: {w}")
-    return "\n".join(out)
 
 
 def variance_pct(estimated: float, actual: float) -> float | None:

@@ -347,7 +347,9 @@ def explain(calibration: Calibration, check: Holdout | None = None) -> list[str]
     if check is not None and check.mape is not None:
         lines.append(
             f"  held-out accuracy: MAPE {check.mape:.1f}% over {_plural(len(check.points), 'session')} "
-            f"(first half {_pct(check.mape_first_half)}, second half {_pct(check.mape_second_half)})"
+            f"(first half {_pct(check.mape_first_half)}, second half {_pct(check.mape_second_half)}; "
+            "each session estimated by the model fitted on the ones before it, error as a share of its "
+            "actual tokens)"
         )
     return lines
 

@@ -1,4 +1,5 @@
-"""Saved estimates and tracked sessions in the ledger database, and what `baton status` shows about them.
+"""Saved estimates and tracked sessions in the ledger database; `status_lines` for `baton status`, `attach`
+for the daemon (the figures come from `daemon.estimate_progress`, the text from `daemon.estimate_view`).
 
 Tables (component "estimates"):
 - `estimates`: one saved estimate of a plan (the whole estimate as JSON, and its headline figures);
@@ -20,12 +21,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from daemon.db import Migration, connect_fast
-from daemon.estimate import Estimate, fmt_tokens, variance_pct
+from daemon.estimate import Estimate
 from daemon.estimate_model import TrackedPhase, TrackedSession
+from daemon.estimate_progress import NO_USAGE, PhaseRow, PlannedRow, SessionView, Usage
+from daemon.estimate_view import saved_estimate_line, session_lines
 from daemon.paths import BatonPaths
 
 if TYPE_CHECKING:
@@ -72,84 +74,6 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-@dataclass(frozen=True)
-class Usage:
-    """Tokens used in a span of the ledger: the quota-counted total, its parts, and how many responses."""
-
-    tokens: int
-    input_tokens: int
-    output_tokens: int
-    cache_creation_tokens: int
-    cache_read_tokens: int
-    events: int
-
-
-@dataclass(frozen=True)
-class PhaseRow:
-    """A tracked phase as stored, with its usage as the ledger has it now."""
-
-    id: int
-    name: str
-    task_type: str
-    planned_hours: float | None
-    multiplier: float
-    libraries: tuple[str, ...]
-    estimated: int | None
-    started_ms: int
-    ended_ms: int | None
-    tokens_at_end: int | None
-    note: str | None
-    usage: Usage
-    number: int | None = None
-    factors: tuple[tuple[str, str], ...] = ()
-    planned_id: int | None = None  # the estimate's phase this one works on (None: an ad-hoc phase)
-
-
-@dataclass(frozen=True)
-class PlannedRow:
-    """A planned phase of a saved estimate."""
-
-    id: int
-    number: int
-    name: str
-    task_type: str
-    hours_low: float
-    hours_high: float
-    multiplier: float
-    libraries: tuple[str, ...]
-    mid: int
-    factors: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class SessionView:
-    """A tracked session with its estimate (if any), planned phases and tracked phases."""
-
-    id: int
-    title: str
-    project_dir: str | None
-    started_ms: int
-    ended_ms: int | None
-    estimate_id: int | None
-    estimate: dict[str, Any] | None
-    planned: tuple[PlannedRow, ...]
-    phases: tuple[PhaseRow, ...]
-
-    @property
-    def open_phase(self) -> PhaseRow | None:
-        """Return the phase being worked now, or None."""
-        return next((p for p in self.phases if p.ended_ms is None), None)
-
-    def next_planned(self) -> PlannedRow | None:
-        """Return the first planned phase not tracked yet, or None when every one was."""
-        return next((p for p in self.planned if p.id not in self.tracked_ids), None)
-
-    @property
-    def tracked_ids(self) -> set[int]:
-        """Return the ids of the planned phases that were started."""
-        return {p.planned_id for p in self.phases if p.planned_id is not None}
-
-
 # ---- reading -----------------------------------------------------------------------------------------------
 
 
@@ -168,7 +92,7 @@ def usage_between(conn: sqlite3.Connection, start_ms: int, end_ms: int, project_
     try:
         row = conn.execute(sql, args).fetchone()
     except sqlite3.OperationalError:  # no ledger yet
-        return Usage(0, 0, 0, 0, 0, 0)
+        return NO_USAGE
     i, o, cc, cr, n = (int(v) for v in row)
     return Usage(i + o + cc, i, o, cc, cr, n)
 
@@ -331,96 +255,7 @@ def read_history(paths: BatonPaths, now_ms: int) -> list[TrackedSession]:
         return tracked_history(conn, now_ms)
 
 
-# ---- progress and projection (pure) ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where a tracked session stands: estimate, used so far, the phases done against theirs, projection."""
-
-    original: int | None
-    used: int
-    done_estimated: int
-    done_actual: int
-    projected: int | None
-
-    @property
-    def done_variance_pct(self) -> float | None:
-        """Return the variance of the finished phases against their estimates, in percent."""
-        return variance_pct(self.done_estimated, self.done_actual)
-
-
-def progress(view: SessionView) -> Progress:
-    """Return the session's progress: finished phases count as used, the rest is projected.
-
-    The phases still to come are scaled by how far the finished ones ran over or under their estimates, shrunk
-    toward no change by one phase's weight (one phase that ran 20 % over moves the rest by 10 %).
-    """
-    original = view.estimate.get("mid") if view.estimate else None
-    done = [p for p in view.phases if p.ended_ms is not None]
-    est_done = sum(p.estimated for p in done if p.estimated)
-    act_done = sum(p.usage.tokens for p in done if p.estimated)
-    counted = [p for p in done if p.estimated]
-    ratio = act_done / est_done if est_done else 1.0
-    factor = 1 + (ratio - 1) * len(counted) / (len(counted) + 1)
-    used = sum(p.usage.tokens for p in view.phases)
-    if original is None:
-        return Progress(None, used, est_done, act_done, None)
-    projected = float(sum(p.usage.tokens for p in done))
-    tracked = view.tracked_ids
-    current = view.open_phase
-    if current is not None:
-        projected += max(current.usage.tokens, (current.estimated or 0) * factor)
-    projected += sum(p.mid * factor for p in view.planned if p.id not in tracked)
-    return Progress(int(original), used, est_done, act_done, round(projected))
-
-
-# ---- status lines for `baton status` -----------------------------------------------------------------------
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.1f}%"
-
-
-def describe(view: SessionView, now_ms: int) -> list[str]:
-    """Return the lines that show a tracked session: the current phase, used vs estimated, the projection."""
-    prog = progress(view)
-    lines = [f"Plan: {view.title}"]
-    current = view.open_phase
-    total = len(view.planned) or len(view.phases)
-    if current is not None:
-        number = f"{current.number}/{total} " if current.number is not None else ""
-        est = f" of {fmt_tokens(current.estimated)} estimated" if current.estimated else ""
-        share = f" ({current.usage.tokens / current.estimated:.0%})" if current.estimated else ""
-        minutes = (now_ms - current.started_ms) // 60_000
-        lines.append(
-            f"  phase {number}{current.name} ({current.task_type}): {fmt_tokens(current.usage.tokens)}{est}"
-            f"{share}, {minutes} min in"
-        )
-    elif view.ended_ms is None:
-        lines.append("  no phase running: `baton phase start` marks the next one")
-    if prog.done_estimated:
-        lines.append(
-            f"  phases done: {fmt_tokens(prog.done_actual)} used vs "
-            f"{fmt_tokens(prog.done_estimated)} estimated "
-            f"({_pct(prog.done_variance_pct)})"
-        )
-    if prog.original is not None and prog.projected is not None:
-        lines.append(
-            f"  session: {fmt_tokens(prog.used)} used; projection {fmt_tokens(prog.projected)} vs estimate "
-            f"{fmt_tokens(prog.original)} ({_pct(variance_pct(prog.original, prog.projected))})"
-            + _fits(view.estimate, prog.projected)
-        )
-    return lines
-
-
-def _fits(estimate: dict[str, Any] | None, projected: int) -> str:
-    limit = (estimate or {}).get("limit")
-    if not limit:
-        return ""
-    tokens = int(limit["tokens"])
-    verdict = "within" if projected <= tokens else "OVER"
-    return f"; {verdict} the {fmt_tokens(tokens)} limit"
+# ---- what `baton status` shows ------------------------------------------------------------------------
 
 
 def status_lines(paths: BatonPaths, now_ms: int | None = None) -> list[str]:
@@ -434,7 +269,7 @@ def status_lines(paths: BatonPaths, now_ms: int | None = None) -> list[str]:
         with connect_fast(paths.ledger_db, readonly=True) as conn:
             view = active_session(conn, now_ms)
             if view is not None:
-                return describe(view, now_ms)
+                return session_lines(view, now_ms)
             latest = latest_estimate(conn)
             started = (
                 latest is not None
@@ -446,11 +281,7 @@ def status_lines(paths: BatonPaths, now_ms: int | None = None) -> list[str]:
         return []
     if latest is None or started:
         return []
-    est = latest[1]
-    return [
-        f"Plan: {est['title']} estimated {fmt_tokens(est['mid'])} tokens "
-        f"({fmt_tokens(est['buffered'])} with the buffer); `baton phase start` tracks it"
-    ]
+    return [saved_estimate_line(latest[1])]
 
 
 # ---- writing (the CLI's side; SQLAlchemy Core on the migrated engine) --------------------------------------

@@ -363,55 +363,64 @@ def _read_quota(value: str) -> tuple[int | None, str | None]:
     return parse_tokens(value if "token" in lowered else value + " tokens"), None
 
 
+@dataclass
+class _Reading:
+    """Mutable state while reading a plan's lines: the preamble, the phases so far, the quota it names."""
+
+    source: str
+    warnings: list[str]
+    preamble: _Section = field(default_factory=lambda: _Section(line=0, number=0, name=""))
+    sections: list[_Section] = field(default_factory=list)
+    quota_tokens: int | None = None
+    quota_plan: str | None = None
+    in_code: bool = False
+    phase_level: int = 0
+
+    def read(self, lineno: int, raw: str) -> None:
+        """Take one line of the plan into the phase it belongs to (or the preamble)."""
+        if raw.lstrip().startswith(("```", "~~~")):
+            self.in_code = not self.in_code
+            return
+        if self.in_code:
+            return
+        if (m := _PHASE_HEADING.match(raw)) and m.group("hashes") != "#":
+            self.sections.append(_new_phase(m, lineno, len(self.sections) + 1))
+            self.phase_level = len(m.group("hashes"))
+            return
+        if (h := _HEADING.match(raw)) and self.sections and len(h.group("hashes")) <= self.phase_level:
+            self.sections[-1].body.append("")  # a sibling heading closes the phase: later lines are plan-wide
+            self.sections.append(_Section(line=lineno, number=-1, name=""))
+            return
+        current = self.sections[-1] if self.sections else self.preamble
+        kv = _KEY_VALUE.match(raw.replace("**", "") if "**" in raw else raw)
+        where = f"{self.source}:{lineno}"
+        if kv and kv.group("key").strip().lower() in ("quota", "token limit", "quota limit", "limit"):
+            self.quota_tokens, self.quota_plan = _read_quota(kv.group("value"))
+            if self.quota_tokens is None and self.quota_plan is None:
+                self.warnings.append(
+                    f"{where}: cannot read the quota {kv.group('value')!r} (write e.g. 200,000 tokens)"
+                )
+            return
+        target = current if current.number != -1 else self.preamble
+        if kv and _apply_key_value(target, kv.group("key"), kv.group("value"), where, self.warnings):
+            return
+        current.body.append(raw)
+
+
 def parse_plan(text: str, source: str) -> Plan:
     """Return the plan in `text` (read from `source`, used in messages).
 
     Raise BatonError naming `source` when it holds no phase (and no handoff objectives).
     """
     lines = text.splitlines()
-    warnings: list[str] = []
-    title = next(
-        (m.group("text") for ln in lines if (m := _HEADING.match(ln)) and len(m.group("hashes")) == 1), ""
-    )
-    preamble = _Section(line=0, number=0, name="")
-    sections: list[_Section] = []
-    quota_tokens: int | None = None
-    quota_plan: str | None = None
-    in_code = False
-    phase_level = 0
+    reading = _Reading(source, [])
     for lineno, raw in enumerate(lines, start=1):
-        if raw.lstrip().startswith(("```", "~~~")):
-            in_code = not in_code
-            continue
-        if in_code:
-            continue
-        if (m := _PHASE_HEADING.match(raw)) and m.group("hashes") != "#":
-            sections.append(_new_phase(m, lineno, len(sections) + 1, source, warnings))
-            phase_level = len(m.group("hashes"))
-            continue
-        if (h := _HEADING.match(raw)) and sections and len(h.group("hashes")) <= phase_level:
-            sections[-1].body.append("")  # a sibling heading closes the phase: later lines are plan-wide
-            sections.append(_Section(line=lineno, number=-1, name=""))
-            continue
-        current = sections[-1] if sections else preamble
-        kv = _KEY_VALUE.match(raw.replace("**", "") if "**" in raw else raw)
-        where = f"{source}:{lineno}"
-        if kv and kv.group("key").strip().lower() in ("quota", "token limit", "quota limit", "limit"):
-            quota_tokens, quota_plan = _read_quota(kv.group("value"))
-            if quota_tokens is None and quota_plan is None:
-                warnings.append(
-                    f"{where}: cannot read the quota {kv.group('value')!r} (write e.g. 200,000 tokens)"
-                )
-            continue
-        if kv and _apply_key_value(
-            current if current.number != -1 else preamble, kv.group("key"), kv.group("value"), where, warnings
-        ):
-            continue
-        current.body.append(raw)
-    phases = tuple(_finish(s, preamble, source, warnings) for s in sections if s.number > 0)
+        reading.read(lineno, raw)
+    pre = reading.preamble
+    phases = tuple(_finish(s, pre, source, reading.warnings) for s in reading.sections if s.number > 0)
     kind = "plan"
     if not phases:
-        phases = _objectives(lines, source)
+        phases = _objectives(lines)
         kind = "handoff"
     if not phases:
         raise BatonError(
@@ -419,20 +428,23 @@ def parse_plan(text: str, source: str) -> Plan:
             hint="write each phase as a heading such as `### Phase 1: WebSocket server (1-1.5h)`, "
             "or give a handoff with a numbered `## Next Session Objectives` list",
         )
+    title = next(
+        (m.group("text") for ln in lines if (m := _HEADING.match(ln)) and len(m.group("hashes")) == 1), ""
+    )
     return Plan(
         source=source,
         title=title or (phases[0].name if kind == "handoff" else source),
-        factors=preamble.factors,
-        libraries=tuple(dict.fromkeys(preamble.libraries)),
+        factors=pre.factors,
+        libraries=tuple(dict.fromkeys(pre.libraries)),
         phases=phases,
-        quota_tokens=quota_tokens,
-        quota_plan=quota_plan,
+        quota_tokens=reading.quota_tokens,
+        quota_plan=reading.quota_plan,
         kind=kind,
-        warnings=tuple(warnings),
+        warnings=tuple(reading.warnings),
     )
 
 
-def _new_phase(m: re.Match[str], lineno: int, index: int, source: str, warnings: list[str]) -> _Section:
+def _new_phase(m: re.Match[str], lineno: int, index: int) -> _Section:
     rest = m.group("rest")
     duration = None
     tokens = None
@@ -479,7 +491,7 @@ def _finish(sec: _Section, preamble: _Section, source: str, warnings: list[str])
     )
 
 
-def _objectives(lines: list[str], source: str) -> tuple[PlannedPhase, ...]:
+def _objectives(lines: list[str]) -> tuple[PlannedPhase, ...]:
     """Return phases from the numbered items under a handoff's objectives heading (empty if there is none)."""
     phases: list[PlannedPhase] = []
     inside = False

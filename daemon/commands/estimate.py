@@ -7,15 +7,17 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from daemon.control import DaemonNotRunning
 from daemon.errors import BatonError
-from daemon.estimate import Estimate, QuotaLimit, estimate_plan, fmt_tokens, render_text, resolve_limit
+from daemon.estimate import Estimate, QuotaLimit, estimate_plan, fmt_tokens, resolve_limit
 from daemon.estimate_model import explain, fit, holdout
+from daemon.estimate_view import phase_message, render_text
 from daemon.paths import BatonPaths
 from daemon.plan_parse import Plan, infer_task_type, parse_plan
 
@@ -24,16 +26,24 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Connection
 
-    from daemon.config import Settings
-    from daemon.estimate_store import PlannedRow, SessionView
+    from daemon.estimate_progress import PlannedRow, SessionView
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def parse_at(value: str | None, now_ms: int) -> int:
-    """Return epoch ms for --at: "14:05" (today, local time) or an ISO 8601 time; `now_ms` when None.
+def display_zone(paths: BatonPaths) -> tzinfo:
+    """Return the zone clock times are read and shown in: `general.timezone`, else the system's zone."""
+    from daemon.config import load_settings
+    from daemon.timeutil import resolve_zone
+
+    return resolve_zone(load_settings(paths).general.timezone or None)
+
+
+def parse_at(value: str | None, now_ms: int, zone: tzinfo) -> int:
+    """Return epoch ms for --at: "14:05" (today in `zone`) or an ISO 8601 time (in `zone` when it names
+    none); `now_ms` when None.
 
     Raise BatonError when the text is neither, or names a time more than a minute ahead.
     """
@@ -42,14 +52,14 @@ def parse_at(value: str | None, now_ms: int) -> int:
     try:
         if len(value) <= 5 and ":" in value:
             hh, mm = (int(v) for v in value.split(":"))
-            today = datetime.fromtimestamp(now_ms / 1000).astimezone()
+            today = datetime.fromtimestamp(now_ms / 1000, zone)
             moment = today.replace(hour=hh, minute=mm, second=0, microsecond=0)
         else:
             moment = datetime.fromisoformat(value)
     except ValueError as exc:
         raise BatonError(f"--at {value!r}: not a time", hint="write 14:05 or 2026-01-06T14:05") from exc
     if moment.tzinfo is None:
-        moment = moment.astimezone()
+        moment = moment.replace(tzinfo=zone)
     at_ms = int(moment.timestamp() * 1000)
     if at_ms > now_ms + 60_000:
         raise BatonError(f"--at {value!r} is in the future", hint="phases are marked when they happen")
@@ -67,37 +77,35 @@ def read_plan(path: Path) -> Plan:
     return parse_plan(text, str(path))
 
 
-def _plan_limits(paths: BatonPaths, settings: Settings) -> dict[str, int]:
-    """Return tokens per window by plan name (from daemon.plans), with "auto" the daemon's current figure."""
-    try:
-        from daemon.plans import AUTO_FALLBACK_PLAN, PLAN_TOKENS
-    except ImportError:
-        return {}
-    limits = dict(PLAN_TOKENS)
-    auto = limits.get(AUTO_FALLBACK_PLAN)
-    try:
-        from daemon import snapshot
+def _plan_limits(paths: BatonPaths) -> tuple[dict[str, int], dict[str, str]]:
+    """Return tokens per window by plan name (from daemon.plans), with "auto" the daemon's current figure
+    (from its last snapshot), else the fallback plan's; and a note saying which "auto" is."""
+    from daemon import snapshot
+    from daemon.plans import AUTO_FALLBACK_PLAN, PLAN_TOKENS
 
-        snap = snapshot.read(paths) or {}
-        if isinstance(snap.get("tokens_limit"), int) and snap["tokens_limit"] > 0:
-            auto = snap["tokens_limit"]
-    except Exception:  # no daemon snapshot yet: the fallback below
-        pass
-    if auto:
-        limits["auto"] = auto
-    return limits
+    limits = dict(PLAN_TOKENS)
+    snap = snapshot.read(paths) or {}
+    if isinstance(snap.get("tokens_limit"), int) and snap["tokens_limit"] > 0:
+        limits["auto"] = snap["tokens_limit"]
+        note = "the daemon's current figure"
+    else:
+        limits["auto"] = limits[AUTO_FALLBACK_PLAN]
+        note = f"{AUTO_FALLBACK_PLAN}'s figure until the daemon has worked out your plan"
+    return limits, {"auto": note}
 
 
 def _limit(plan: Plan, override: int | None, paths: BatonPaths) -> QuotaLimit | None:
     from daemon.config import load_settings
 
     settings = load_settings(paths)
+    limits, notes = _plan_limits(paths)
     return resolve_limit(
         plan,
         override=override,
         settings_tokens=settings.quota.token_limit,
         settings_plan=settings.quota.plan,
-        plan_limits=_plan_limits(paths, settings),
+        plan_limits=limits,
+        plan_notes=notes,
     )
 
 
@@ -188,19 +196,24 @@ def _match(planned: tuple[PlannedRow, ...], name: str, tracked: set[int] | None 
 
 
 def _catch_up(paths: BatonPaths) -> None:
-    """Bring the ledger up to date, unless a running daemon keeps it so (reading twice would be harmless: the
-    ledger dedups, but a first full scan can take a while)."""
+    """Bring the ledger up to date: a running daemon has read every line already; else read them here.
+
+    Raise BatonError when the daemon is there but does not answer (`--no-ingest` then ends the phase).
+    """
+    from daemon.config import load_settings
+    from daemon.control import request
+    from daemon.ingest import catch_up
+
     try:
-        from daemon.config import load_settings
-        from daemon.control import request
-        from daemon.ingest import catch_up
-    except ImportError:
+        request(paths, {"op": "ping"}, timeout=2.0)
         return
-    try:
-        if request(paths, {"op": "ping"}, timeout=1.0).get("ok"):
-            return
-    except BatonError:  # DaemonNotRunning: read the new lines here
+    except DaemonNotRunning:
         pass
+    except BatonError as exc:
+        raise BatonError(
+            f"cannot ask the daemon whether it has read the latest usage: {exc.message}",
+            hint="`baton phase end --no-ingest` ends the phase with what the ledger holds now",
+        ) from exc
     try:
         catch_up(paths, load_settings(paths))
     except BatonError as exc:
@@ -208,11 +221,9 @@ def _catch_up(paths: BatonPaths) -> None:
 
 
 def _notify(paths: BatonPaths, title: str, body: str) -> bool:
-    try:
-        from daemon.config import load_settings
-        from daemon.notify import send
-    except ImportError:
-        return False
+    from daemon.config import load_settings
+    from daemon.notify import send
+
     try:
         return send(load_settings(paths), title, body, "info")
     except Exception as exc:  # a notification must never lose the phase that was just recorded
@@ -237,39 +248,6 @@ def _close_phase(
     if after.planned and after.next_planned() is None and after.open_phase is None:
         end_session(conn, view.id, at_ms)
     return phase_message(after, current.id)
-
-
-def phase_message(view: SessionView, phase_id: int) -> tuple[str, str]:
-    """Return (title, body) saying how the phase went against its estimate and the new projection."""
-    from daemon.estimate import variance_pct
-    from daemon.estimate_store import progress
-
-    done = next(p for p in view.phases if p.id == phase_id)
-    label = f"Phase {done.number}" if done.number is not None else "Phase"
-    minutes = ((done.ended_ms or done.started_ms) - done.started_ms) // 60_000
-    lines = []
-    if done.estimated:
-        var = done.usage.tokens - done.estimated
-        lines.append(
-            f"Estimated {fmt_tokens(done.estimated)}, actual {fmt_tokens(done.usage.tokens)} tokens: "
-            f"{var:+,} ({variance_pct(done.estimated, done.usage.tokens):+.1f}%) in {minutes} min."
-        )
-    else:
-        lines.append(f"{fmt_tokens(done.usage.tokens)} tokens in {minutes} min (no estimate for this phase).")
-    if done.note:
-        lines.append(f"Note: {done.note}")
-    prog = progress(view)
-    if prog.original is not None and prog.projected is not None:
-        lines.append(
-            f"Projection for the session: {fmt_tokens(prog.projected)} "
-            f"(estimate {fmt_tokens(prog.original)}, "
-            f"{variance_pct(prog.original, prog.projected):+.1f}%)."
-        )
-        limit = (view.estimate or {}).get("limit")
-        if limit:
-            within = prog.projected <= int(limit["tokens"])
-            lines.append(f"{'Still within' if within else 'Over'} the quota ({fmt_tokens(limit['tokens'])}).")
-    return f"{label} done: {done.name}", "\n".join(lines)
 
 
 def _open_session(
@@ -314,11 +292,11 @@ def _open_session(
     return new
 
 
-def _check_order(view: SessionView, at_ms: int) -> None:
+def _check_order(view: SessionView, at_ms: int, zone: tzinfo) -> None:
     """Raise BatonError when a phase would start before the last one ended (its tokens would count twice)."""
     last_end = max((p.ended_ms or 0 for p in view.phases), default=0)
     if at_ms < last_end:
-        ended = datetime.fromtimestamp(last_end / 1000).astimezone().strftime("%H:%M:%S")
+        ended = datetime.fromtimestamp(last_end / 1000, zone).strftime("%H:%M:%S %Z")
         raise BatonError(
             f"the previous phase ended at {ended}; a phase cannot start before that",
             hint="phases do not overlap, so that no token is counted twice",
@@ -346,7 +324,8 @@ def start(
     from daemon.estimate_store import active_session, move_session_start, start_phase
 
     paths = BatonPaths.from_env()
-    at_ms = parse_at(at, _now_ms())
+    zone = display_zone(paths)
+    at_ms = parse_at(at, _now_ms(), zone)
     where = None if all_projects else str((project or Path(os.getcwd())).resolve())
     messages: list[tuple[str, str]] = []
     with _ledger(paths) as (conn, raw):
@@ -354,7 +333,7 @@ def start(
         if running is not None and running.open_phase is not None:  # starting a phase ends the running one
             messages.append(_close_phase(conn, raw, running, None, at_ms))
         view = _open_session(conn, raw, paths, handoff, name, where, at_ms)
-        _check_order(view, at_ms)
+        _check_order(view, at_ms, zone)
         planned = _match(view.planned, name, view.tracked_ids) if name else view.next_planned()
         if name is None and planned is None:
             raise BatonError("every planned phase has been tracked", hint="give the new phase a NAME")
@@ -389,7 +368,8 @@ def end(note: str | None, at: str | None, no_ingest: bool) -> None:
     from daemon.estimate_store import active_session
 
     paths = BatonPaths.from_env()
-    at_ms = parse_at(at, _now_ms())
+    zone = display_zone(paths)
+    at_ms = parse_at(at, _now_ms(), zone)
     if not no_ingest:
         _catch_up(paths)
     with _ledger(paths) as (conn, raw):
@@ -408,7 +388,8 @@ def finish(at: str | None) -> None:
     from daemon.estimate_store import active_session, end_session
 
     paths = BatonPaths.from_env()
-    at_ms = parse_at(at, _now_ms())
+    zone = display_zone(paths)
+    at_ms = parse_at(at, _now_ms(), zone)
     with _ledger(paths) as (conn, raw):
         view = active_session(raw, at_ms)
         if view is None:

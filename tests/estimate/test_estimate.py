@@ -11,10 +11,10 @@ from daemon.estimate import (
     default_calibration,
     estimate_plan,
     rating,
-    render_text,
     resolve_limit,
     variance_pct,
 )
+from daemon.estimate_view import render_text
 from daemon.plan_parse import parse_plan
 
 PLAN = """\
@@ -190,3 +190,46 @@ def test_a_plan_too_big_says_how_many_phases_fit_with_the_buffer() -> None:
     )
     assert estimate_plan(plan, default_calibration(), _limit(41_999)).phases_that_fit == 0
     assert estimate_plan(plan, default_calibration(), None).phases_that_fit is None
+
+
+def test_each_phase_shows_the_formula_that_gives_its_mid_and_its_range() -> None:
+    plan = parse_plan(
+        "# P\nTech stack: familiar\n### Phase 1: Build UI (1-1.5h)\nNew libraries: pyarrow\n"
+        "### Phase 2: Tests (45 min)\nType: testing\n",
+        "p.md",
+    )
+    est = estimate_plan(plan, default_calibration(), None)
+    text = render_text(est)
+    p1, p2 = est.phases
+    assert p1.mid == round((25_000 + 45_000 * 1.25) * 0.9 + 5_000) == 78_125
+    assert (
+        "  47,600 - 114,725 tokens, mid 78,125; confidence low "
+        "(implementation is medium, one step lower for new libraries)" in text
+    )
+    assert (
+        "  mid = (25,000 + 45,000/h x 1.25h) x 0.9 + 5,000; "
+        "range: the 1h figure -30% to the 1.5h figure +30%" in text
+    )
+    assert p1.low == round(((25_000 + 45_000) * 0.9 + 5_000) * 0.7)
+    assert "  mid = (18,000 + 30,000/h x 0.75h) x 0.9; range ±12%" in text
+    assert p2.mid == round((18_000 + 30_000 * 0.75) * 0.9)
+    assert est.confidence == "low" and "phase 1 sets it: implementation is medium, one step lower" in (
+        est.confidence_reason
+    )
+    assert f"Burn rate: about {est.burn_per_minute:,} tokens/min (mid over 2h 00m)" in text
+    assert est.burn_per_minute == round(est.mid / 120)
+
+
+def test_the_auto_plan_says_where_its_figure_comes_from() -> None:
+    bare = parse_plan("# P\n### Phase 1: A (1h)\n", "p.md")
+    got = resolve_limit(
+        bare,
+        override=None,
+        settings_tokens=None,
+        settings_plan="auto",
+        plan_limits={"auto": 200_000},
+        plan_notes={"auto": "pro's figure until the daemon has worked out your plan"},
+    )
+    assert got == QuotaLimit(
+        200_000, "settings quota.plan = auto: pro's figure until the daemon has worked out your plan"
+    )

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import socket
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon.commands.estimate import _match, parse_at, read_plan
+from daemon.commands.estimate import _catch_up, _match, parse_at, read_plan
 from daemon.errors import BatonError
-from daemon.estimate_store import PlannedRow, attach, status_lines
+from daemon.estimate_progress import PlannedRow
+from daemon.estimate_store import attach, status_lines
 from daemon.paths import BatonPaths
 from tests.estimate.test_tracking import PLAN, add_usage, iso, usage
 from tests.support.ledger_fixtures import run_baton
+from tests.support.transcript_writer import assistant_line
 
 HOUR = 3_600_000
 
@@ -87,14 +91,22 @@ def test_a_phase_is_found_by_number_name_or_a_unique_part(name: str, number: int
 
 
 def test_at_accepts_clock_times_and_iso_and_refuses_the_future() -> None:
-    now = int(datetime(2026, 1, 6, 15, 0).astimezone().timestamp() * 1000)
-    assert parse_at(None, now) == now
-    assert parse_at("14:05", now) == now - 55 * 60_000
-    assert parse_at("2026-01-06T14:30", now) == now - 30 * 60_000
+    zone = ZoneInfo("Europe/Paris")
+    now = int(datetime(2026, 1, 6, 15, 0, tzinfo=zone).timestamp() * 1000)
+    assert parse_at(None, now, zone) == now
+    assert parse_at("14:05", now, zone) == now - 55 * 60_000
+    assert parse_at("2026-01-06T14:30", now, zone) == now - 30 * 60_000
+    assert parse_at("2026-01-06T13:30+00:00", now, zone) == now - 30 * 60_000
     with pytest.raises(BatonError, match="in the future"):
-        parse_at("16:00", now)
+        parse_at("16:00", now, zone)
     with pytest.raises(BatonError, match="not a time"):
-        parse_at("teatime", now)
+        parse_at("teatime", now, zone)
+
+
+def test_clock_times_are_read_in_the_zone_given_not_the_process_zone() -> None:
+    now = int(datetime(2026, 1, 6, 12, 0, tzinfo=UTC).timestamp() * 1000)  # 21:00 in Tokyo
+    assert parse_at("20:00", now, ZoneInfo("Asia/Tokyo")) == now - HOUR
+    assert parse_at("11:00", now, UTC) == now - HOUR
 
 
 def test_a_plan_that_is_not_text_is_a_clear_error(tmp_path: Path) -> None:
@@ -145,3 +157,55 @@ def test_a_tracked_planned_phase_cannot_be_started_again(ledger_env: dict[str, s
     run_baton("phase", "start", "1", "--all-projects", "--at", iso(t0), env=ledger_env)
     again = run_baton("phase", "start", "1", "--at", iso(t0 + 60_000), env=ledger_env, check=False)
     assert again.returncode == 1 and "was already tracked" in again.stderr and "continued" in again.stderr
+
+
+def test_report_and_messages_show_times_in_the_configured_zone_not_the_process_zone(
+    ledger_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**ledger_env, "TZ": "UTC", "BATON_GENERAL__TIMEZONE": "Asia/Tokyo"}
+    plan = tmp_path / "PLAN.md"
+    plan.write_text(PLAN, encoding="utf-8")
+    run_baton("estimate", str(plan), "--save", env=env)
+    t0 = int(time.time() * 1000) - HOUR
+    run_baton("phase", "start", "--all-projects", "--at", iso(t0), env=env)
+    run_baton("phase", "end", "--no-ingest", "--at", iso(t0 + 600_000), env=env)
+    tokyo = datetime.fromtimestamp(t0 / 1000, ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M")
+    report = run_baton("report", "estimate", env=env).stdout
+    assert f"{tokyo} JST to -" in report
+    overlap = run_baton("phase", "start", "--at", iso(t0), env=env, check=False)
+    ended = datetime.fromtimestamp((t0 + 600_000) / 1000, ZoneInfo("Asia/Tokyo")).strftime("%H:%M:%S JST")
+    assert f"the previous phase ended at {ended}" in overlap.stderr
+
+
+def test_a_daemon_that_does_not_answer_is_an_error_that_says_how_to_go_on(baton_home: Path) -> None:
+    paths = BatonPaths.from_env()
+    paths.ensure()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(paths.socket_path))
+        listener.listen(1)  # connects, never answers
+        with pytest.raises(BatonError, match="cannot ask the daemon") as caught:
+            _catch_up(paths)
+    assert "--no-ingest" in (caught.value.hint or "")
+
+
+def test_without_a_daemon_the_new_transcript_lines_are_read_first(
+    ledger_env: dict[str, str], claude_dir: Path, tmp_path: Path
+) -> None:
+    plan = tmp_path / "PLAN.md"
+    plan.write_text(PLAN, encoding="utf-8")
+    run_baton("estimate", str(plan), "--save", env=ledger_env)
+    t0 = int(time.time() * 1000) - HOUR
+    run_baton("phase", "start", "--all-projects", "--at", iso(t0), env=ledger_env)
+    line = assistant_line(
+        1,
+        ts=datetime.fromtimestamp(t0 / 1000 + 60, UTC),
+        input_tokens=1_200,
+        output_tokens=800,
+        cache_1h=0,
+        cwd=str(tmp_path),
+    )
+    transcript = claude_dir / "projects" / "-tmp-proj" / "s-1.jsonl"
+    transcript.parent.mkdir(parents=True)
+    transcript.write_bytes(line)
+    ended = run_baton("phase", "end", env=ledger_env).stdout
+    assert "actual 2,000 tokens" in ended

@@ -165,7 +165,10 @@ def test_estimate_prints_ranges_totals_quota_and_confidence(
     res = run_baton("estimate", str(project / "SESSION_7_PLAN.md"), "--explain", env=ledger_env)
     out = res.stdout
     assert "Phase 1: Build the exporter (1h, implementation, inferred from its words)" in out
-    assert "base 63,000" in out and "Total: " in out and "mid 92,700" in out
+    assert "tokens, mid 63,000; confidence medium (implementation is medium)" in out
+    # every figure says where it comes from: 25,000 + 45,000 x 1h, times 0.9 for the familiar stack
+    assert "  mid = (25,000 + 45,000/h x 1h) x 0.9; range ±15%" in out
+    assert "Total: " in out and "mid 92,700" in out
     assert "Recommended buffer: +20% = 111,240 tokens" in out
     assert "Quota: 200,000 tokens (from the Quota line of" in out
     assert "fits at mid (92,700)? yes; with the buffer (111,240)? yes" in out

@@ -25,6 +25,7 @@ from daemon.paths import APP
 from daemon.resources import template_dir
 
 Platform = Literal["linux", "macos"]
+Action = Literal["start", "stop", "restart"]
 UNIT_NAME = "baton.service"
 LABEL = "com.baton.agent"
 PLIST_NAME = f"{LABEL}.plist"
@@ -61,6 +62,7 @@ class Plan:
     platform: Platform
     service_file: Path
     writes: tuple[tuple[Path, str], ...] = ()
+    links: tuple[tuple[Path, Path], ...] = ()  # (symlink, what it points to)
     removes: tuple[Path, ...] = ()
     mkdirs: tuple[Path, ...] = ()
     commands: tuple[Command, ...] = ()
@@ -255,11 +257,13 @@ def install_plan(
     uid: int,
     booted: bool,
     previous: str | None,
+    link: CommandLink | None = None,
 ) -> Plan:
     """Return the plan that installs `text` as the service and starts it.
 
     `booted` says whether the service manager runs here; without it only the file is written, with a note.
     `previous` is the file's current text (None if absent): a changed file restarts a running service.
+    `link`, when given, makes the `baton` command reachable (see `command_link`).
     """
     target = service_file(platform, home)
     # launchd opens the log files itself and needs their folder; systemd logs to the journal.
@@ -291,11 +295,121 @@ def install_plan(
         commands = ()
     elif platform == "linux":
         notes = ("To keep baton running while you are logged out: loginctl enable-linger $USER",)
-    return Plan(platform, target, writes=((target, text),), mkdirs=mkdirs, commands=commands, notes=notes)
+    links: tuple[tuple[Path, Path], ...] = ()
+    if link is not None:
+        links = link.links
+        notes = link.notes + notes
+    return Plan(
+        platform,
+        target,
+        writes=((target, text),),
+        links=links,
+        mkdirs=mkdirs,
+        commands=commands,
+        notes=notes,
+    )
 
 
-def uninstall_plan(platform: Platform, *, home: Path, uid: int, booted: bool) -> Plan:
-    """Return the plan that stops the service and removes its file; the ledger, handoffs and config stay."""
+def control_plan(action: Action, platform: Platform, *, home: Path, uid: int) -> Plan:
+    """Return the commands that start, stop or restart the installed service.
+
+    systemd: `systemctl --user <action>`. launchd: `stop` unloads the agent (`bootout`; KeepAlive would
+    restart a killed one), `start` loads it if needed and starts it (`kickstart`), `restart` kills and
+    starts it (`kickstart -k`). A stopped service starts again at the next login, as an enabled one does.
+    """
+    target = service_file(platform, home)
+    if platform == "linux":
+        return Plan(platform, target, commands=(Command(("systemctl", "--user", action, UNIT_NAME)),))
+    domain = f"gui/{uid}"
+    agent = f"{domain}/{LABEL}"
+    if action == "stop":
+        commands: tuple[Command, ...] = (Command(("launchctl", "bootout", agent)),)
+    else:
+        kickstart = (
+            ("launchctl", "kickstart", "-k", agent)
+            if action == "restart"
+            else ("launchctl", "kickstart", agent)
+        )
+        # bootstrap fails harmlessly when the agent is already loaded.
+        commands = (Command(("launchctl", "bootstrap", domain, str(target)), check=False), Command(kickstart))
+    return Plan(platform, target, commands=commands)
+
+
+@dataclass(frozen=True)
+class CommandLink:
+    """How `baton service install` makes the `baton` command reachable: links to create, and what to say."""
+
+    links: tuple[tuple[Path, Path], ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def link_path(home: Path) -> Path:
+    """Return where install links the `baton` command: ~/.local/bin/baton (on PATH in most distributions)."""
+    return home / ".local" / "bin" / "baton"
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def command_link(home: Path, script: Path, path_env: str, on_path: str | None) -> CommandLink:
+    """Return how to make `script` (this install's `baton`) reachable as a command.
+
+    Nothing when a `baton` is already on PATH (`on_path`) or ~/.local/bin/baton is taken by something that
+    is not a link to `script` (it is left alone, and said so); else a symlink in ~/.local/bin, with a warning
+    when that folder is not on PATH (`path_env`).
+    """
+    link = link_path(home)
+    if not script.is_file():
+        return CommandLink(
+            notes=(f"(no `baton` script next to this Python: use `{script.parent}/python -m daemon`)",)
+        )
+    if on_path is not None:
+        if _same_file(on_path, script):
+            return CommandLink()
+        return CommandLink(notes=(f"note: `baton` on your PATH is {on_path}; this install's is {script}",))
+    if link.is_symlink() and _same_file(link, script):
+        links: tuple[tuple[Path, Path], ...] = ()
+        said: tuple[str, ...] = (f"`baton` is linked as {link} -> {script}",)
+    elif link.exists() or link.is_symlink():
+        return CommandLink(
+            notes=(
+                f"note: {link} exists and is not a link to this install, so it is left alone; run {script}",
+            )
+        )
+    else:
+        links, said = ((link, script),), ()  # `execute` prints the link it makes
+    folders = {os.path.normpath(os.path.expanduser(d)) for d in path_env.split(os.pathsep) if d}
+    if os.path.normpath(link.parent) in folders:
+        return CommandLink(links, said)
+    return CommandLink(
+        links,
+        (
+            *said,
+            f"warning: {link.parent} is not on your PATH yet, so your shell does not find `baton`.",
+            "  Many systems add it at login once it exists (log out and in); otherwise add it yourself:",
+            "  echo 'export PATH=\"$HOME/.local/bin:$PATH\"' >> ~/.profile",
+            f"  Meanwhile, run it by its full path: {script}",
+        ),
+    )
+
+
+def own_link(home: Path, script: Path) -> Path | None:
+    """Return ~/.local/bin/baton when it is install's symlink to `script` (uninstall removes only that)."""
+    link = link_path(home)
+    if link.is_symlink() and (os.readlink(link) == str(script) or _same_file(link, script)):
+        return link
+    return None
+
+
+def uninstall_plan(
+    platform: Platform, *, home: Path, uid: int, booted: bool, link: Path | None = None
+) -> Plan:
+    """Return the plan that stops the service and removes its file (and install's `link` to the `baton`
+    command, when given); the ledger, handoffs and config stay."""
     target = service_file(platform, home)
     if platform == "macos":
         commands: tuple[Command, ...] = (
@@ -309,7 +423,7 @@ def uninstall_plan(platform: Platform, *, home: Path, uid: int, booted: bool) ->
     return Plan(
         platform,
         target,
-        removes=(target,),
+        removes=(target,) if link is None else (target, link),
         commands=commands if booted else (),
         notes=("Your ledger, handoffs and configuration are kept.",),
     )
@@ -350,8 +464,13 @@ def execute(plan: Plan, runner: Runner, *, dry_run: bool, echo: Callable[[str], 
         else:
             _write_private(path, text)
             echo(f"wrote {path}")
+    for link, to in plan.links:
+        echo(f"{prefix}link {link} -> {to}")
+        if not dry_run:
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(to, link)
     for path in plan.removes:
-        if path.exists():
+        if path.exists() or path.is_symlink():
             echo(f"{prefix}remove {path}")
             if not dry_run:
                 path.unlink()

@@ -1,9 +1,14 @@
-"""`baton service install|uninstall|status|logs`: run baton in the background under systemd or launchd."""
+"""`baton service install|uninstall|start|stop|restart|status|logs`: baton in the background (systemd,
+launchd)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +37,8 @@ def _echo(text: str) -> None:
     click.echo(text)
 
 
-def daemon_state(paths: BatonPaths) -> str | None:
-    """Return "running (pid N)" when the daemon answers a ping on its control socket, else None."""
+def daemon_pid(paths: BatonPaths) -> int | None:
+    """Return the pid of the daemon answering a ping on its control socket (0 if it gives none), else None."""
     try:
         from daemon import control
     except ImportError:
@@ -45,7 +50,61 @@ def daemon_state(paths: BatonPaths) -> str | None:
     if not reply.get("ok"):
         return None
     pid = reply.get("pid")
+    return pid if isinstance(pid, int) and pid > 0 else 0
+
+
+def daemon_state(paths: BatonPaths) -> str | None:
+    """Return "running (pid N)" when the daemon answers a ping on its control socket, else None."""
+    pid = daemon_pid(paths)
+    if pid is None:
+        return None
     return f"running (pid {pid})" if pid else "running"
+
+
+def _script() -> Path:
+    """Return this install's `baton` console script: next to the running interpreter."""
+    return Path(sys.executable).parent / "baton"
+
+
+def stop_process(pid: int, timeout_s: float = 15.0) -> bool:
+    """Send SIGTERM to `pid` and return True once it has exited (False if it still runs after `timeout_s`)."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _alive(pid: int) -> bool:
+    """Return True while `pid` runs; an exited process its parent has not reaped yet (a zombie) does not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): the signal check is all there is
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def _stop_foreground(paths: BatonPaths, why: str) -> None:
+    """Stop a daemon that is not the service (e.g. `baton run` in a terminal) through its pid."""
+    pid = daemon_pid(paths)
+    if pid is None:
+        click.echo(f"{why}; no baton daemon is running.")
+        return
+    if pid == 0:
+        raise BatonError("the running daemon did not say its pid", hint="stop it with Ctrl-C where it runs")
+    click.echo(f"{why}; stopping the daemon running as pid {pid} (SIGTERM)")
+    if not stop_process(pid):
+        raise BatonError(f"pid {pid} is still running after 15 s", hint=f"kill -9 {pid}")
+    click.echo("stopped.")
 
 
 @click.group()
@@ -69,7 +128,13 @@ def install(dry_run: bool, platform: str | None) -> None:
     booted = foreign or svc.manager_running(target)  # foreign: show the commands that would run there
     path = svc.service_file(target, home)
     previous = path.read_text(encoding="utf-8") if path.is_file() else None
-    plan = svc.install_plan(target, spec, text, home=home, uid=os.getuid(), booted=booted, previous=previous)
+    link = None
+    if not foreign:
+        path_env = os.environ.get("PATH", "")
+        link = svc.command_link(home, _script(), path_env, shutil.which("baton", path=path_env))
+    plan = svc.install_plan(
+        target, spec, text, home=home, uid=os.getuid(), booted=booted, previous=previous, link=link
+    )
     failures = svc.execute(plan, svc.SystemRunner(), dry_run=dry_run, echo=_echo)
     if failures:
         raise BatonError(
@@ -87,13 +152,76 @@ def install(dry_run: bool, platform: str | None) -> None:
 @_dry_run_option
 @_platform_option
 def uninstall(dry_run: bool, platform: str | None) -> None:
-    """Stop the service and remove its file. The ledger, handoffs and configuration stay."""
+    """Stop the service and remove its file (and install's `baton` link). The ledger, handoffs and
+    configuration stay."""
     target = _platform(platform)
-    dry_run = dry_run or target != svc.current_platform()
-    plan = svc.uninstall_plan(target, home=Path.home(), uid=os.getuid(), booted=svc.manager_running(target))
+    foreign = target != svc.current_platform()
+    dry_run = dry_run or foreign
+    home = Path.home()
+    link = None if foreign else svc.own_link(home, _script())
+    plan = svc.uninstall_plan(
+        target, home=home, uid=os.getuid(), booted=svc.manager_running(target), link=link
+    )
     failures = svc.execute(plan, svc.SystemRunner(), dry_run=dry_run, echo=_echo)
     if failures:
         raise BatonError("\n".join(failures))
+
+
+def _control(action: svc.Action, dry_run: bool) -> None:
+    """Start, stop or restart the service; without a service manager, `stop` stops a foreground daemon."""
+    target = svc.current_platform()
+    home = Path.home()
+    manager = "launchd" if target == "macos" else "systemd"
+    installed = svc.service_file(target, home).is_file()
+    if not svc.manager_running(target) or not installed:
+        why = f"{manager} is not running on this machine" if installed else "the service is not installed"
+        if action == "stop":
+            if dry_run:
+                click.echo(
+                    f"{why}; would stop the daemon answering on the control socket (SIGTERM to its pid)"
+                )
+                return
+            _stop_foreground(BatonPaths.from_env(), why)
+            return
+        hint = "run baton in the foreground: `baton run`" if installed else "baton service install"
+        if action == "restart" and daemon_pid(BatonPaths.from_env()) is not None:
+            hint = "`baton service stop`, then `baton run`"
+        raise BatonError(f"cannot {action} the service: {why}", hint=hint)
+    plan = svc.control_plan(action, target, home=home, uid=os.getuid())
+    failures = svc.execute(plan, svc.SystemRunner(), dry_run=dry_run, echo=_echo)
+    if failures:
+        raise BatonError("\n".join(failures), hint="see `baton service status` and `baton service logs`")
+    if dry_run:
+        return
+    if action == "stop":
+        # A daemon started by hand (`baton run`) is not the service; stop it too, as asked.
+        if daemon_pid(BatonPaths.from_env()) is not None:
+            _stop_foreground(BatonPaths.from_env(), f"the {manager} service is stopped")
+        else:
+            click.echo("baton is stopped (it starts again at your next login; `baton service start` now).")
+    else:
+        click.echo(f"baton is {'re' if action == 'restart' else ''}started.")
+
+
+@service.command()
+@_dry_run_option
+def start(dry_run: bool) -> None:
+    """Start the installed service."""
+    _control("start", dry_run)
+
+
+@service.command()
+@_dry_run_option
+def stop(dry_run: bool) -> None:
+    """Stop the service, or a daemon started with `baton run` (its handoffs and ledger stay)."""
+    _control("stop", dry_run)
+
+
+@service.command()
+@_dry_run_option
+def restart(dry_run: bool) -> None:
+    """Restart the service (e.g. after an upgrade)."""
+    _control("restart", dry_run)
 
 
 @service.command()
@@ -113,11 +241,28 @@ def status() -> None:
     click.echo(f"daemon: {state or 'not running (no answer on the control socket)'}")
 
 
+def _display_zone(paths: BatonPaths) -> Any:
+    """Return the configured display zone, the system's when the config is unset or invalid."""
+    from daemon import timeutil
+    from daemon.config import load_settings
+    from daemon.errors import ConfigError
+
+    try:
+        name = load_settings(paths).general.timezone
+    except ConfigError:
+        name = ""
+    return timeutil.resolve_zone(name)
+
+
 @service.command()
 @click.option("-n", "--lines", default=50, show_default=True, help="How many lines to show.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
-def logs(lines: int, follow: bool) -> None:
-    """Show the service's recent output (the journal, or launchd's log), else baton's own log file."""
+@click.option("--all", "everything", is_flag=True, help="Include libraries' routine lines (APScheduler...).")
+def logs(lines: int, follow: bool, everything: bool) -> None:
+    """Show the service's recent output (the journal, or launchd's log), else baton's own log file, one
+    readable line per event."""
+    from daemon import service_logs
+
     target = svc.current_platform()
     paths = BatonPaths.from_env()
     if svc.manager_running(target):
@@ -126,9 +271,12 @@ def logs(lines: int, follow: bool) -> None:
     log_file = paths.log_file
     if not log_file.is_file():
         raise BatonError(f"no log yet: {log_file} does not exist", hint="start baton with `baton run`")
+    zone = _display_zone(paths)
+    more = "" if everything else "; --all adds the libraries' routine lines"
+    click.echo(f"(from {log_file}{more})")
+    shown, offset = service_logs.tail(log_file, lines, everything=everything, zone=zone)
+    for line in shown:
+        click.echo(line)
     if follow:
-        os.execvp("tail", ["tail", "-n", str(lines), "-F", str(log_file)])
-    with log_file.open(encoding="utf-8", errors="replace") as handle:
-        tail = handle.readlines()[-lines:]
-    click.echo(f"(from {log_file})")
-    click.echo("".join(tail).rstrip())
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends following
+            service_logs.follow(log_file, click.echo, everything=everything, zone=zone, start=offset)

@@ -46,7 +46,8 @@ def test_status_and_logs_with_a_running_daemon(
 
     logs = _baton("service", "logs", "-n", "5")
     assert logs.returncode == 0, logs.stderr
-    assert f"(from {baton_home}/logs/baton.log)" in logs.stdout
+    assert f"(from {baton_home}/logs/baton.log;" in logs.stdout
+    assert "Scheduler started" not in logs.stdout and "  info     running  followed=" in logs.stdout
     assert 1 <= len(logs.stdout.strip().splitlines()) <= 6
 
 

@@ -278,6 +278,10 @@ def test_after_an_official_reset_the_new_window_starts_fresh() -> None:
     after = evaluate(points, [fig], PRO, reset + timedelta(minutes=10))
     assert (after.percent, after.tokens_used, after.active, after.source) == (0.0, 0, False, "estimate")
     assert after.level == "fresh" and after.window_start >= reset and after.previous_reset == reset
+    from daemon.scheduler import quota_ready  # the scheduler's "has the quota really reset?" check
+
+    assert quota_ready(after, reset + timedelta(minutes=10), 50.0).ready
+    assert quota_ready(after.to_dict(), reset + timedelta(minutes=10), 50.0).ready
     # new usage after the reset counts alone, in a window that starts at the reset
     later = [*points, UsagePoint(to_ms(reset + timedelta(minutes=12)), 4_000)]
     fresh = evaluate(later, [fig], PRO, reset + timedelta(minutes=15))

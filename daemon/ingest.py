@@ -29,7 +29,16 @@ from daemon import ledger_write as ledger
 from daemon.parse import USAGE_MARKER, LimitEvent, Skip, UsageEvent, parse_marked_line
 from daemon.pricing import PriceTable, load_prices
 from daemon.timeutil import local_zone
-from daemon.transcripts import FileState, find_roots, list_files, path_identity, read_new_lines, unchanged
+from daemon.transcripts import (
+    TREE_UPSERT,
+    FileState,
+    find_roots,
+    path_identity,
+    read_new_lines,
+    scan,
+    tree_json,
+    unchanged,
+)
 
 if TYPE_CHECKING:
     from daemon.config import Settings
@@ -339,6 +348,12 @@ class LedgerWriter:
             with self.transaction():
                 self.conn.executemany("UPDATE files SET deleted = 1 WHERE path = ?", [(p,) for p in gone])
 
+    def save_tree(self, roots: list[Path], dirs: dict[str, int]) -> None:
+        """Remember the directories a listing walked (see `tree_json`): reports skip the listing while
+        none of them changes."""
+        with self.transaction():
+            self.conn.execute(TREE_UPSERT, (tree_json(roots, dirs),))
+
     def refresh_costs(self, prices: PriceTable) -> int:
         """Recompute stored costs if the price table changed since they were computed; return rows updated."""
         row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'prices_digest'").fetchone()
@@ -438,7 +453,7 @@ def catch_up(
     """
     started = time.perf_counter()
     roots = find_roots(settings, os.environ if env is None else env)
-    listing = list_files(roots)
+    listing, dirs = scan(roots)
     prices = load_prices(settings.pricing.file)
     tasks, total = _plan(listing, read_states(paths.ledger_db))
     with gc_paused(), _Parsed(tasks, prices, local_zone(), total, workers) as parsed:
@@ -448,6 +463,7 @@ def catch_up(
             writer.refresh_costs(prices)
             summary = _write_all(writer, parsed, total, progress)
             writer.mark_deleted(set(listing))
+            writer.save_tree(roots, dirs)
         finally:
             writer.conn.close()
     summary.files = len(listing)
@@ -595,9 +611,11 @@ class Ingestor:
 
     def _catch_up_locked(self, progress: Progress | None) -> IngestSummary:
         started = time.perf_counter()
-        listing = list_files(find_roots(self.settings, os.environ))
+        roots = find_roots(self.settings, os.environ)
+        listing, dirs = scan(roots)
         summary = _catch_up(self.writer, listing, self.prices, self.zone, progress, None)
         self.writer.mark_deleted(set(listing))
+        self.writer.save_tree(roots, dirs)
         summary.files = len(listing)
         summary.seconds = time.perf_counter() - started
         return summary

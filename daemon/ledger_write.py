@@ -136,8 +136,20 @@ class _Reverse:
 
 
 def replaces(candidate: Row, cand_path: str, existing: Row, existing_path: str) -> bool:
-    """True if `candidate` wins over `existing` under ccusage's replacement rule."""
-    return rank(candidate, cand_path) > rank(existing, existing_path)
+    """True if `candidate` wins over `existing` under ccusage's replacement rule (as `rank` orders them)."""
+    c_side, e_side = candidate[SIDE], existing[SIDE]
+    if c_side != e_side:
+        return bool(e_side)  # a non-sidechain beats a sidechain
+    c_total, e_total = candidate[TOTAL], existing[TOTAL]
+    if c_total != e_total:
+        assert isinstance(c_total, int) and isinstance(e_total, int)
+        return c_total > e_total
+    c_speed, e_speed = candidate[SPEED] is not None, existing[SPEED] is not None
+    if c_speed != e_speed:
+        return c_speed
+    c_line, e_line = candidate[LINE], existing[LINE]
+    assert isinstance(c_line, int) and isinstance(e_line, int)
+    return (cand_path, c_line) < (existing_path, e_line)  # else the first seen stays
 
 
 class Merger:

@@ -44,9 +44,11 @@ SYNTHETIC_MODEL = "<synthetic>"
 # ---- records -----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class UsageEvent:
-    """One API response's usage as a line wrote it (before dedup); `cache_5m + cache_1h == cache_creation`."""
+class UsageEvent(msgspec.Struct, frozen=True, gc=False):
+    """One API response's usage as a line wrote it (before dedup); `cache_5m + cache_1h == cache_creation`.
+
+    A frozen msgspec Struct rather than a dataclass: built once per usage line, it costs a third of the time.
+    """
 
     ts_ms: int
     message_id: str | None

@@ -7,7 +7,6 @@ model has no price (None), which reports list as unpriced rather than counting i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.errors import BatonError
+from daemon.prices_file import bundled_text, prices_digest
 
 TIER_THRESHOLD = 200_000
 _DATE_SUFFIX = re.compile(r"-\d{8}$")
@@ -198,27 +198,6 @@ def _read_models(text: str, where: str) -> dict[str, ModelPrice]:
         for name, entry in models.items()
         if not name.startswith("_") and isinstance(entry, dict)
     }
-
-
-def bundled_text() -> str:
-    """Return the bundled price table's JSON text."""
-    try:  # the plain file next to this module (every normal install); resources only for zipped installs
-        return (Path(__file__).parent / "data" / "prices.json").read_text(encoding="utf-8")
-    except OSError:
-        from importlib import resources
-
-        return resources.files("daemon").joinpath("data/prices.json").read_text(encoding="utf-8")
-
-
-def prices_digest(user_file: Path | None = None) -> str:
-    """Return the digest `load_prices(user_file)` would carry, from the files' bytes alone (no parsing)."""
-    h = hashlib.sha256(bundled_text().encode())
-    if user_file is not None:
-        try:
-            h.update(user_file.read_bytes())
-        except OSError:
-            h.update(b"unreadable")
-    return h.hexdigest()[:16]
 
 
 def load_prices(user_file: Path | None = None) -> PriceTable:

@@ -9,6 +9,7 @@ bytes) is read again from the start; the ledger's dedup makes re-reading harmles
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -79,25 +80,56 @@ def _unique(paths: list[Path]) -> list[Path]:
 
 def list_files(roots: list[Path]) -> list[str]:
     """Return every `*.jsonl` under each root's `projects/` (sub-agent files included), sorted by path."""
+    return scan(roots)[0]
+
+
+def scan(roots: list[Path]) -> tuple[list[str], dict[str, int]]:
+    """Return what `list_files` returns, and the mtime (ns) of every directory walked, taken before it was
+    read: while no directory's mtime changes, no transcript can have appeared (see `tree_unchanged`)."""
     found: list[str] = []
+    dirs: dict[str, int] = {}
     for root in roots:
-        found.extend(_walk(str(root / "projects")))
-    return sorted(set(found))
+        _walk(str(root / "projects"), found, dirs)
+    return sorted(set(found)), dirs
 
 
-def _walk(top: str) -> Iterator[str]:
+def _walk(top: str, found: list[str], dirs: dict[str, int]) -> None:
     try:
+        dirs[top] = os.stat(top).st_mtime_ns
         entries = list(os.scandir(top))
     except OSError:
         return
     for entry in entries:
         try:
             if entry.is_dir(follow_symlinks=False):
-                yield from _walk(entry.path)
+                _walk(entry.path, found, dirs)
             elif entry.name.endswith(".jsonl") and entry.is_file():
-                yield entry.path
+                found.append(entry.path)
         except OSError:
             continue
+
+
+TREE_UPSERT = (
+    "INSERT INTO ledger_meta (key, value) VALUES ('tree', ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+
+
+def tree_json(roots: list[Path], dirs: Mapping[str, int]) -> str:
+    """Return the stored form of a listing's directories (ledger_meta 'tree'): the roots it walked and each
+    directory's mtime."""
+    return json.dumps({"roots": [str(r) for r in roots], "dirs": dirs}, separators=(",", ":"))
+
+
+def tree_unchanged(dirs: Mapping[str, int]) -> bool:
+    """True when every directory still has the mtime `scan` saw (no entry added, removed or renamed)."""
+    for path, mtime_ns in dirs.items():
+        try:
+            if os.stat(path).st_mtime_ns != mtime_ns:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def path_identity(path: str, roots: list[Path] | None = None) -> tuple[str, str]:

@@ -11,15 +11,19 @@ import csv
 import io
 import os
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from daemon.blocks import SYNTHETIC, Block, BlockEntry, identify_blocks
 from daemon.errors import BatonError
 from daemon.timeutil import iso_ms, offset_ranges, resolve_zone
+
+if TYPE_CHECKING:
+    from daemon.blocks import Block
+
+SYNTHETIC = "<synthetic>"  # daemon.blocks.SYNTHETIC (imported only by the blocks report)
 
 COST_SQL = {
     "auto": "COALESCE(e.cost_usd, e.cost_calc, 0)",
@@ -226,6 +230,8 @@ def blocks_report(
         f"FROM usage_events e JOIN tz ON e.ts_ms >= tz.lo AND e.ts_ms < tz.hi WHERE 1 = 1{where} "
         "ORDER BY e.ts_ms, e.file_id, e.line_no"
     )
+    from daemon.blocks import BlockEntry, identify_blocks
+
     entries: list[BlockEntry] = []
     unpriced: set[str] = set()
     for ts, inp, out, cc, cr, cost, label, no_price in conn.execute(sql, [*tz_params, *params]):
@@ -491,11 +497,18 @@ def quick_settings(config_file: Path, env: Mapping[str, str]) -> QuickSettings:
         return QuickSettings(exact=False)
 
 
-def needs_ingest(db_path: Path, listing: list[str], prices_digest: str | None) -> bool:
-    """True when some transcript is new or changed since the ledger read it, or stored costs are stale."""
+def needs_ingest(db_path: Path, roots: list[Path], prices_digest: str | None) -> bool:
+    """True when some transcript under `roots` is new or changed since the ledger read it, or stored costs
+    are stale.
+
+    While no directory the last listing walked has changed (the ledger's 'tree'), no transcript can have
+    appeared, so only the known files are stat'ed; otherwise the tree is listed again, and if nothing needs
+    reading its new shape is stored for the next time.
+    """
     if not db_path.exists():
         return True
     from daemon.db import connect_fast
+    from daemon.transcripts import scan, tree_unchanged
 
     try:
         with connect_fast(db_path, readonly=True) as conn:
@@ -506,12 +519,38 @@ def needs_ingest(db_path: Path, listing: list[str], prices_digest: str | None) -
                 )
             }
             conn.execute("SELECT 1 FROM usage_rollup LIMIT 1")  # a ledger from before the rollup: migrate
-            if prices_digest is not None:
-                row = conn.execute("SELECT value FROM ledger_meta WHERE key = 'prices_digest'").fetchone()
-                if row is None or row[0] != prices_digest:
-                    return True
+            meta = dict(
+                conn.execute("SELECT key, value FROM ledger_meta WHERE key IN ('prices_digest', 'tree')")
+            )
     except sqlite3.Error:
         return True
+    if prices_digest is not None and meta.get("prices_digest") != prices_digest:
+        return True
+    tree = _stored_tree(meta.get("tree"), roots)
+    if tree is not None and tree_unchanged(tree):
+        return _changed(stored, stored)
+    listing, dirs = scan(roots)
+    if _changed(stored, listing):
+        return True
+    _save_tree(db_path, roots, dirs)
+    return False
+
+
+def _stored_tree(text: str | None, roots: list[Path]) -> dict[str, int] | None:
+    if not text:
+        return None
+    import json
+
+    try:
+        doc = json.loads(text)
+        if doc["roots"] != [str(r) for r in roots]:
+            return None
+        return {str(k): int(v) for k, v in doc["dirs"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _changed(stored: Mapping[str, tuple[int, int, int, int]], listing: Iterable[str]) -> bool:
     for path in listing:
         try:
             st = os.stat(path)
@@ -520,3 +559,15 @@ def needs_ingest(db_path: Path, listing: list[str], prices_digest: str | None) -
         if stored.get(path) != (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
             return True
     return False
+
+
+def _save_tree(db_path: Path, roots: list[Path], dirs: dict[str, int]) -> None:
+    from daemon.db import connect_fast
+    from daemon.transcripts import TREE_UPSERT, tree_json
+
+    try:
+        with connect_fast(db_path) as conn:
+            conn.execute(TREE_UPSERT, (tree_json(roots, dirs),))
+            conn.commit()
+    except sqlite3.Error:
+        pass  # only an optimisation: the next report lists the tree again

@@ -92,7 +92,7 @@ def run_catch_up(paths: BatonPaths, *, quiet_log: bool) -> Any:
 
 def prepare(mode: str | None) -> tuple[Path, str, str]:
     """Bring the ledger up to date if anything changed; return (ledger path, configured zone, cost mode)."""
-    from daemon.transcripts import list_files, roots_from
+    from daemon.transcripts import roots_from
     from daemon.usage_reports import QuickSettings, needs_ingest, quick_settings
 
     paths = BatonPaths.from_env()
@@ -105,13 +105,13 @@ def prepare(mode: str | None) -> tuple[Path, str, str]:
             s.general.timezone, tuple(s.transcripts.roots), s.pricing.mode, s.pricing.file, exact=True
         )
     mode = mode or quick.pricing_mode
-    listing = list_files(roots_from(list(quick.roots), os.environ))
+    roots = roots_from(list(quick.roots), os.environ)
     digest = None
     if mode != "display" or quick.pricing_file is not None:
-        from daemon.pricing import prices_digest
+        from daemon.prices_file import prices_digest
 
         digest = prices_digest(quick.pricing_file)
-    if needs_ingest(paths.ledger_db, listing, digest):
+    if needs_ingest(paths.ledger_db, roots, digest):
         run_catch_up(paths, quiet_log=True)
     return paths.ledger_db, quick.timezone, mode
 

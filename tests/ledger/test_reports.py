@@ -239,6 +239,52 @@ def test_reports_catch_up_incrementally(ledger_env: dict[str, str], claude_dir: 
     assert (summary["files"], summary["files_read"], summary["new_events"]) == (1, 0, 0)
 
 
+def test_reports_see_new_transcripts_in_known_and_new_folders(
+    ledger_env: dict[str, str], claude_dir: Path
+) -> None:
+    # Reports skip the listing while no folder changed: every kind of new file must still be seen.
+    write_lines(claude_dir, "p", "s.jsonl", assistant_line(1))
+    assert baton_json(ledger_env, "daily")["totals"]["totalTokens"] == 6110
+    assert baton_json(ledger_env, "daily")["totals"]["totalTokens"] == 6110
+    write_lines(claude_dir, "p", "t.jsonl", assistant_line(2, session="t"))
+    assert baton_json(ledger_env, "daily")["totals"]["totalTokens"] == 2 * 6110
+    write_lines(claude_dir, "p", "t/subagents/agent-a1.jsonl", assistant_line(3, session="t", sidechain=True))
+    assert baton_json(ledger_env, "daily")["totals"]["totalTokens"] == 3 * 6110
+    write_lines(claude_dir, "p", "t/subagents/agent-a2.jsonl", assistant_line(4, session="t", sidechain=True))
+    assert baton_json(ledger_env, "daily")["totals"]["totalTokens"] == 4 * 6110
+    write_lines(claude_dir, "q", "u.jsonl", assistant_line(5, session="u"))
+    assert baton_json(ledger_env, "daily")["totals"]["totalTokens"] == 5 * 6110
+
+
+def test_a_file_the_daemon_read_refreshes_the_remembered_folders(
+    ledger_env: dict[str, str], claude_dir: Path, baton_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from daemon.config import load_settings
+    from daemon.ingest import Ingestor
+    from daemon.paths import BatonPaths
+
+    write_lines(claude_dir, "p", "s.jsonl", assistant_line(1))
+    run_baton("ingest", env=ledger_env)
+    for key, value in ledger_env.items():
+        monkeypatch.setenv(key, value)
+    paths = BatonPaths.from_env()
+    ingestor = Ingestor(paths, load_settings(paths))
+    write_lines(claude_dir, "r", "v.jsonl", assistant_line(2, session="v"))
+    assert ingestor.ingest_file(claude_dir / "projects" / "r" / "v.jsonl").new_events == 1
+    ingestor.close()
+
+    def tree() -> dict[str, Any]:
+        with sqlite3.connect(baton_home / "baton.db") as conn:
+            row = conn.execute("SELECT value FROM ledger_meta WHERE key = 'tree'").fetchone()
+        return dict(json.loads(row[0])["dirs"])
+
+    assert str(claude_dir / "projects" / "r") not in tree()
+    assert baton_json(ledger_env, "daily")["totals"]["totalTokens"] == 2 * 6110
+    assert str(claude_dir / "projects" / "r") in tree()  # the report listed the folders again, and kept them
+
+
 def test_warm_report_imports_nothing_heavy(ledger_env: dict[str, str], claude_dir: Path) -> None:
     write_lines(claude_dir, "p", "s.jsonl", assistant_line(1))
     run_baton("ingest", env=ledger_env)

@@ -138,8 +138,8 @@ def _hand_tables(md: MetaData) -> None:
 # Change tracking (v2). Triggers on the ledger's `usage_events` record the session of every row inserted,
 # rewritten in place (a streamed response that grew, a repricing) or deleted (dedup, prune) in
 # `sessions_dirty`, inside the ledger writer's own transaction: nothing the ledger does can be missed, and a
-# refresh reads exactly the touched sessions. `INSERT OR IGNORE` keeps the cost per ledger row to one index
-# probe (about 0.5 us). A refresh first moves the dirty ids to `sessions_claimed` (one short write), computes
+# refresh reads exactly the touched sessions. The cost per ledger row is one index probe (about 0.5 us).
+# A refresh first moves the dirty ids to `sessions_claimed` (one short write), computes
 # them from a read snapshot, and deletes them from `sessions_claimed` when their records are written; a row
 # touched meanwhile is dirty again, so it is recomputed by the next refresh, and a refresh that dies halfway
 # leaves its claims for the next one.
@@ -147,7 +147,12 @@ def _hand_tables(md: MetaData) -> None:
 # trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO sessions_dirty VALUES (...) ON CONFLICT DO NOTHING; ... $$`
 # with `CREATE TRIGGER ... AFTER INSERT OR UPDATE OR DELETE ON usage_events FOR EACH ROW EXECUTE FUNCTION
 # sessions_mark()` (or a statement-level trigger with REFERENCING NEW TABLE AS ... to mark once per batch).
-_MARK = "INSERT OR IGNORE INTO sessions_dirty (session_id) SELECT {0} WHERE {0} IS NOT NULL"
+# No `INSERT OR IGNORE`: inside a trigger, the conflict policy of the statement that fired it wins (the
+# ledger's UPSERT would turn it into ABORT), so the body avoids the conflict instead.
+_MARK = (
+    "INSERT INTO sessions_dirty (session_id) SELECT {0} WHERE {0} IS NOT NULL "
+    "AND NOT EXISTS (SELECT 1 FROM sessions_dirty WHERE session_id = {0})"
+)
 _TRIGGERS = {
     "sessions_mark_insert": f"AFTER INSERT ON usage_events BEGIN {_MARK.format('NEW.session_id')}; END",
     "sessions_mark_update": "AFTER UPDATE ON usage_events BEGIN "
@@ -177,9 +182,19 @@ def _track_changes(conn: Connection) -> None:
         conn.execute(text(statement))
 
 
+def _recreate_triggers(conn: Connection) -> None:
+    """v3: the first v2 trigger bodies used INSERT OR IGNORE, which the ledger's UPSERT turned into ABORT."""
+    from sqlalchemy import text
+
+    for name, body in _TRIGGERS.items():
+        conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+        conn.execute(text(f"CREATE TRIGGER {name} {body}"))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(COMPONENT, 1, "sessions, session_notes, session_tags, value_logs", _create_tables),
     Migration(COMPONENT, 2, "sessions_dirty triggers on usage_events; session_repos cache", _track_changes),
+    Migration(COMPONENT, 3, "sessions_dirty triggers that never conflict", _recreate_triggers),
 ]
 
 

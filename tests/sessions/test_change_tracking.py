@@ -135,3 +135,20 @@ def test_git_runs_once_per_directory_and_never_under_the_write_lock(
     _refresh(filled)
     assert calls == []  # the cache answers for directories already seen
     assert _one(filled, "SELECT git_repo FROM sessions WHERE session_id = 'ffff0000-new'") == "repo-of-webapp"
+
+
+def test_the_ledgers_upsert_of_a_streamed_response_marks_its_session_without_a_conflict(filled: Path) -> None:
+    # The ledger writes with INSERT ... ON CONFLICT DO UPDATE; inside a trigger that policy would turn an
+    # `INSERT OR IGNORE` into ABORT when the session is already marked.
+    upsert = (
+        "INSERT INTO usage_events (dedup_key, ts_ms, session_id, output_tokens, is_sidechain, source, "
+        "input_tokens, cache_creation_tokens, cache_5m_tokens, cache_1h_tokens, cache_read_tokens, "
+        "total_tokens, file_id, line_no) VALUES (?, ?, ?, ?, 0, 'assistant', 0, 0, 0, 0, 0, 0, 1, 99) "
+        "ON CONFLICT (dedup_key) DO UPDATE SET output_tokens = excluded.output_tokens"
+    )
+    _run(
+        filled, upsert, "msg_s:req_s", ms("2026-03-02T10:33:00Z"), A, 5
+    )  # A is already marked: no refresh yet
+    _run(filled, upsert, "msg_s:req_s", ms("2026-03-02T10:33:00Z"), A, 9)  # the same response, grown
+    _refresh(filled)
+    assert _one(filled, "SELECT output_tokens FROM sessions WHERE session_id = ?", A) == 500 + 9

@@ -10,6 +10,7 @@ An expired token is reported ("run Claude Code once to refresh it"), not refresh
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -76,16 +77,30 @@ def read_token(env: Mapping[str, str] | None = None, now_ms: int | None = None) 
     return token_from(blob, now_ms)
 
 
+KEYCHAIN_SERVICE = "Claude Code-credentials"
+
+
+def keychain_services(env: Mapping[str, str]) -> list[str]:
+    """Return the Keychain item names to try, best first: with CLAUDE_CONFIG_DIR set, Claude Code suffixes
+    the name with the first 8 hex digits of the directory's SHA-256 (then the plain name, as a fallback)."""
+    config = (env.get("CLAUDE_CONFIG_DIR") or "").split(",")[0].strip()
+    if not config:
+        return [KEYCHAIN_SERVICE]
+    return [f"{KEYCHAIN_SERVICE}-{hashlib.sha256(config.encode()).hexdigest()[:8]}", KEYCHAIN_SERVICE]
+
+
 def _keychain(env: Mapping[str, str]) -> str:
+    """Return the credentials JSON from the macOS Keychain (`security`, argv only). Raise OAuthError."""
     account = env.get("USER", "")
-    argv = ["security", "find-generic-password", "-a", account, "-w", "-s", "Claude Code-credentials"]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise OAuthError(f"cannot read the Keychain: {exc}") from exc
-    if done.returncode != 0:
-        raise OAuthError("no 'Claude Code-credentials' item in the Keychain")
-    return done.stdout
+    for service in keychain_services(env):
+        argv = ["security", "find-generic-password", "-a", account, "-w", "-s", service]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise OAuthError(f"cannot read the Keychain: {exc}") from exc
+        if done.returncode == 0:
+            return done.stdout
+    raise OAuthError(f"no '{KEYCHAIN_SERVICE}' item in the Keychain")
 
 
 def fetch(url: str, token: str, timeout: float = TIMEOUT_S) -> dict[str, Any]:

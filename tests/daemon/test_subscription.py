@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,3 +57,53 @@ def test_a_configured_plan_never_reads_the_credentials(claude_dir: Path) -> None
     with sqlite3.connect(":memory:") as conn:
         limits = quota_data.resolve_limits(conn, QuotaSettings(plan="pro"), 0)
     assert limits.tokens == 200_000 and limits.label == "pro plan, estimated limit"
+
+
+FAKE_SECURITY = """#!/bin/sh
+# a stand-in for macOS `security`: records its argv, answers only for the expected item name
+printf '%s\\n' "$*" >> "$SECURITY_LOG"
+case "$*" in
+  *"-s $WANTED"*) printf '%s' "$ANSWER"; exit 0 ;;
+esac
+exit 44
+"""
+
+
+def test_on_macos_the_keychain_is_read_only_with_the_oauth_option_and_argv_only(
+    tmp_path: Path, claude_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`security` cannot run here: a stand-in on PATH checks the item name (suffixed for CLAUDE_CONFIG_DIR,
+    as Claude Code names it) and that nothing goes through a shell."""
+    import hashlib
+    import sys
+
+    from daemon.oauth import keychain_services
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "security"
+    fake.write_text(FAKE_SECURITY)
+    fake.chmod(0o755)
+    suffix = hashlib.sha256(str(claude_dir).encode()).hexdigest()[:8]
+    wanted = f"Claude Code-credentials-{suffix}"
+    assert keychain_services({"CLAUDE_CONFIG_DIR": str(claude_dir)}) == [wanted, "Claude Code-credentials"]
+    log = tmp_path / "security.log"
+    answer = json.dumps(
+        {
+            "claudeAiOauth": {
+                "accessToken": SECRET,
+                "subscriptionType": "max",
+                "rateLimitTier": "default_claude_max_5x",
+            }
+        }
+    )
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setenv("SECURITY_LOG", str(log))
+    monkeypatch.setenv("WANTED", wanted)
+    monkeypatch.setenv("ANSWER", answer)
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert subscription.detect(keychain=False) is None and not log.exists()  # the option is off
+    assert subscription.detect(keychain=True) == "max5"
+    assert log.read_text().splitlines() == [
+        f"find-generic-password -a {os.environ.get('USER', '')} -w -s {wanted}"
+    ]

@@ -142,8 +142,18 @@ def run(tmp: Path, events: int, n_sessions: int, runs: int) -> None:
         with sessions.connect(db) as conn:
             sessions.refresh(conn, settings, now_ms=0)
 
+    def grown() -> None:
+        # A streamed response that grew: the ledger rewrites its row in place (same id).
+        c = sqlite3.connect(db)
+        c.execute("UPDATE usage_events SET output_tokens = output_tokens + 1 WHERE id = 42")
+        c.commit()
+        c.close()
+        with sessions.connect(db) as conn:
+            sessions.refresh(conn, settings, now_ms=0)
+
     print(f"refresh after one appended response (insert + refresh): {median_ms(one_more, runs):.1f} ms")
-    print(f"refresh with nothing new (fingerprint check): {median_ms(noop, runs):.1f} ms")
+    print(f"refresh after a response rewritten in place (update + refresh): {median_ms(grown, runs):.1f} ms")
+    print(f"refresh with nothing new (dirty-table check): {median_ms(noop, runs):.1f} ms")
 
     from daemon import snapshot
     from daemon.paths import BatonPaths

@@ -12,9 +12,8 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from daemon.errors import BatonError
 
@@ -150,8 +149,7 @@ def path_identity(path: str, roots: list[Path] | None = None) -> tuple[str, str]
     return (rest[0], session)
 
 
-@dataclass(frozen=True, slots=True)
-class FileState:
+class FileState(NamedTuple):
     """Where reading of one file stopped: after `lines` complete lines, at byte `offset`."""
 
     device: int = 0
@@ -163,8 +161,7 @@ class FileState:
     head: str = ""  # digest of the first min(offset, HEAD_BYTES) bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
+class Chunk(NamedTuple):
     """The complete lines appended to one file: `data` ends with a newline (or is empty); `first_line` is the
     1-based number of its first line; `state` is the reading state after it."""
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from daemon.errors import BatonError
 from daemon.timeutil import iso_ms, offset_ranges, resolve_zone
@@ -38,8 +38,7 @@ UNPRICED_SQL = {
 LABEL_SQL = "CASE WHEN e.speed = 'fast' THEN e.model || '-fast' ELSE e.model END"
 
 
-@dataclass(frozen=True)
-class ReportOptions:
+class ReportOptions(NamedTuple):
     """What to report: dates are local `YYYYMMDD` strings (inclusive), `zone` an IANA name ('' = local)."""
 
     since: str | None = None
@@ -463,8 +462,7 @@ def blocks_table(blocks: list[Block]) -> tuple[list[str], list[list[str]]]:
 # ---- the warm path: is there anything new to read? -----------------------------------------------
 
 
-@dataclass(frozen=True)
-class QuickSettings:
+class QuickSettings(NamedTuple):
     """The few settings reports need, read without pydantic; `exact` False: only full validation will do."""
 
     timezone: str = ""

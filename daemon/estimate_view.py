@@ -203,11 +203,13 @@ def phase_message(view: SessionView, phase_id: int) -> tuple[str, str]:
 
 
 def _k(tokens: float) -> str:
-    return f"{tokens / 1000:.1f}k"
+    """Return tokens in thousands to one decimal, halves rounded up (36,450: 36.5k; 16,450: 16.5k)."""
+    tenths = (round(abs(tokens)) + 50) // 100
+    return f"{'-' if tokens < 0 else ''}{tenths // 10}.{tenths % 10}k"
 
 
 def _signed_k(tokens: float) -> str:
-    return f"{'+' if tokens >= 0 else '-'}{abs(tokens) / 1000:.1f}k"
+    return ("+" if tokens >= 0 else "") + _k(tokens)
 
 
 def _when(ms: int | None, zone: tzinfo) -> str:
@@ -266,7 +268,7 @@ def _history(sessions: list[SessionView], current_id: int, check: Holdout, zone:
         if not prog.done_estimated:
             continue
         var = prog.done_variance_pct
-        accuracy = "n/a" if var is None else f"{max(0.0, 100 - abs(var)):.0f}%"
+        accuracy = "n/a" if var is None else f"{max(0.0, 100 - abs(var)):.1f}%"
         mark = "**" if s.id == current_id else ""
         rows.append(
             f"| {mark}{s.id}{mark} | {_when(s.started_ms, zone)[:10]} | {s.title} | "

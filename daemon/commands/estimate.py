@@ -220,6 +220,19 @@ def _catch_up(paths: BatonPaths) -> None:
         click.echo(f"warning: could not read new transcript lines first: {exc.message}", err=True)
 
 
+def _catch_up_if_running(paths: BatonPaths, at_ms: int) -> None:
+    """Bring the ledger up to date when a phase is running: the command is about to end it."""
+    from daemon.db import connect_fast
+    from daemon.estimate_store import active_session
+
+    if not paths.ledger_db.exists():
+        return
+    with connect_fast(paths.ledger_db, readonly=True) as conn:
+        view = active_session(conn, at_ms)
+    if view is not None and view.open_phase is not None:
+        _catch_up(paths)
+
+
 def _notify(paths: BatonPaths, title: str, body: str) -> bool:
     from daemon.config import load_settings
     from daemon.notify import send
@@ -317,8 +330,14 @@ def _check_order(view: SessionView, at_ms: int, zone: tzinfo) -> None:
 )
 @click.option("--all-projects", is_flag=True, help="Count usage in every project.")
 @click.option("--at", "at", metavar="TIME", help="When the phase started (14:05 or ISO 8601). Default: now.")
+@click.option("--no-ingest", is_flag=True, help="Do not read new transcript lines before ending a phase.")
 def start(
-    name: str | None, handoff: Path | None, project: Path | None, all_projects: bool, at: str | None
+    name: str | None,
+    handoff: Path | None,
+    project: Path | None,
+    all_projects: bool,
+    at: str | None,
+    no_ingest: bool,
 ) -> None:
     """Start a phase: NAME (or number) of a planned phase, the next planned one, or a new ad-hoc phase."""
     from daemon.estimate_store import active_session, move_session_start, start_phase
@@ -326,6 +345,8 @@ def start(
     paths = BatonPaths.from_env()
     zone = display_zone(paths)
     at_ms = parse_at(at, _now_ms(), zone)
+    if not no_ingest:
+        _catch_up_if_running(paths, at_ms)
     where = None if all_projects else str((project or Path(os.getcwd())).resolve())
     messages: list[tuple[str, str]] = []
     with _ledger(paths) as (conn, raw):
@@ -356,7 +377,7 @@ def start(
         )
     else:
         click.echo(f"Started phase {name} ({task}; not in the plan, so no estimate) in {view.title}")
-    click.echo(f"Counting usage in {where or 'every project'}.")
+    click.echo(f"Counting usage in {view.project_dir or 'every project'}.")
 
 
 @phase.command("end")
@@ -383,13 +404,16 @@ def end(note: str | None, at: str | None, no_ingest: bool) -> None:
 
 @phase.command("finish")
 @click.option("--at", "at", metavar="TIME", help="When the session ended (14:05 or ISO 8601). Default: now.")
-def finish(at: str | None) -> None:
+@click.option("--no-ingest", is_flag=True, help="Do not read new transcript lines before ending a phase.")
+def finish(at: str | None, no_ingest: bool) -> None:
     """End the tracked session (and its running phase) even if planned phases remain."""
     from daemon.estimate_store import active_session, end_session
 
     paths = BatonPaths.from_env()
     zone = display_zone(paths)
     at_ms = parse_at(at, _now_ms(), zone)
+    if not no_ingest:
+        _catch_up_if_running(paths, at_ms)
     with _ledger(paths) as (conn, raw):
         view = active_session(raw, at_ms)
         if view is None:

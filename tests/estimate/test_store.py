@@ -23,6 +23,14 @@ from tests.support.transcript_writer import assistant_line
 HOUR = 3_600_000
 
 
+def save_plan(tmp_path: Path, env: dict[str, str]) -> int:
+    """Write PLAN to tmp_path, save its estimate with the real CLI, and return a time an hour ago in ms."""
+    plan = tmp_path / "PLAN.md"
+    plan.write_text(PLAN, encoding="utf-8")
+    run_baton("estimate", str(plan), "--save", env=env)
+    return int(time.time() * 1000) - HOUR
+
+
 def test_status_lines_are_empty_without_a_ledger(baton_home: Path) -> None:
     assert status_lines(BatonPaths.from_env()) == []
 
@@ -30,9 +38,7 @@ def test_status_lines_are_empty_without_a_ledger(baton_home: Path) -> None:
 def test_status_lines_show_a_saved_estimate_not_started_yet(
     ledger_env: dict[str, str], tmp_path: Path
 ) -> None:
-    plan = tmp_path / "PLAN.md"
-    plan.write_text(PLAN, encoding="utf-8")
-    run_baton("estimate", str(plan), "--save", env=ledger_env)
+    save_plan(tmp_path, ledger_env)
     lines = status_lines(BatonPaths.from_env())
     assert lines == [
         "Plan: Session 7: Export pipeline estimated 92,700 tokens (111,240 with the buffer); "
@@ -43,10 +49,7 @@ def test_status_lines_show_a_saved_estimate_not_started_yet(
 def test_a_line_ingested_after_the_phase_ended_is_counted_once_in_its_phase(
     ledger_env: dict[str, str], baton_home: Path, tmp_path: Path
 ) -> None:
-    plan = tmp_path / "PLAN.md"
-    plan.write_text(PLAN, encoding="utf-8")
-    run_baton("estimate", str(plan), "--save", env=ledger_env)
-    t0 = int(time.time() * 1000) - HOUR
+    t0 = save_plan(tmp_path, ledger_env)
     db = baton_home / "baton.db"
     add_usage(db, [usage(t0 + 1000, str(tmp_path), 10_000, 10_000)])
     run_baton("phase", "start", "--project", str(tmp_path), "--at", iso(t0), env=ledger_env)
@@ -121,15 +124,13 @@ def test_a_plan_that_is_not_text_is_a_clear_error(tmp_path: Path) -> None:
 def test_starting_a_phase_ends_the_running_one_and_the_last_planned_phase_ends_the_session(
     ledger_env: dict[str, str], baton_home: Path, tmp_path: Path
 ) -> None:
-    plan = tmp_path / "PLAN.md"
-    plan.write_text(PLAN, encoding="utf-8")
-    run_baton("estimate", str(plan), "--save", env=ledger_env)
-    t0 = int(time.time() * 1000) - HOUR
+    t0 = save_plan(tmp_path, ledger_env)
     add_usage(baton_home / "baton.db", [usage(t0 + 1000, str(tmp_path), 1_000, 1_000)])
     run_baton("phase", "start", "--project", str(tmp_path), "--at", iso(t0), env=ledger_env)
     second = run_baton("phase", "start", "--at", iso(t0 + 600_000), env=ledger_env).stdout
     assert "Phase 1 done: Build the exporter" in second and "actual 2,000 tokens" in second
     assert "Started phase 2/2: Write tests" in second
+    assert f"Counting usage in {tmp_path}." in second  # the session's directory, not this command's
     extra = run_baton("phase", "start", "docs", "--at", iso(t0 + 1_200_000), env=ledger_env).stdout
     assert "Phase 2 done: Write tests" in extra
     assert "Started phase docs (polish; not in the plan, so no estimate) in docs" in extra
@@ -150,10 +151,7 @@ def test_two_planned_phases_with_one_name_are_taken_in_order() -> None:
 
 
 def test_a_tracked_planned_phase_cannot_be_started_again(ledger_env: dict[str, str], tmp_path: Path) -> None:
-    plan = tmp_path / "PLAN.md"
-    plan.write_text(PLAN, encoding="utf-8")
-    run_baton("estimate", str(plan), "--save", env=ledger_env)
-    t0 = int(time.time() * 1000) - HOUR
+    t0 = save_plan(tmp_path, ledger_env)
     run_baton("phase", "start", "1", "--all-projects", "--at", iso(t0), env=ledger_env)
     again = run_baton("phase", "start", "1", "--at", iso(t0 + 60_000), env=ledger_env, check=False)
     assert again.returncode == 1 and "was already tracked" in again.stderr and "continued" in again.stderr
@@ -163,10 +161,7 @@ def test_report_and_messages_show_times_in_the_configured_zone_not_the_process_z
     ledger_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**ledger_env, "TZ": "UTC", "BATON_GENERAL__TIMEZONE": "Asia/Tokyo"}
-    plan = tmp_path / "PLAN.md"
-    plan.write_text(PLAN, encoding="utf-8")
-    run_baton("estimate", str(plan), "--save", env=env)
-    t0 = int(time.time() * 1000) - HOUR
+    t0 = save_plan(tmp_path, env)
     run_baton("phase", "start", "--all-projects", "--at", iso(t0), env=env)
     run_baton("phase", "end", "--no-ingest", "--at", iso(t0 + 600_000), env=env)
     tokyo = datetime.fromtimestamp(t0 / 1000, ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M")
@@ -188,13 +183,11 @@ def test_a_daemon_that_does_not_answer_is_an_error_that_says_how_to_go_on(baton_
     assert "--no-ingest" in (caught.value.hint or "")
 
 
-def test_without_a_daemon_the_new_transcript_lines_are_read_first(
-    ledger_env: dict[str, str], claude_dir: Path, tmp_path: Path
+@pytest.mark.parametrize("command", [("end",), ("start", "next"), ("finish",)])
+def test_without_a_daemon_the_new_transcript_lines_are_read_before_a_phase_ends(
+    ledger_env: dict[str, str], claude_dir: Path, tmp_path: Path, command: tuple[str, ...]
 ) -> None:
-    plan = tmp_path / "PLAN.md"
-    plan.write_text(PLAN, encoding="utf-8")
-    run_baton("estimate", str(plan), "--save", env=ledger_env)
-    t0 = int(time.time() * 1000) - HOUR
+    t0 = save_plan(tmp_path, ledger_env)
     run_baton("phase", "start", "--all-projects", "--at", iso(t0), env=ledger_env)
     line = assistant_line(
         1,
@@ -207,5 +200,5 @@ def test_without_a_daemon_the_new_transcript_lines_are_read_first(
     transcript = claude_dir / "projects" / "-tmp-proj" / "s-1.jsonl"
     transcript.parent.mkdir(parents=True)
     transcript.write_bytes(line)
-    ended = run_baton("phase", "end", env=ledger_env).stdout
-    assert "actual 2,000 tokens" in ended
+    ended = run_baton("phase", *command, env=ledger_env).stdout
+    assert "Phase 1 done: Build the exporter\nEstimated 63,000, actual 2,000 tokens" in ended

@@ -159,3 +159,20 @@ def test_a_projection_past_the_limit_says_the_limit_comes_first() -> None:
     snap = evaluate([UsagePoint(to_ms(now) - 60_000, 60_000)], [], plans.resolve("pro"), now)
     text = render_text(Status(snap, None, None, [], UTC))
     assert "Projected   the limit comes before the reset at this window's pace (" in text
+
+
+def test_status_after_a_window_has_ended_says_none_is_running(
+    baton_home: Path, claude_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATON_QUOTA__PLAN", "max5")
+    path = claude_dir / "projects" / "-home-me-app" / "s.jsonl"
+    append(path, [assistant_line(datetime.now(UTC) - timedelta(hours=6), input_tokens=0, output_tokens=4200)])
+    done = status()
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == (
+        "5-hour window  none running, nothing used: your next message starts one (5 hours from then)"
+    )
+    assert lines[1] == "  Limit       1,000,000 tokens per window (max5 plan, estimated limit)"
+    assert lines[2].startswith("Week          0.0% fresh · 4,200 of 10,000,000 tokens in the last 7 days")
+    assert "resets" not in done.stdout.lower()

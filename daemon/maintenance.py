@@ -130,11 +130,23 @@ def _delete(
         }
         if oldest is not None:
             _refresh_rollup(conn, int(oldest), cutoff_ms - 1)  # the bucket holding the cutoff is summed again
+        if rollup:
+            _record_cutoff(conn, cutoff_ms)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     return deleted
+
+
+def _record_cutoff(conn: sqlite3.Connection, cutoff_ms: int) -> None:
+    """Remember in `ledger_meta.pruned_before_ms` (the latest cutoff) that older usage was pruned on purpose,
+    so that an ingest reading a transcript again from its start can leave those lines out."""
+    conn.execute(
+        "INSERT INTO ledger_meta (key, value) VALUES ('pruned_before_ms', ?) ON CONFLICT (key) DO UPDATE SET "
+        "value = CAST(MAX(CAST(ledger_meta.value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)",
+        (str(cutoff_ms),),
+    )
 
 
 def _refresh_rollup(conn: sqlite3.Connection, lo_ms: int, hi_ms: int) -> None:

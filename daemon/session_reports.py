@@ -482,33 +482,15 @@ def trends(sessions: Sequence[SessionRow], tz: tzinfo, first: date, last: date, 
     return Report(f"Trends ({window}-day rolling average)", columns, tuple(rows))
 
 
-def value(sessions: Sequence[SessionRow], unattached: Sequence[tuple[str, int | None]] = ()) -> Report:
-    """Return cost per value class, the share of zero-value sessions among rated ones, and the patterns:
-    high cost with low value, low cost with high value (against the median cost of rated sessions), and
-    debt against refactor. `unattached` lists (value, tokens) of entries logged before any session existed."""
-    rated = [s for s in sessions if s.value]
-    groups: dict[str, list[SessionRow]] = {}
-    for s in sessions:
-        groups.setdefault(s.value or UNRATED, []).append(s)
-    order = ("high", "medium", "low", "zero", "creation", "maintenance", "debt", "refactor", UNRATED)
-    rows = tuple(
-        {
-            "value": name,
-            "sessions": len(groups[name]),
-            "tokens": sum(s.all_tokens for s in groups[name]),
-            "cost_usd": _money(sum(s.cost_usd for s in groups[name])),
-            "avg_cost_usd": _money(sum(s.cost_usd for s in groups[name]) / len(groups[name])),
-        }
-        for name in order
-        if name in groups
-    )
+def _value_patterns(rated: Sequence[SessionRow]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Return the value report's figures (zero share, median, patterns) and notes, from rated sessions."""
     median = statistics.median(s.cost_usd for s in rated) if rated else 0.0
     high_low = [s.session_id for s in rated if s.cost_usd >= median and s.value in LOW_VALUES]
     low_high = [s.session_id for s in rated if s.cost_usd < median and s.value == "high"]
     debt = [s for s in rated if s.value == "debt"]
     refactor = [s for s in rated if s.value == "refactor"]
     zero = sum(1 for s in rated if s.value == "zero")
-    extra = {
+    extra: dict[str, Any] = {
         "rated_sessions": len(rated),
         "zero_value_share": round(100 * zero / len(rated), 2) if rated else 0.0,
         "median_cost_usd": _money(median),
@@ -526,6 +508,29 @@ def value(sessions: Sequence[SessionRow], unattached: Sequence[tuple[str, int | 
         f"Debt vs refactor: {len(debt)} vs {len(refactor)} sessions"
         + (f" (ratio {extra['debt_to_refactor']})" if refactor else ""),
     )
+    return extra, notes
+
+
+def value(sessions: Sequence[SessionRow], unattached: Sequence[tuple[str, int | None]] = ()) -> Report:
+    """Return cost per value class, the share of zero-value sessions among rated ones, and the patterns:
+    high cost with low value, low cost with high value (against the median cost of rated sessions), and
+    debt against refactor. `unattached` lists (value, tokens) of entries logged before any session existed."""
+    groups: dict[str, list[SessionRow]] = {}
+    for s in sessions:
+        groups.setdefault(s.value or UNRATED, []).append(s)
+    order = ("high", "medium", "low", "zero", "creation", "maintenance", "debt", "refactor", UNRATED)
+    rows = tuple(
+        {
+            "value": name,
+            "sessions": len(groups[name]),
+            "tokens": sum(s.all_tokens for s in groups[name]),
+            "cost_usd": _money(sum(s.cost_usd for s in groups[name])),
+            "avg_cost_usd": _money(sum(s.cost_usd for s in groups[name]) / len(groups[name])),
+        }
+        for name in order
+        if name in groups
+    )
+    extra, notes = _value_patterns([s for s in sessions if s.value])
     if unattached:
         loose: dict[str, dict[str, int]] = {}
         for v, tokens in unattached:

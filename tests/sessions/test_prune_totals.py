@@ -75,3 +75,14 @@ def test_daily_session_and_summary_totals_match_the_ledger_after_a_prune(
     assert _figures(ledger) == (5 * 15,) * 4
     sessions = _json("report", "recent", "--json")
     assert [r["session_id"] for r in sessions["rows"]] == ["5ad00000-half"]
+
+
+def test_prune_remembers_its_latest_cutoff_for_the_ingester(filled: Path) -> None:
+    maintenance.prune(filled, 1_773_000_000_000)
+    maintenance.prune(filled, 1_700_000_000_000)  # an older cutoff never moves it back
+    conn = sqlite3.connect(filled)
+    try:
+        row = conn.execute("SELECT value FROM ledger_meta WHERE key = 'pruned_before_ms'").fetchone()
+    finally:
+        conn.close()
+    assert row == ("1773000000000",)

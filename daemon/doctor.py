@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from daemon import service
+from daemon import claude_paths, service
 from daemon.config import Settings, load_settings
 from daemon.errors import BatonError, ConfigError
 from daemon.paths import BatonPaths
@@ -279,13 +279,19 @@ def check_inotify(probe: Probe) -> Check:
     return Check("inotify", "ok", detail)
 
 
+def _claude_env(probe: Probe) -> dict[str, str]:
+    """Return the environment that locates Claude Code's files, with the probe's home."""
+    return {**probe.env, "HOME": str(probe.home)}
+
+
+def statusline_configured(probe: Probe) -> bool:
+    """Return True when Claude Code's settings.json runs `baton statusline` as its status line."""
+    return check_statusline(probe).status == "ok"
+
+
 def check_statusline(probe: Probe) -> Check:
     """Claude Code's status line runs `baton statusline` (it carries the official quota figures)."""
-    from daemon.claude_settings import claude_config_dir
-
-    first_dir = probe.env.get("CLAUDE_CONFIG_DIR", "").split(",")[0].strip()
-    config_dir = Path(first_dir).expanduser() if first_dir else claude_config_dir({"HOME": str(probe.home)})
-    file = config_dir / "settings.json"
+    file = claude_paths.settings_file(_claude_env(probe))
     fix = "baton claude install-hooks"
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
@@ -305,6 +311,47 @@ def check_statusline(probe: Probe) -> Check:
             "call `baton statusline` from your status line script (it reads the same JSON on stdin)",
         )
     return Check("statusline", "warn", f"not configured in {file}: baton relies on its estimates", fix)
+
+
+def _has_official_figures(db: Path) -> bool:
+    if not db.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
+        try:
+            return conn.execute("SELECT 1 FROM official_figures LIMIT 1").fetchone() is not None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+
+
+def check_plan(probe: Probe) -> Check:
+    """With `plan = "auto"`, baton knows the real limits: official figures, or the login's subscription."""
+    q = effective_settings(probe).quota
+    if q.plan != "auto" or q.token_limit:
+        return Check("plan", "ok", f"{q.plan} (quota.plan)")
+    from daemon import subscription
+
+    official = statusline_configured(probe) or _has_official_figures(probe.paths.ledger_db)
+    try:
+        login = subscription.detect(_claude_env(probe), keychain=q.oauth_usage)
+    except Exception:  # an unreadable login must not break doctor; it is "unknown"
+        login = None
+    if official and login:
+        return Check("plan", "ok", f"auto: Claude Code's official figures, and your login's plan ({login})")
+    if official:
+        return Check("plan", "ok", "auto: Claude Code's status line gives the official figures")
+    if login:
+        return Check("plan", "ok", f"auto: your Claude login's plan is {login}")
+    return Check(
+        "plan",
+        "warn",
+        "auto, but baton has no official figure (status line) and does not know your subscription: the"
+        " alerts' percentages are a guess from your history (Pro's limits until a window hits its limit)",
+        'baton claude install-hooks (official figures), or set your plan: quota.plan = "max5"'
+        " (pro, max5, max20) in config.toml, or BATON_QUOTA__PLAN=max5",
+    )
 
 
 def check_clock(probe: Probe) -> Check:
@@ -372,6 +419,7 @@ def run_checks(probe: Probe) -> list[Check]:
         ("service", check_service),
         ("inotify", check_inotify),
         ("statusline", check_statusline),
+        ("plan", check_plan),
         ("clock", check_clock),
     ]
     results = []

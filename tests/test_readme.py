@@ -24,4 +24,5 @@ def test_readme_test_command_is_the_one_ci_runs() -> None:
 
 def test_readme_install_command_installs_and_starts_the_service() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "pip install . && baton service install" in readme
+    venv = "~/.local/share/baton/venv"
+    assert f"python3 -m venv {venv} && {venv}/bin/pip install . && {venv}/bin/baton service install" in readme

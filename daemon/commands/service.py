@@ -93,6 +93,18 @@ def _alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
+def _make_private(folder: Path) -> None:
+    """Make baton's data folder (ledger, handoffs, logs) private to the user when it exists and is not:
+    a virtualenv created inside it (the README's install) leaves it readable by others."""
+    try:
+        info = folder.stat()
+    except OSError:
+        return
+    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        folder.chmod(0o700)
+        click.echo(f"made {folder} private (mode 700)")
+
+
 def _stop_foreground(paths: BatonPaths, why: str) -> None:
     """Stop a daemon that is not the service (e.g. `baton run` in a terminal) through its pid."""
     pid = daemon_pid(paths)
@@ -136,6 +148,8 @@ def install(dry_run: bool, platform: str | None) -> None:
         target, spec, text, home=home, uid=os.getuid(), booted=booted, previous=previous, link=link
     )
     failures = svc.execute(plan, svc.SystemRunner(), dry_run=dry_run, echo=_echo)
+    if not dry_run:
+        _make_private(BatonPaths.from_env().data_dir)
     if failures:
         raise BatonError(
             "the service file was written but the service did not start:\n"

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -103,15 +107,60 @@ def test_no_history_at_all_is_only_a_warning_pointing_to_the_demo(
     assert check.status == "warn" and "baton demo" in (check.fix or "")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything")
-def test_an_unreadable_project_folder_fails(healthy: Path, claude_dir: Path) -> None:
-    folder = claude_dir / "projects" / "-home-u-repo"
-    folder.chmod(0)
+def _as_user_without_root(action: Callable[[], Check], uid: int, gid: int) -> Check:
+    """Return what `action` gives when run in a forked child that has dropped root for `uid`."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: give up root for good, run the check, report it through the pipe
+        try:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            os.write(write, json.dumps(asdict(action())).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    return Check(**json.loads(data))
+
+
+def test_an_unreadable_project_folder_fails(
+    healthy: Path, claude_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if os.geteuid() != 0:
+        folder = claude_dir / "projects" / "-home-u-repo"
+        folder.chmod(0)
+        try:
+            check = doctor.check_transcripts(_probe(healthy))
+        finally:
+            folder.chmod(0o700)
+        assert check.status == "fail" and str(folder) in check.detail
+        return
+    # Root reads everything: run the check as `nobody` on a Claude dir that user owns, one folder closed.
+    import pwd
+
+    import daemon.transcripts  # noqa: F401  (imported before dropping root)
+
+    nobody = pwd.getpwnam("nobody")
+    base = Path(tempfile.mkdtemp(prefix="baton-doctor-"))
     try:
-        check = doctor.check_transcripts(_probe(healthy))
+        folder = base / "projects" / "-home-u-repo"
+        (base / "projects" / "-home-u-other").mkdir(parents=True)
+        folder.mkdir()
+        (folder / "s.jsonl").write_text("{}\n")
+        for path in (base, *base.rglob("*")):
+            os.chown(path, nobody.pw_uid, nobody.pw_gid)
+        monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(base))
+        probe = _probe(healthy)
+        assert doctor.check_transcripts(probe).status == "ok"  # as root
+        folder.chmod(0)
+        check = _as_user_without_root(lambda: doctor.check_transcripts(probe), nobody.pw_uid, nobody.pw_gid)
     finally:
-        folder.chmod(0o700)
+        shutil.rmtree(base)
     assert check.status == "fail" and str(folder) in check.detail
+    assert check.fix == f"give your user read access: chmod -R u+rX {folder}"
 
 
 def test_ledger_missing_pending_or_readable_by_others(home_dir: Path, baton_home: Path) -> None:
@@ -189,6 +238,50 @@ def test_statusline_missing_foreign_or_configured(healthy: Path, claude_dir: Pat
     assert "does not exist" in doctor.check_statusline(probe).detail
 
 
+def test_the_statusline_is_looked_up_in_the_first_claude_config_dir(
+    healthy: Path, claude_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", f"{tmp_path / 'other'}, {claude_dir}")
+    check = doctor.check_statusline(_probe(healthy))
+    assert check.status == "warn" and str(tmp_path / "other" / "settings.json") in check.detail
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", f" {claude_dir} ,{tmp_path / 'other'}")
+    assert doctor.check_statusline(_probe(healthy)).detail == f"configured in {claude_dir / 'settings.json'}"
+
+
+def test_an_auto_plan_without_official_figures_or_a_known_subscription_is_a_warning(
+    home_dir: Path, baton_home: Path, claude_dir: Path
+) -> None:
+    check = doctor.check_plan(_probe(home_dir))
+    assert check.status == "warn" and "guess" in check.detail
+    assert check.fix and "baton claude install-hooks" in check.fix and "quota.plan" in check.fix
+
+    # The login says Max 20x (only the plan fields are read; the tokens are never kept).
+    credentials = {
+        "claudeAiOauth": {
+            "accessToken": "secret",
+            "subscriptionType": "max",
+            "rateLimitTier": "default_claude_max_20x",
+        }
+    }
+    (claude_dir / ".credentials.json").write_text(json.dumps(credentials))
+    check = doctor.check_plan(_probe(home_dir))
+    assert check == Check("plan", "ok", "auto: your Claude login's plan is max20")
+    (claude_dir / ".credentials.json").unlink()
+
+    # Official figures: the status line is set up, or the ledger already holds some.
+    _claude_settings(claude_dir, {"statusLine": {"type": "command", "command": "baton statusline"}})
+    assert doctor.check_plan(_probe(home_dir)).status == "ok"
+    (claude_dir / "settings.json").unlink()
+    with sqlite3.connect(BatonPaths.from_env().ledger_db) as conn:
+        conn.execute("CREATE TABLE official_figures (ts_ms INTEGER)")
+        conn.execute("INSERT INTO official_figures VALUES (1)")
+    assert doctor.check_plan(_probe(home_dir)).status == "ok"
+    BatonPaths.from_env().ledger_db.unlink()
+
+    (baton_home / "config.toml").write_text("[quota]\nplan = 'max5'\n")
+    assert doctor.check_plan(_probe(home_dir)) == Check("plan", "ok", "max5 (quota.plan)")
+
+
 def test_usage_from_the_future_means_the_clock_is_wrong(home_dir: Path, baton_home: Path) -> None:
     db = BatonPaths.from_env().ledger_db
     with sqlite3.connect(db) as conn:
@@ -213,4 +306,4 @@ def test_a_crashing_check_is_reported_and_the_others_still_run(
     assert _by_name(results)["ledger"] == Check(
         "ledger", "fail", "the check itself failed: RuntimeError: boom"
     )
-    assert len(results) == 10
+    assert len(results) == 11

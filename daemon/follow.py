@@ -22,6 +22,8 @@ from pathlib import Path
 from watchdog.events import (
     DirCreatedEvent,
     DirMovedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
     FileCreatedEvent,
     FileDeletedEvent,
     FileModifiedEvent,
@@ -44,6 +46,9 @@ EVENTS = [
     DirCreatedEvent,
     DirMovedEvent,
 ]
+# The stamp's folder also hears a touch (attributes only) and a close after writing: an older `baton
+# statusline` only touched the stamp, which inotify reports as IN_ATTRIB, not as a modification.
+STAMP_EVENTS = [*EVENTS, FileAttribEvent, FileClosedEvent]
 
 log = get_logger("baton.follow")
 
@@ -105,7 +110,7 @@ class TranscriptWatcher:
         """Schedule every watch and start the observer thread."""
         for stamp_dir in {str(Path(p).parent) for p in self.stamps}:
             Path(stamp_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.observer.schedule(self.handler, stamp_dir, recursive=False, event_filter=EVENTS)
+            self.observer.schedule(self.handler, stamp_dir, recursive=False, event_filter=STAMP_EVENTS)
         self.refresh()
         self.observer.start()
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Mapping
 from datetime import datetime, tzinfo
+from pathlib import Path
 from typing import Any
 
 from daemon.quota import OfficialFigure, level_for, to_datetime
@@ -101,7 +103,17 @@ def _record(figures: list[OfficialFigure], session_id: Any) -> None:
     with connect_fast(paths.ledger_db) as conn:
         changed = official.record(conn, figures, session_id if isinstance(session_id, str) else None)
     if changed:
-        (paths.data_dir / official.STAMP_NAME).touch(mode=0o600)
+        poke(paths.data_dir / official.STAMP_NAME, figures[0].ts_ms)
+
+
+def poke(stamp: Path, now_ms: int) -> None:
+    """Wake the daemon: write the time into its stamp file (a write is a modification on every platform's
+    file watcher, where a bare touch is only an attribute change). Never blocks on the daemon."""
+    fd = os.open(stamp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, f"{now_ms}\n".encode())
+    finally:
+        os.close(fd)
 
 
 def line_for(data: Mapping[str, Any], now: datetime) -> str:

@@ -257,3 +257,37 @@ def test_the_watchdog_is_pinged_at_the_interval_sdnotify_returns(
     assert daemon._watchdog_every() == 3.0
     monkeypatch.delenv("WATCHDOG_USEC")
     assert daemon._watchdog_every() == TICK_S
+
+
+def statusline(payload: dict[str, object]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "daemon", "statusline"],
+        cwd=ROOT,
+        input=json.dumps(payload),
+        text=True,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_a_statusline_figure_wakes_a_running_daemon_when_the_stamp_already_exists(
+    baton_home: Path,
+    claude_dir: Path,
+    notifications: NotificationServer,
+    start_daemon: Callable[..., DaemonProcess],
+) -> None:
+    """Newcomer #2: an earlier statusline call left the stamp; the next figure must still wake the daemon
+    (a touch of an existing file is only an attribute change), which re-evaluates and alerts at once."""
+    daemon = start_daemon({"BATON_QUOTA__PLAN": "custom", "BATON_QUOTA__TOKEN_LIMIT": "100000"})
+    resets = int(time.time()) + 3600
+    statusline({"rate_limits": {"five_hour": {"used_percentage": 40.0, "resets_at": resets}}})
+    daemon.wait_until(lambda: (daemon.snapshot() or {}).get("percent") == 40.0, what="the first figure")
+    assert (baton_home / "official.stamp").exists()
+    statusline({"rate_limits": {"five_hour": {"used_percentage": 85.0, "resets_at": resets}}})
+    (got,) = notifications.wait_for(1, timeout=5)  # the tick is a minute away: only a wake-up gets here
+    assert got["summary"] == "80% of the 5-hour window used"
+    daemon.wait_until(lambda: (daemon.snapshot() or {}).get("percent") == 85.0, timeout=2, what="85 %")

@@ -134,6 +134,7 @@ class PhaseEstimate:
     pace: float = 1.0
     spread: float = 0.0  # the range runs this fraction below the low hours' figure and above the high one's
     confidence_reason: str = ""
+    stated: tuple[int, int] | None = None  # the plan's own figure, shown beside the estimate
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,7 @@ def estimate_phase(
         pace=calibration.pace[phase.task_type].value,
         spread=round(spread, 4),
         confidence_reason=why,
+        stated=phase.stated,
     )
 
 

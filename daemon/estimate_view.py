@@ -64,6 +64,10 @@ def _phase_lines(p: PhaseEstimate) -> list[str]:
     details = [*p.factors]
     if p.libraries:
         details.append(f"new libraries {', '.join(p.libraries)} +{fmt_tokens(p.library_tokens)}")
+    if p.stated is not None:
+        low, high = p.stated
+        figure = fmt_tokens(low) if low == high else f"{fmt_tokens(low)} - {fmt_tokens(high)}"
+        details.append(f"the plan's own figure: {figure}")
     if details:
         lines.append(f"  {'; '.join(details)}")
     return lines

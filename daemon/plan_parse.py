@@ -188,6 +188,7 @@ class PlannedPhase:
     libraries: tuple[str, ...]
     given_tokens: int | None
     line: int
+    stated: tuple[int, int] | None = None  # the plan's own token range for a phase that also has hours
 
     @property
     def hours_mid(self) -> float | None:
@@ -249,6 +250,23 @@ def parse_tokens(text: str) -> int | None:
     return int(digits.replace(",", "").replace(".", ""))
 
 
+_TOKEN_FIGURE = re.compile(r"(\d+(?:[.,]\d+)*)\s*(k|m)?\b", re.IGNORECASE)
+
+
+def parse_token_range(text: str) -> tuple[int, int] | None:
+    """Return (low, high) tokens for "25,000 - 32,000", "25k-32k tokens" or "15k"; None if none."""
+    figures = []
+    for digits, suffix in _TOKEN_FIGURE.findall(text):
+        if suffix:
+            scale = 1000 if suffix.lower() == "k" else 1_000_000
+            figures.append(round(float(digits.replace(",", ".")) * scale))
+        else:
+            figures.append(int(digits.replace(",", "").replace(".", "")))
+    if not figures:
+        return None
+    return (min(figures[0], figures[-1]), max(figures[0], figures[-1]))
+
+
 def infer_task_type(name: str, body: str) -> tuple[str, str]:
     """Return (task type, "inferred") from a phase's words, or ("implementation", "default") if none match."""
     scores = dict.fromkeys(TASK_TYPES, 0)
@@ -302,6 +320,7 @@ class _Section:
     factors: Factors = field(default_factory=Factors)
     libraries: list[str] = field(default_factory=list)
     tokens: int | None = None
+    stated: tuple[int, int] | None = None
     body: list[str] = field(default_factory=list)
 
 
@@ -324,6 +343,15 @@ def _apply_key_value(sec: _Section, key: str, value: str, where: str, warnings: 
     elif key in ("new libraries", "new library", "libraries", "new libs", "libs"):
         names = [n.strip(" *`_.") for n in re.split(r"[,;]| and ", value)]
         sec.libraries.extend(n for n in names if n and n.lower() not in ("none", "n/a", "-"))
+    elif key in ("complexity", "complexity factor", "multiplier"):
+        warnings.append(
+            f"{where}: {key} {value!r} is not used: name the factor, e.g. `Tech stack: familiar` "
+            "(or `Code quality:`, `Project size:`)"
+        )
+    elif key in ("estimated tokens", "tokens", "token estimate", "estimate"):
+        if (stated := parse_token_range(value)) is None:
+            warnings.append(f"{where}: cannot read a token figure in {value!r} (write e.g. 25,000 - 32,000)")
+        sec.stated = sec.stated or stated
     elif key in ("duration", "estimated time", "time", "hours", "estimated duration"):
         if (d := parse_duration(value)) is None:
             warnings.append(f"{where}: cannot read a duration in {value!r} (write e.g. 1-1.5h or 45 min)")
@@ -471,7 +499,10 @@ def _finish(sec: _Section, preamble: _Section, source: str, warnings: list[str])
                 duration := parse_duration(ln)
             ):
                 break
-    if duration is None and sec.tokens is None:
+    tokens = sec.tokens
+    if tokens is None and duration is None and sec.stated is not None:
+        tokens = round(sum(sec.stated) / 2)  # no hours: the plan's own figure is the estimate
+    if duration is None and tokens is None:
         warnings.append(f"{source}:{sec.line}: phase {sec.name!r} states no duration; counted as 1 hour")
         duration = (1.0, 1.0)
     if duration is not None and duration[1] <= 0:
@@ -486,8 +517,9 @@ def _finish(sec: _Section, preamble: _Section, source: str, warnings: list[str])
         type_source=how,
         factors=preamble.factors.merged(sec.factors),
         libraries=tuple(dict.fromkeys(sec.libraries)),
-        given_tokens=sec.tokens,
+        given_tokens=tokens,
         line=sec.line,
+        stated=sec.stated if duration is not None else None,
     )
 
 

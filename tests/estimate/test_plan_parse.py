@@ -6,7 +6,15 @@ import pytest
 
 from daemon.errors import BatonError
 from daemon.estimate import QuotaLimit, default_calibration, estimate_plan
-from daemon.plan_parse import Factors, infer_task_type, library_key, parse_duration, parse_plan, parse_tokens
+from daemon.plan_parse import (
+    Factors,
+    infer_task_type,
+    library_key,
+    parse_duration,
+    parse_plan,
+    parse_token_range,
+    parse_tokens,
+)
 
 SESSION_3_PLAN = """\
 # Session 3: Real-Time Dashboard Implementation
@@ -243,3 +251,31 @@ def test_arbitrary_markdownish_text_parses_or_fails_with_a_baton_error() -> None
             assert phase.hours_low is None or 0 <= phase.hours_low <= (phase.hours_high or 0)
         est = estimate_plan(plan, default_calibration(), QuotaLimit(200_000, "test"))
         assert est.conservative <= est.mid <= est.aggressive
+
+
+def test_the_seeds_own_plan_keeps_its_token_figures_beside_ours_and_flags_bare_complexity_numbers() -> None:
+    text = (
+        "# Session 3\n### Phase 1: WebSocket Server (1-1.5h)\n**Estimated Tokens**: 25,000 - 32,000\n"
+        "- **Complexity**: 0.9 (familiar stack)\n"
+        "### Phase 2: Polish the docs\n**Estimated Tokens**: 10k-14k\n"
+    )
+    plan = parse_plan(text, "S3.md")
+    first, second = plan.phases
+    assert first.stated == (25_000, 32_000) and first.given_tokens is None and first.hours_mid == 1.25
+    # without hours the plan's own figure is the estimate (its middle)
+    assert second.stated is None and second.given_tokens == 12_000 and second.hours_low is None
+    assert plan.warnings == (
+        "S3.md:4: complexity '0.9 (familiar stack)' is not used: name the factor, "
+        "e.g. `Tech stack: familiar` (or `Code quality:`, `Project size:`)",
+    )
+    est = estimate_plan(plan, default_calibration(), None)
+    assert est.phases[0].stated == (25_000, 32_000) and est.phases[1].mid == 12_000
+
+
+@pytest.mark.parametrize(
+    ("text", "figures"),
+    [("25,000 - 32,000", (25_000, 32_000)), ("10k-14k tokens", (10_000, 14_000)), ("15k", (15_000, 15_000)),
+     ("1.2M", (1_200_000, 1_200_000)), ("about a lot", None)],
+)  # fmt: skip
+def test_token_ranges(text: str, figures: tuple[int, int] | None) -> None:
+    assert parse_token_range(text) == figures

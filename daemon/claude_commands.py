@@ -66,10 +66,10 @@ def decide(existing: str | None, shipped: str) -> str:
 
 
 def commands_dir(env: Mapping[str, str] | None = None) -> Path:
-    """Return Claude Code's user commands dir: $CLAUDE_CONFIG_DIR/commands, else ~/.claude/commands."""
-    env = os.environ if env is None else env
-    root = env.get("CLAUDE_CONFIG_DIR") or str(Path(env.get("HOME") or Path.home()) / ".claude")
-    return Path(root).expanduser() / "commands"
+    """Return Claude Code's user commands dir: in the first CLAUDE_CONFIG_DIR entry, else ~/.claude."""
+    from daemon import claude_paths
+
+    return claude_paths.commands_dir(os.environ if env is None else env)
 
 
 def install(target: Path | None = None, *, dry_run: bool = False) -> list[Outcome]:

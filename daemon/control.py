@@ -44,7 +44,12 @@ class DaemonNotRunning(BatonError):
 
 
 class ControlError(BatonError):
-    """The daemon answered a request with an error."""
+    """The daemon answered a request with an error; `kind` names the error's class there (e.g.
+    "NotPending"), so that a client can tell errors apart without reading their text."""
+
+    def __init__(self, message: str, *, hint: str | None = None, kind: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.kind = kind
 
 
 def dispatch(handlers: Mapping[str, Handler], raw: bytes) -> dict[str, Any]:
@@ -62,7 +67,7 @@ def dispatch(handlers: Mapping[str, Handler], raw: bytes) -> dict[str, Any]:
     try:
         reply = handler(request)
     except BatonError as exc:
-        return {"ok": False, "error": exc.message, "hint": exc.hint}
+        return {"ok": False, "error": exc.message, "hint": exc.hint, "kind": type(exc).__name__}
     except Exception as exc:  # a bug in one op must not take the daemon down
         log.exception("control op failed", op=op)
         return {"ok": False, "error": f"internal error in {op}: {type(exc).__name__}: {exc}"}
@@ -204,7 +209,7 @@ def _remove_stale_socket(path: Path) -> None:
         probe.close()
     raise BatonError(
         f"another baton daemon is already running (it answers on {path})",
-        hint="stop it first (`baton service stop`), or use a different BATON_HOME",
+        hint="stop that daemon first (`baton status` shows its pid), or use a different BATON_HOME",
     )
 
 
@@ -250,7 +255,8 @@ def call(paths: BatonPaths, op: str, timeout: float = 5.0, **fields: Any) -> dic
     reply = request(paths, {"op": op, **fields}, timeout=timeout)
     if not reply.get("ok"):
         message = str(reply.get("error") or "the daemon refused the request")
-        raise ControlError(message, hint=reply.get("hint"))
+        kind = reply.get("kind")
+        raise ControlError(message, hint=reply.get("hint"), kind=str(kind) if kind else None)
     return reply
 
 

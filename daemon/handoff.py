@@ -34,6 +34,9 @@ STATUSES: tuple[str, ...] = ("pending", "launched", "done", "cancelled")
 STARTS: tuple[str, ...] = ("at-reset", "after-reset", "time", "manual")
 FORMAT_VERSION = 1
 NONE_TEXT = "_None._"
+# What `new_id` makes: the creation time, then a short random token. Checked on every parse, since the id
+# names the file: a hand-written `id: ../../x` must never reach a path.
+ID_PATTERN = re.compile(r"^\d{8}-\d{6}-[A-Za-z0-9_]{1,32}$")
 
 
 class HandoffError(BatonError):
@@ -65,6 +68,7 @@ class Handoff:
     status: Status = "pending"
     start: Start = "after-reset"
     scheduled_for: datetime | None = None
+    launched_at: datetime | None = None
     branch: str | None = None
     from_session: str | None = None
     agent: str | None = None
@@ -111,6 +115,7 @@ def render_header(h: Handoff) -> str:
         ("start", h.start),
         ("scheduled-for", h.scheduled_for.isoformat() if h.scheduled_for else None),
         ("status", h.status),
+        ("launched-at", h.launched_at.isoformat() if h.launched_at else None),
         ("created", h.created.isoformat()),
     ]
     lines = [f"{key}: {_header_value(value or '')}".rstrip() for key, value in fields]
@@ -347,6 +352,10 @@ def parse(text: str, source: str = "<handoff>") -> Handoff:
     for key in ("id", "project", "created"):
         if not header.get(key):
             raise HandoffError(f"{source}: the header has no {key!r}")
+    if not ID_PATTERN.match(header["id"]):
+        raise HandoffError(
+            f"{source}: header 'id' is {header['id']!r}; expected an id like 20261123-184307-9693"
+        )
     sections = _sections(body)
     state, _branch = _parse_state(sections.get("state", ""))
     estimate = header.get("estimated-tokens") or ""
@@ -362,6 +371,7 @@ def parse(text: str, source: str = "<handoff>") -> Handoff:
         status=_choice(header.get("status") or "pending", STATUSES, "status", source),  # type: ignore[arg-type]
         start=_choice(header.get("start") or "after-reset", STARTS, "start", source),  # type: ignore[arg-type]
         scheduled_for=_datetime(header.get("scheduled-for", ""), "scheduled-for", source),
+        launched_at=_datetime(header.get("launched-at", ""), "launched-at", source),
         branch=header.get("branch") or None,
         from_session=header.get("from-session") or None,
         agent=header.get("agent") or None,
@@ -408,12 +418,34 @@ def project_slug(project: str) -> str:
 
 
 def path_for(paths: BatonPaths, h: Handoff) -> Path:
-    return paths.handoffs_dir / project_slug(h.project) / f"{h.id}.md"
+    """Return where `h` is stored. Raise HandoffError if its id is not a handoff id (it names the file)."""
+    if not ID_PATTERN.match(h.id):
+        raise HandoffError(f"not a handoff id: {h.id!r}")
+    folder = paths.handoffs_dir / project_slug(h.project)
+    path = folder / f"{h.id}.md"
+    if path.parent != folder:  # pragma: no cover - the pattern already rules this out
+        raise HandoffError(f"not a handoff id: {h.id!r}")
+    return path
+
+
+def private_dir(path: Path) -> None:
+    """Create `path` and any missing parents, each mode 0700 (mkdir's mode applies to the last one only)."""
+    missing = []
+    d = path
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(d, 0o700)  # the umask may have taken bits away: never added any
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically (temp file + rename), mode 0600, parents 0700."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Write `text` to `path` atomically (temp file + rename), mode 0600, new parents 0700."""
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -431,6 +463,7 @@ def save(paths: BatonPaths, h: Handoff, template: str | None = None) -> Path:
     """Render `h` with the effective template, write it and return its path."""
     path = path_for(paths, h)
     write_private(path, render(h, template if template is not None else load_template(paths)))
+    os.chmod(paths.handoffs_dir, 0o700)  # older versions left it 0755, showing project names to others
     return path
 
 
@@ -481,15 +514,17 @@ def list_all(paths: BatonPaths) -> list[tuple[Path, Handoff]]:
 
 
 def resolve(paths: BatonPaths, ref: str) -> Path:
-    """Return the file for `ref`: a path to a handoff file, a handoff id, or a unique prefix of one.
+    """Return the file for `ref`: a path to a handoff file, a handoff id, or a unique prefix or suffix of one
+    (`20261123-1843` or `9693`).
 
     Raise HandoffError if nothing (or more than one handoff) matches.
     """
     candidate = Path(ref).expanduser()
     if candidate.is_file():
         return candidate.resolve()
-    matches = [p for p in iter_paths(paths) if p.stem == ref] or [
-        p for p in iter_paths(paths) if p.stem.startswith(ref)
+    known = list(iter_paths(paths)) if ref else []
+    matches = [p for p in known if p.stem == ref] or [
+        p for p in known if p.stem.startswith(ref) or p.stem.endswith(ref)
     ]
     if len(matches) == 1:
         return matches[0]

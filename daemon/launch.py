@@ -10,24 +10,53 @@ into a private file that the short prompt points to, with `--add-dir` so that Cl
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from daemon.config import LaunchSettings, Settings
 from daemon.errors import BatonError
+from daemon.logs import get_logger
 from daemon.paths import BatonPaths
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from daemon.handoff import Handoff
+
+log = get_logger("baton.launch")
+TMUX_TIMEOUT = 10  # seconds: a hung tmux server must not hold a scheduler job forever
+
+
+class ProgramNotFound(BatonError):
+    """A program the launch needs (claude, tmux) is not where the configuration says, nor on PATH."""
+
+    def __init__(self, name: str, what: str, message: str | None = None, hint: str | None = None) -> None:
+        super().__init__(
+            message or f"{what} not found: {name!r}",
+            hint=hint or f"install it, or set launch.{what}_path in the configuration",
+        )
+        self.name = name
+        self.what = what
+
+
+class NotPending(BatonError):
+    """The handoff was launched, finished or cancelled already: launching it again needs --force."""
+
+
+class LaunchInProgress(BatonError):
+    """Another process or thread is launching this handoff right now."""
+
 
 Mode = Literal["tmux", "terminal", "headless"]
 PROMPT_INLINE_MAX = 12_000  # bytes; tmux refuses a command past 16,304 bytes and the flags need room too
@@ -230,21 +259,27 @@ def needs_prompt_file(prompt: str) -> bool:
 # ------------------------------------------------------------------------------------------------- the edge
 
 
-def find_program(name: str, what: str) -> str:
-    """Return the absolute path of `name` (a path or a command on PATH). Raise BatonError if it is missing."""
+def find_program(name: str, what: str, fallback: str | None = None) -> str:
+    """Return the absolute path of `name` (a path or a command on PATH), else of `fallback` (an absolute path
+    found by another process, e.g. the CLI that asked the daemon). Raise ProgramNotFound if neither works."""
     found = shutil.which(name)
+    if found is None and fallback and os.path.isabs(fallback):
+        found = shutil.which(fallback)
     if found is None:
-        raise BatonError(
-            f"{what} not found: {name!r}", hint=f"install it, or set launch.{what}_path in the configuration"
-        )
+        raise ProgramNotFound(name, what)
     return os.path.abspath(found)
 
 
 def tmux_sessions(tmux_path: str) -> list[str]:
-    """Return the names of the tmux sessions on the user's server (none if no server runs)."""
-    out = subprocess.run(
-        [tmux_path, "list-sessions", "-F", "#{session_name}"], capture_output=True, text=True, check=False
-    )
+    """Return the names of the tmux sessions on the user's server (none if no server runs or it hangs)."""
+    try:
+        out = subprocess.run(
+            [tmux_path, "list-sessions", "-F", "#{session_name}"],
+            capture_output=True, text=True, check=False, timeout=TMUX_TIMEOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("tmux did not list its sessions", error=str(exc))
+        return []
     return out.stdout.split() if out.returncode == 0 else []
 
 
@@ -272,8 +307,9 @@ def execute(plan: LaunchPlan, *, wait: bool = False) -> tuple[LaunchResult, subp
         return LaunchResult(plan, pid=proc.pid, exit_code=code), proc
     try:
         out = subprocess.run(
-            list(plan.argv), cwd=plan.cwd, capture_output=True, text=True, check=False, timeout=30
-        )
+            list(plan.argv), cwd=plan.cwd, capture_output=True, text=True, check=False, timeout=30,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as exc:
         return LaunchResult(plan, error=f"cannot run {plan.argv[0]}: {exc}"), None
     if out.returncode != 0:
@@ -290,10 +326,13 @@ def prepare(
     *,
     now: datetime,
     env: Mapping[str, str] | None = None,
+    claude_fallback: str | None = None,
 ) -> LaunchPlan:
     """Build the launch plan for the handoff at `handoff_path`, writing the prompt file when one is needed.
 
-    Raise BatonError if the handoff is unreadable, its project directory is gone, or claude/tmux is missing.
+    `claude_fallback` is an absolute path to claude used when `launch.claude_path` cannot be found here.
+    Raise BatonError if the handoff is unreadable or its project directory is gone, ProgramNotFound if
+    claude/tmux is missing.
     """
     from daemon import handoff as handoffs
     from daemon import memory
@@ -305,7 +344,7 @@ def prepare(
     summary = memory.summary_for(paths, h.project, now=now, skip=(*h.accomplished, *h.decisions))
     prompt = build_prompt(handoffs.body_of(text, str(handoff_path)), summary, h.project)
     ls = settings.launch
-    claude = find_program(ls.claude_path, "claude")
+    claude = find_program(ls.claude_path, "claude", claude_fallback)
     tmux = shutil.which(ls.tmux_path)
     mode = resolve_mode(ls, sys.platform, tmux is not None)
     prompt_file = None
@@ -344,6 +383,47 @@ class Launched:
             return "Claude Code opened in a new Terminal window."
         return f"Claude Code runs headless (pid {self.result.pid}); output: {plan.log_path}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form `baton launch now` prints (and the daemon's `launch.now` reply)."""
+        plan = self.result.plan
+        return {
+            "launch_id": self.launch_id, "handoff_id": self.handoff_id, "project": self.project,
+            "mode": plan.mode, "tmux_session": plan.tmux_session, "attach": plan.attach_command,
+            "pid": self.result.pid, "log_path": plan.log_path, "error": self.result.error,
+            "message": self.describe(),
+        }  # fmt: skip
+
+
+@contextlib.contextmanager
+def claim(handoff_path: Path, *, force: bool = False) -> Iterator[Handoff]:
+    """Hold the handoff for one launch; yield it as read under the claim.
+
+    An exclusive lock on a file beside the handoff (flock: it holds across processes and between threads,
+    and dies with its holder) is taken before anything starts, so two launches of one handoff (`launch now`
+    racing the scheduled job, two `launch now`) cannot both start a session. Raise LaunchInProgress if
+    another launch holds it, NotPending if the handoff is no longer pending (unless `force`).
+    """
+    from daemon import handoff as handoffs
+
+    lock_path = handoff_path.with_name(f".{handoff_path.stem}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LaunchInProgress(
+                f"handoff {handoff_path.stem} is being launched right now", hint="see `baton launch list`"
+            ) from None
+        h = handoffs.load(handoff_path)
+        if h.status != "pending" and not force:
+            raise NotPending(
+                f"handoff {h.id} is {h.status}, not pending: it is not launched again",
+                hint=f"to start another session from it anyway: baton launch now --force {h.id}",
+            )
+        yield h
+    finally:
+        os.close(fd)
+
 
 def launch_handoff(
     paths: BatonPaths,
@@ -355,40 +435,50 @@ def launch_handoff(
     trigger: str,
     wait: bool = False,
     watch: bool = False,
+    force: bool = False,
+    claude_fallback: str | None = None,
 ) -> Launched:
     """Launch the session of the handoff at `handoff_path`, record it, and mark the handoff launched.
 
-    Headless sessions are waited for when `wait`, or watched from a thread that records their exit when
-    `watch`. A failed start is recorded too, and the handoff stays pending. Raise BatonError if no plan can
-    be made.
+    The handoff is claimed first (see `claim`): only a pending one is launched, unless `force`. Headless
+    sessions are waited for when `wait`, or watched from a thread that records their exit when `watch`. A
+    failed start is recorded too, and the handoff stays pending. Raise LaunchInProgress or NotPending when
+    the claim is refused, ProgramNotFound or BatonError if no plan can be made.
     """
     from daemon import handoff as handoffs
     from daemon import launch_store, memory
 
-    h = handoffs.load(handoff_path)
-    plan = prepare(paths, settings, handoff_path, now=now)
-    result, proc = execute(plan, wait=wait)
-    launch_id = launch_store.record(
-        engine, now=now, handoff_id=h.id, handoff_path=str(handoff_path), project=h.project, trigger=trigger,
-        mode=plan.mode, argv=list(plan.argv), tmux_session=plan.tmux_session, pid=result.pid,
-        log_path=plan.log_path, error=result.error, exit_code=result.exit_code,
-    )  # fmt: skip
+    with claim(handoff_path, force=force) as h:
+        plan = prepare(paths, settings, handoff_path, now=now, claude_fallback=claude_fallback)
+        result, proc = execute(plan, wait=wait)
+        launch_id = launch_store.record(
+            engine, now=now, handoff_id=h.id, handoff_path=str(handoff_path), project=h.project,
+            trigger=trigger, mode=plan.mode, argv=list(plan.argv), tmux_session=plan.tmux_session,
+            pid=result.pid, log_path=plan.log_path, error=result.error, exit_code=result.exit_code,
+        )  # fmt: skip
+        if result.ok:
+            handoffs.update(handoff_path, status="launched", launched_at=now)
     if result.ok:
-        handoffs.set_status(handoff_path, "launched")
         memory.refresh(paths, h.project, now=now, handoff=h)
         if proc is not None and watch and result.exit_code is None:
             _watch(engine, launch_id, proc)
     return Launched(launch_id, result, h.id, h.project)
 
 
-def _watch(engine: Engine, launch_id: int, proc: subprocess.Popen[bytes]) -> None:
-    import threading
-    from datetime import UTC
-
+def wait_and_record(engine: Engine, launch_id: int, proc: subprocess.Popen[bytes]) -> None:
+    """Wait for a headless session and record its exit; log (never raise) when that fails."""
     from daemon import launch_store
 
-    def wait_and_record() -> None:
+    try:
         code = proc.wait()
         launch_store.finish(engine, launch_id, exit_code=code, now=datetime.now(UTC))
+    except Exception:  # a thread's exception would vanish: say it in the log
+        log.exception("could not record the end of a headless launch", launch_id=launch_id)
 
-    threading.Thread(target=wait_and_record, name=f"baton-launch-{launch_id}", daemon=True).start()
+
+def _watch(engine: Engine, launch_id: int, proc: subprocess.Popen[bytes]) -> None:
+    import threading
+
+    threading.Thread(
+        target=wait_and_record, args=(engine, launch_id, proc), name=f"baton-launch-{launch_id}", daemon=True
+    ).start()

@@ -9,6 +9,7 @@ thin edge.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
@@ -175,23 +176,47 @@ def save(paths: BatonPaths, mem: Memory) -> Path:
 
     path = memory_path(paths, mem.project)
     write_private(path, json.dumps(mem.to_json(), indent=2, ensure_ascii=False) + "\n")
+    os.chmod(paths.memory_dir, 0o700)
     return path
 
 
+_TOKENS = (
+    "COALESCE(input_tokens,0) + COALESCE(output_tokens,0) + COALESCE(cache_creation_tokens,0) + "
+    "COALESCE(cache_read_tokens,0)"
+)
+# The sessions table (daemon.sessions) holds one row per session with its cwd, times and tokens: a small
+# table, read whole. Sessions the refresh has not reached yet come from the ledger itself.
+_FROM_SESSIONS = (
+    f"SELECT session_id, started_ms, ended_ms, {_TOKENS} FROM sessions "
+    "WHERE started_ms IS NOT NULL AND (cwd = ? OR substr(cwd, 1, ?) = ?)"
+)
+_FROM_EVENTS = (
+    f"SELECT session_id, MIN(ts_ms), MAX(ts_ms), SUM({_TOKENS}) FROM usage_events "
+    "WHERE session_id IS NOT NULL AND (cwd = ? OR substr(cwd, 1, ?) = ?) {newer} GROUP BY session_id"
+)
+_NEWER = "AND ts_ms > (SELECT COALESCE(MAX(ended_ms), 0) FROM sessions)"
+
+
 def ledger_sessions(ledger_db: Path, project: str) -> list[SessionEntry]:
-    """Return the ledger's sessions whose working directory is `project` or below (none without a ledger)."""
+    """Return the ledger's sessions whose working directory is `project` or below (none without a ledger).
+
+    Read from the `sessions` table, plus the ledger's usage after the latest session it holds (the daemon
+    refreshes it; the ts_ms index keeps that part small); from `usage_events` alone without that table.
+    """
     if not ledger_db.exists():
         return []
-    query = (
-        "SELECT session_id, MIN(ts_ms), MAX(ts_ms), SUM(COALESCE(input_tokens,0) + COALESCE(output_tokens,0) "
-        "+ COALESCE(cache_creation_tokens,0) + COALESCE(cache_read_tokens,0)) FROM usage_events "
-        "WHERE session_id IS NOT NULL AND (cwd = ? OR substr(cwd, 1, ?) = ?) GROUP BY session_id"
-    )
     prefix = project.rstrip("/") + "/"
+    args = (project, len(prefix), prefix)
+    rows: list[tuple[Any, ...]] = []
     try:
         conn = sqlite3.connect(f"file:{ledger_db}?mode=ro", uri=True, timeout=10)
         try:
-            rows = conn.execute(query, (project, len(prefix), prefix)).fetchall()
+            try:
+                rows = conn.execute(_FROM_SESSIONS, args).fetchall()
+                newer = _NEWER
+            except sqlite3.OperationalError:  # no sessions table (yet)
+                newer = ""
+            rows += conn.execute(_FROM_EVENTS.format(newer=newer), args).fetchall()
         finally:
             conn.close()
     except sqlite3.Error as exc:
@@ -201,7 +226,11 @@ def ledger_sessions(ledger_db: Path, project: str) -> list[SessionEntry]:
     def iso(ms: int) -> str:
         return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
-    return [SessionEntry(str(sid), iso(a), iso(b), int(t or 0)) for sid, a, b, t in rows]
+    merged: dict[str, tuple[int, int, int]] = {}
+    for sid, a, b, t in rows:
+        a0, b0, t0 = merged.get(str(sid), (int(a), int(b or a), 0))
+        merged[str(sid)] = (min(a0, int(a)), max(b0, int(b or a)), t0 + int(t or 0))
+    return [SessionEntry(sid, iso(a), iso(b), t) for sid, (a, b, t) in merged.items()]
 
 
 def detect_stack(project: str) -> list[str]:

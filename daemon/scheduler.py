@@ -9,24 +9,27 @@ The CLI asks the daemon over the control socket (`schedule.add`, `schedule.list`
 `launch.now`); when no daemon runs it writes the job store itself through a *paused* scheduler (an unpaused
 one would run the jobs), and the daemon runs them when it starts.
 
-At launch time the quota must really have reset (the window ended, or the figure is below
-`scheduler.reset_below_percent`); if not, the launch moves `retry_minutes` later, up to `max_retries` times.
+A launch at the reset (`--at-reset`, a handoff's at-reset/after-reset, auto mode) checks at launch time that
+the quota really has reset (the window ended, or the figure is below `scheduler.reset_below_percent`); if
+not, it moves `retry_minutes` later, up to `max_retries` times. A launch at a time the person gave starts
+then, whatever the quota (the CLI warns when scheduling it if the limit will likely still be in force).
 A launch missed by more than `grace_minutes` (machine asleep or off) is not run: the person is told, and the
 handoff stays pending. In auto mode, when the quota hits its limit, the newest pending handoff of each project
 that asked to start at the reset is scheduled by itself.
 
-Time parsing and the readiness check are pure; the rest is the thin edge around APScheduler.
+The readiness check is pure (time parsing is in `daemon.when`, the CLI's client half in
+`daemon.commands.schedule`); the rest is the thin edge around APScheduler.
 """
 
 from __future__ import annotations
 
-import re
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,79 +50,21 @@ LAUNCH_FUNC = "daemon.scheduler:launch_job"
 REMINDER_FUNC = "daemon.scheduler:reminder_job"
 HEARTBEAT_SECONDS = 30
 KINDS = ("launch", "reminder")
-
-# ------------------------------------------------------------------------------------------- pure: times
-
-_UNITS = {
-    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
-    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
-    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
-    "d": 86400, "day": 86400, "days": 86400,
-}  # fmt: skip
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
-_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(am|pm)?$", re.I)
+LABEL_WIDTH = 14  # as the labels of `baton status`
 
 
-def parse_duration(text: str) -> timedelta:
-    """Return the duration in `text` ("5m", "90s", "1h30m", "2 hours", "0"). Raise BatonError if malformed."""
-    s = text.strip().lower()
-    if s in ("0", "0s", "0m"):
-        return timedelta(0)
-    pos, total = 0, 0.0
-    for m in _PART.finditer(s):
-        if s[pos : m.start()].strip() or m.group(2) not in _UNITS:
-            break
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    else:
-        if pos and not s[pos:].strip():
-            return timedelta(seconds=total)
-    raise BatonError(f"not a duration: {text!r}", hint="write it like 90s, 5m, 1h30m or 2 hours")
+class NothingScheduled(BatonError):
+    """No job matches what the person asked to cancel."""
 
 
-def parse_when(text: str, now: datetime, tz: tzinfo) -> datetime:
-    """Return the aware UTC time `text` names, relative to `now` (aware).
+class ResetUnknown(BatonError):
+    """A launch at the reset was asked for, but no reset time is known (no window open, no figure yet)."""
 
-    Accepted: relative (`+90s`, `in 5m`), a local clock time (`18:05`, `6:05pm`: today, or tomorrow if that
-    has passed), or ISO 8601 (`2026-11-23T18:05`, local when it has no offset). Raise BatonError otherwise, or
-    if an absolute time is in the past.
-    """
-    s = text.strip()
-    low = s.lower()
-    if low.startswith("+") or low.startswith("in "):
-        return (now + parse_duration(low[1:] if low.startswith("+") else low[3:])).astimezone(UTC)
-    if low == "now":
-        return now.astimezone(UTC)
-    m = _CLOCK.match(low)
-    if m:
-        hour, minute, second = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-        if m.group(4):
-            if not 1 <= hour <= 12:
-                raise BatonError(f"not a clock time: {text!r}")
-            hour = hour % 12 + (12 if m.group(4) == "pm" else 0)
-        if hour > 23 or minute > 59 or second > 59:
-            raise BatonError(f"not a clock time: {text!r}")
-        local_now = now.astimezone(tz)
-        candidate = _local(local_now.date(), time(hour, minute, second), tz)
-        if candidate <= now:
-            candidate = _local(local_now.date() + timedelta(days=1), time(hour, minute, second), tz)
-        return candidate.astimezone(UTC)
-    try:
-        dt = datetime.fromisoformat(s)
-    except ValueError:
-        raise BatonError(
-            f"not a time: {text!r}",
-            hint="use an ISO time (2026-11-23T18:05), a clock time (18:05), +90s or 'in 5m'",
-        ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=tz)
-    if dt <= now:
-        raise BatonError(f"{text!r} is in the past")
-    return dt.astimezone(UTC)
-
-
-def _local(day: date, clock: time, tz: tzinfo) -> datetime:
-    return datetime.combine(day, clock).replace(tzinfo=tz)
+    def __init__(self) -> None:
+        super().__init__(
+            "the reset time is not known: no 5-hour window is open, or baton has no quota figure yet",
+            hint="give a time with --at, or launch now with `baton launch now`",
+        )
 
 
 # ------------------------------------------------------------------------------------- pure: readiness
@@ -183,6 +128,7 @@ class JobInfo:
     handoff: str | None
     project: str | None
     attempt: int = 0
+    at_reset: bool = False
 
     def to_dict(self, tz: tzinfo) -> dict[str, Any]:
         """Return the JSON form: `run_at` in ISO 8601 with the offset of `tz`."""
@@ -194,6 +140,7 @@ class JobInfo:
             "handoff_id": self.handoff_id,
             "project": self.project,
             "attempt": self.attempt,
+            "at_reset": self.at_reset,
         }
 
 
@@ -210,7 +157,8 @@ def split_job_id(jid: str) -> tuple[str, str] | None:
 # -------------------------------------------------------------------------------------- the job store
 
 
-def _zone(settings: Settings) -> tzinfo:
+def zone(settings: Settings) -> tzinfo:
+    """Return the zone times are shown in: `general.timezone`, else the system's."""
     from daemon.timeutil import resolve_zone
 
     return resolve_zone(settings.general.timezone)
@@ -245,13 +193,17 @@ def add_launch(
     run_at: datetime,
     *,
     now: datetime,
+    at_reset: bool,
     attempt: int = 0,
     reminder: bool = True,
+    claude_path: str | None = None,
 ) -> list[JobInfo]:
     """Schedule the launch of the handoff at `handoff_path` at `run_at` (and its reminder); return the jobs.
 
-    Replaces an earlier schedule of the same handoff. Raise BatonError if the handoff is not pending or the
-    time is more than the grace period in the past.
+    `at_reset` says the time is the quota's reset (the launch then checks that it really has reset); else it
+    is a time the person chose, and the handoff's start becomes "time". `claude_path` is claude as the
+    scheduling CLI found it, used should the daemon not find it. Replaces an earlier schedule of the same
+    handoff. Raise BatonError if the handoff is not pending or the time is more than the grace period past.
     """
     from daemon import handoff as handoffs
 
@@ -261,7 +213,8 @@ def add_launch(
         raise BatonError(f"handoff {h.id} is {h.status}; only a pending handoff can be scheduled")
     if run_at < now - timedelta(minutes=sc.grace_minutes):
         raise BatonError(f"{run_at.isoformat()} is in the past")
-    kwargs = {"handoff": str(handoff_path), "handoff_id": h.id, "project": h.project, "attempt": attempt}
+    kwargs: dict[str, Any] = {"handoff": str(handoff_path), "handoff_id": h.id, "project": h.project}
+    launch_kwargs = {**kwargs, "attempt": attempt, "at_reset": at_reset, "claude_path": claude_path}
     grace = max(1, sc.grace_minutes * 60)  # APScheduler needs a positive number
     sched.add_job(
         LAUNCH_FUNC,
@@ -269,13 +222,14 @@ def add_launch(
         run_date=run_at,
         id=job_id("launch", h.id),
         name=f"launch {h.project_name}",
-        kwargs=kwargs,
+        kwargs=launch_kwargs,
         replace_existing=True,
         misfire_grace_time=grace,
         coalesce=True,
         max_instances=1,
     )
-    jobs = [JobInfo(job_id("launch", h.id), "launch", run_at, h.id, str(handoff_path), h.project, attempt)]
+    jobs = [JobInfo(job_id("launch", h.id), "launch", run_at, h.id, str(handoff_path), h.project, attempt,
+                    at_reset)]  # fmt: skip
     remind_at = run_at - timedelta(minutes=sc.reminder_minutes)
     rid = job_id("reminder", h.id)
     if reminder and sc.reminder_minutes > 0 and remind_at > now:
@@ -291,10 +245,15 @@ def add_launch(
             coalesce=True,
             max_instances=1,
         )
-        jobs.append(JobInfo(rid, "reminder", remind_at, h.id, str(handoff_path), h.project, attempt))
+        jobs.append(
+            JobInfo(rid, "reminder", remind_at, h.id, str(handoff_path), h.project, attempt, at_reset)
+        )
     elif sched.get_job(rid) is not None:
         sched.remove_job(rid)
-    handoffs.update(handoff_path, scheduled_for=run_at)
+    if at_reset:
+        handoffs.update(handoff_path, scheduled_for=run_at)
+    else:
+        handoffs.update(handoff_path, scheduled_for=run_at, start="time")
     return jobs
 
 
@@ -316,6 +275,7 @@ def list_jobs(sched: BackgroundScheduler) -> list[JobInfo]:
                 kw.get("handoff"),
                 kw.get("project"),
                 int(kw.get("attempt", 0)),
+                bool(kw.get("at_reset", False)),
             )
         )
     return sorted(out, key=lambda j: (j.run_at, j.kind))
@@ -325,7 +285,7 @@ def cancel(sched: BackgroundScheduler, paths: BatonPaths, ref: str) -> list[str]
     """Remove the jobs `ref` names (a job id, a handoff id or prefix, or a handoff file); return their ids.
 
     Cancelling a launch leaves the handoff pending, to be started by hand (`baton launch now`), never by auto
-    mode. Raise BatonError if nothing matches.
+    mode. Raise NothingScheduled if nothing matches.
     """
     from daemon import handoff as handoffs
 
@@ -340,7 +300,7 @@ def cancel(sched: BackgroundScheduler, paths: BatonPaths, ref: str) -> list[str]
     for jid in removed:
         sched.remove_job(jid, jobstore="default")
     if not removed:
-        raise BatonError(f"nothing scheduled for {ref!r}", hint="see `baton schedule list`")
+        raise NothingScheduled(f"nothing scheduled for {ref!r}", hint="see `baton schedule list`")
     if job_id("launch", hid) in removed:
         _forget_schedule(paths, hid)
     return removed
@@ -356,17 +316,11 @@ def _forget_schedule(paths: BatonPaths, hid: str) -> None:
         log.warning("handoff not updated", handoff=hid, error=exc.message)
 
 
-def reset_time(paths: BatonPaths, snapshot: Any = None) -> datetime | None:
+def reset_time(snapshot: Any) -> datetime | None:
     """Return when the quota is back: the 5-hour window's reset, or the week's when the weekly limit is hit.
 
-    From `snapshot`, else the daemon's snapshot file; None when no window is open or nothing is known.
+    `snapshot` is a QuotaSnapshot or its JSON form; None when no window is open or nothing is known.
     """
-    if snapshot is None:
-        try:
-            from daemon import snapshot as snapshots
-        except ImportError:
-            return None
-        snapshot = snapshots.read(paths)
     if snapshot is None:
         return None
     weekly = _get(snapshot, "weekly")
@@ -379,12 +333,54 @@ def reset_time(paths: BatonPaths, snapshot: Any = None) -> datetime | None:
     return _time(_get(snapshot, "reset_at"))
 
 
+def exhausted_at(snapshot: Any, at: datetime) -> datetime | None:
+    """Return the reset time if the limit is in force now and still will be at `at`, else None."""
+    if snapshot is None:
+        return None
+    weekly = _get(snapshot, "weekly")
+    limited = _get(snapshot, "limited") or (weekly is not None and _get(weekly, "limited"))
+    reset = reset_time(snapshot)
+    return reset if limited and reset is not None and reset > at else None
+
+
+def current_quota(paths: BatonPaths, settings: Settings, now: datetime) -> Any:
+    """Return the quota at `now` as `baton status` computes it (ledger and official figures), for the CLI
+    when no daemon runs; the daemon's last snapshot file when that cannot be computed or knows of no open
+    window while the file still does. None when nothing is known."""
+    from daemon import snapshot as snapshots
+
+    computed: Any = None
+    if paths.ledger_db.exists():
+        try:
+            from daemon import quota_data
+
+            conn = sqlite3.connect(f"file:{paths.ledger_db}?mode=ro", uri=True, timeout=10)
+            try:
+                computed = quota_data.current(conn, settings.quota, now)
+            finally:
+                conn.close()
+        except Exception as exc:  # the quota is advice here: fall back on what the daemon last wrote
+            log.warning("quota not computed for the scheduler", error=str(exc))
+    if computed is not None and reset_time(computed) is not None:
+        return computed
+    stored = snapshots.read(paths)
+    stored_reset = reset_time(stored)
+    return stored if stored_reset is not None and stored_reset > now else computed
+
+
 # -------------------------------------------------------------------------- status for `baton status`
 
 
 def status_lines(paths: BatonPaths, now: datetime | None = None) -> list[str]:
-    """Return lines on what is scheduled and what waits for the limit, for `baton status` (no APScheduler)."""
+    """Return lines on what is scheduled and what waits for the limit, for `baton status` (no APScheduler).
+
+    Times are shown in `general.timezone`, with the day when it is not today.
+    """
+    from daemon import handoff as handoffs
+    from daemon.when import display
+
     now = now or datetime.now(UTC)
+    tz = _display_zone(paths)
     lines = []
     scheduled: set[str] = set()
     for jid, at in _stored_jobs(paths):
@@ -393,15 +389,25 @@ def status_lines(paths: BatonPaths, now: datetime | None = None) -> list[str]:
             continue
         scheduled.add(parts[1])
         minutes = int((at - now).total_seconds() // 60)
-        when = f"in {minutes // 60}h {minutes % 60:02d}m" if minutes >= 0 else f"{-minutes} min overdue"
-        local = at.astimezone().strftime("%H:%M")
-        lines.append(f"Next launch: {_project_of(paths, parts[1])} at {local} ({when}), handoff {parts[1]}")
-    from daemon import handoff as handoffs
-
+        when = f"in {minutes // 60} h {minutes % 60:02d} min" if minutes >= 0 else f"{-minutes} min overdue"
+        what = f"{_project_of(paths, parts[1])} at {display(at, tz, now)} ({when}), handoff {parts[1]}"
+        lines.append(f"{'Next launch':<{LABEL_WIDTH}}{what}")
     for _path, h in handoffs.list_all(paths):
         if h.status == "pending" and h.start in ("at-reset", "after-reset") and h.id not in scheduled:
-            lines.append(f"Handoff {h.id} ({h.project_name}) waits: it is scheduled when the quota runs out")
+            what = f"{h.project_name} (handoff {h.id}) starts after the reset once the quota runs out"
+            lines.append(f"{'Waiting':<{LABEL_WIDTH}}{what}")
     return lines
+
+
+def _display_zone(paths: BatonPaths) -> tzinfo:
+    from daemon.timeutil import local_zone
+
+    try:
+        from daemon.config import load_settings
+
+        return zone(load_settings(paths))
+    except BatonError:  # a broken config: status says so elsewhere
+        return local_zone()
 
 
 def _stored_jobs(paths: BatonPaths) -> list[tuple[str, datetime]]:
@@ -480,7 +486,8 @@ class SchedulerService:
                 handoffs.set_status(path, "launched")
             elif now - due <= grace:
                 log.info("relaunching a launch interrupted by a crash", handoff=h.id)
-                add_launch(self.sched, self.settings, path, now, now=now, reminder=False)
+                at_reset = h.start in ("at-reset", "after-reset")
+                add_launch(self.sched, self.settings, path, now, now=now, at_reset=at_reset, reminder=False)
             else:
                 self._report_missed(h.id, due)
 
@@ -503,7 +510,9 @@ class SchedulerService:
             log.exception("notification failed", title=title)
 
     def local(self, dt: datetime) -> str:
-        return dt.astimezone(_zone(self.settings)).strftime("%H:%M")
+        from daemon.when import display
+
+        return display(dt, zone(self.settings), datetime.now(UTC))
 
     # ---- control ops
 
@@ -513,66 +522,76 @@ class SchedulerService:
         now = datetime.now(UTC)
         path = handoffs.resolve(self.ctx.paths, str(req.get("handoff") or ""))
         run_at = self._run_at(req, now)
-        jobs = add_launch(self.sched, self.settings, path, run_at, now=now)
-        return {"jobs": [j.to_dict(_zone(self.settings)) for j in jobs]}
+        claude = req.get("claude_path")
+        jobs = add_launch(self.sched, self.settings, path, run_at, now=now, at_reset=not req.get("at"),
+                          claude_path=str(claude) if claude else None)  # fmt: skip
+        return {"jobs": [j.to_dict(zone(self.settings)) for j in jobs]}
 
     def _run_at(self, req: dict[str, Any], now: datetime) -> datetime:
         if req.get("at"):
             return datetime.fromisoformat(str(req["at"])).astimezone(UTC)
         if req.get("at_reset"):
-            reset = reset_time(self.ctx.paths, self.ctx.quota_state())
+            reset = reset_time(self.ctx.quota_state())
             if reset is None:
-                raise BatonError(
-                    "the reset time is not known: no 5-hour window is open, or no figure yet",
-                    hint="launch now with `baton launch now`, or give a time with --at",
-                )
+                raise ResetUnknown()
             return reset + timedelta(seconds=float(req.get("offset_seconds") or 0))
         raise BatonError("schedule.add needs 'at' or 'at_reset'")
 
     def op_list(self, req: dict[str, Any]) -> dict[str, Any]:
-        return {"jobs": [j.to_dict(_zone(self.settings)) for j in list_jobs(self.sched)]}
+        return {"jobs": [j.to_dict(zone(self.settings)) for j in list_jobs(self.sched)]}
 
     def op_cancel(self, req: dict[str, Any]) -> dict[str, Any]:
         return {"removed": cancel(self.sched, self.ctx.paths, str(req.get("id") or ""))}
 
     def op_launch_now(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Launch a handoff now (`force` relaunches one no longer pending); `claude_path` is claude as the
+        CLI found it, used when this process cannot find it."""
         from daemon import handoff as handoffs
 
         path = handoffs.resolve(self.ctx.paths, str(req.get("handoff") or ""))
-        launched = self._launch(path, trigger="manual")
-        for jid in (job_id("launch", launched.handoff_id), job_id("reminder", launched.handoff_id)):
-            if self.sched.get_job(jid) is not None:
-                self.sched.remove_job(jid)
-        plan = launched.result.plan
-        return {
-            "launch_id": launched.launch_id,
-            "mode": plan.mode,
-            "tmux_session": plan.tmux_session,
-            "attach": plan.attach_command,
-            "pid": launched.result.pid,
-            "log_path": plan.log_path,
-            "error": launched.result.error,
-            "message": launched.describe(),
-        }
+        claude = req.get("claude_path")
+        launched = self._launch(path, trigger="manual", force=bool(req.get("force")),
+                                claude_path=str(claude) if claude else None)  # fmt: skip
+        if launched.result.ok:
+            for jid in (job_id("launch", launched.handoff_id), job_id("reminder", launched.handoff_id)):
+                if self.sched.get_job(jid) is not None:
+                    self.sched.remove_job(jid)
+        return dict(launched.to_dict())
 
     # ---- jobs
 
-    def _launch(self, path: Path, trigger: str) -> Any:
-        from daemon.launch import launch_handoff
+    def _launch(
+        self, path: Path, trigger: str, *, force: bool = False, claude_path: str | None = None
+    ) -> Any:
+        """Launch from inside the daemon. Raise BatonError as launch_handoff does; a claude missing from the
+        daemon's PATH is explained as such."""
+        from daemon.launch import ProgramNotFound, launch_handoff
 
-        return launch_handoff(
-            self.ctx.paths,
-            self.settings,
-            path,
-            now=datetime.now(UTC),
-            engine=self.ctx.engine,
-            trigger=trigger,
-            watch=True,
-        )
+        try:
+            return launch_handoff(
+                self.ctx.paths, self.settings, path, now=datetime.now(UTC), engine=self.ctx.engine,
+                trigger=trigger, watch=True, force=force, claude_fallback=claude_path,
+            )  # fmt: skip
+        except ProgramNotFound as exc:
+            if exc.what != "claude" or os.path.isabs(exc.name):
+                raise
+            raise ProgramNotFound(
+                exc.name,
+                exc.what,
+                f"the daemon (pid {os.getpid()}) cannot find `{exc.name}` on its PATH "
+                f"({os.environ.get('PATH', '')})",
+                hint="set launch.claude_path to claude's full path (`which claude`), or reinstall the "
+                "service (`baton service install`) so that it gets your PATH",
+            ) from None
 
-    def run_launch(self, handoff: str, handoff_id: str, project: str, attempt: int = 0) -> None:
-        """The launch job: check the quota, then launch, or move the launch later, or give up and say so."""
+    def run_launch(
+        self, handoff: str, handoff_id: str, project: str, attempt: int = 0, at_reset: bool = True,
+        claude_path: str | None = None,
+    ) -> None:  # fmt: skip
+        """The launch job: at the reset, check the quota first; then launch, or move the launch later, or
+        give up and say so. A launch at a time the person chose starts whatever the quota."""
         from daemon import handoff as handoffs
+        from daemon.launch import LaunchInProgress, NotPending
 
         path = Path(handoff)
         try:
@@ -585,13 +604,18 @@ class SchedulerService:
             return
         now = datetime.now(UTC)
         sc = self.settings.scheduler
-        readiness = quota_ready(self.ctx.quota_state(), now, sc.reset_below_percent)
-        if not readiness.ready:
-            self._postpone(path, h, attempt, readiness, now)
-            return
+        if at_reset:
+            readiness = quota_ready(self.ctx.quota_state(), now, sc.reset_below_percent)
+            if not readiness.ready:
+                self._postpone(path, h, attempt, readiness, now, claude_path)
+                return
         retry = f"\nThe handoff stays pending: baton launch now {h.id}"
         try:
-            launched = self._launch(path, trigger="scheduled" if attempt == 0 else "retry")
+            launched = self._launch(path, trigger="scheduled" if attempt == 0 else "retry",
+                                    claude_path=claude_path)  # fmt: skip
+        except (LaunchInProgress, NotPending) as exc:  # `launch now` got there first: nothing to add
+            log.info("scheduled launch skipped", handoff=h.id, reason=exc.message)
+            return
         except Exception as exc:  # the launch failed: say so, and do not try again behind the person's back
             _forget_schedule(self.ctx.paths, h.id)
             if isinstance(exc, BatonError):
@@ -607,7 +631,15 @@ class SchedulerService:
             _forget_schedule(self.ctx.paths, h.id)
             self.notify(f"Launch of {h.project_name} failed", launched.describe() + retry)
 
-    def _postpone(self, path: Path, h: Handoff, attempt: int, readiness: Readiness, now: datetime) -> None:
+    def _postpone(
+        self,
+        path: Path,
+        h: Handoff,
+        attempt: int,
+        readiness: Readiness,
+        now: datetime,
+        claude_path: str | None,
+    ) -> None:
         from daemon import handoff as handoffs
 
         sc = self.settings.scheduler
@@ -620,7 +652,8 @@ class SchedulerService:
             )
             return
         run_at = now + timedelta(minutes=sc.retry_minutes)
-        add_launch(self.sched, self.settings, path, run_at, now=now, attempt=attempt + 1, reminder=False)
+        add_launch(self.sched, self.settings, path, run_at, now=now, at_reset=True, attempt=attempt + 1,
+                   reminder=False, claude_path=claude_path)  # fmt: skip
         self.notify(
             f"Launch of {h.project_name} postponed",
             f"The quota has not reset yet ({readiness.reason}). Trying again at {self.local(run_at)} "
@@ -664,7 +697,7 @@ class SchedulerService:
         limited = snapshot is not None and (_get(snapshot, "limited") or _get(weekly, "limited"))
         if not sc.auto_mode or not limited:
             return
-        reset = reset_time(self.ctx.paths, snapshot)
+        reset = reset_time(snapshot)
         now = datetime.now(UTC)
         if reset is None:
             return
@@ -675,7 +708,7 @@ class SchedulerService:
                 if run_at <= now:
                     continue
                 try:
-                    add_launch(self.sched, self.settings, path, run_at, now=now)
+                    add_launch(self.sched, self.settings, path, run_at, now=now, at_reset=True)
                 except BatonError as exc:  # one bad handoff must not keep the others from being scheduled
                     log.warning("auto mode could not schedule a handoff", handoff=h.id, error=exc.message)
                     continue
@@ -708,9 +741,14 @@ def _service() -> SchedulerService:
     return _SERVICE
 
 
-def launch_job(handoff: str, handoff_id: str, project: str, attempt: int = 0) -> None:
-    """Job function (stored as text in the job store): launch a handoff's session."""
-    _service().run_launch(handoff, handoff_id, project, attempt)
+def launch_job(
+    handoff: str, handoff_id: str, project: str, attempt: int = 0, at_reset: bool = True,
+    claude_path: str | None = None,
+) -> None:  # fmt: skip
+    """Job function (stored as text in the job store): launch a handoff's session.
+
+    Jobs stored by earlier versions carry no `at_reset`: they were all checked against the quota."""
+    _service().run_launch(handoff, handoff_id, project, attempt, at_reset, claude_path)
 
 
 def reminder_job(handoff: str, handoff_id: str, project: str, launch_at: str, attempt: int = 0) -> None:
@@ -733,85 +771,3 @@ def attach(ctx: DaemonContext) -> SchedulerService:
     ctx.shutdown_hooks.append(service.stop)
     service.start()
     return service
-
-
-# ------------------------------------------------------------------------------- the CLI's side (client)
-
-
-@dataclass(frozen=True)
-class ClientResult:
-    """What a schedule request did: the jobs (JSON form), and whether a running daemon took it."""
-
-    jobs: list[dict[str, Any]]
-    via_daemon: bool
-
-
-def _call(paths: BatonPaths, op: str, **fields: Any) -> dict[str, Any] | None:
-    """Return the daemon's reply to `op`, or None when no daemon runs. Raise BatonError if it refuses."""
-    from daemon import control
-
-    try:
-        return control.call(paths, op, timeout=30.0, **fields)
-    except control.DaemonNotRunning:
-        return None
-
-
-def request_add(
-    paths: BatonPaths,
-    settings: Settings,
-    handoff_path: Path,
-    *,
-    at: datetime | None,
-    offset: timedelta | None,
-    now: datetime,
-) -> ClientResult:
-    """Schedule a handoff's launch at `at`, or at the reset plus `offset` when `at` is None; return the jobs.
-
-    Through the daemon when it runs, else into the job store directly. Raise BatonError if the reset time is
-    not known (no daemon has seen the quota yet) or the time is past.
-    """
-    fields: dict[str, Any] = {"handoff": str(handoff_path)}
-    if at is not None:
-        fields["at"] = at.isoformat()
-    else:
-        fields.update(at_reset=True, offset_seconds=(offset or timedelta(0)).total_seconds())
-    reply = _call(paths, "schedule.add", **fields)
-    if reply is not None:
-        return ClientResult(list(reply.get("jobs", [])), True)
-    if at is None:
-        reset = reset_time(paths)
-        if reset is None or reset + (offset or timedelta(0)) <= now:
-            raise BatonError(
-                "the reset time is not known: no 5-hour window is open, or baton has no quota figure yet",
-                hint="give a time with --at, or start the daemon (`baton run`)",
-            )
-        at = reset + (offset or timedelta(0))
-    with offline_scheduler(paths) as sched:
-        jobs = add_launch(sched, settings, handoff_path, at, now=now)
-    return ClientResult([j.to_dict(_zone(settings)) for j in jobs], False)
-
-
-def request_list(paths: BatonPaths, settings: Settings | None = None) -> ClientResult:
-    """Return the scheduled jobs, from the daemon when it runs, else from the job store."""
-    reply = _call(paths, "schedule.list")
-    if reply is not None:
-        return ClientResult(list(reply.get("jobs", [])), True)
-    if not paths.jobs_db.exists():
-        return ClientResult([], False)
-    if settings is None:
-        from daemon.config import load_settings
-
-        settings = load_settings(paths)
-    with offline_scheduler(paths) as sched:
-        return ClientResult([j.to_dict(_zone(settings)) for j in list_jobs(sched)], False)
-
-
-def request_cancel(paths: BatonPaths, ref: str) -> tuple[list[str], bool]:
-    """Cancel the jobs `ref` names; return (removed job ids, whether the daemon did it). Raise BatonError."""
-    reply = _call(paths, "schedule.cancel", id=ref)
-    if reply is not None:
-        return list(reply.get("removed", [])), True
-    if not paths.jobs_db.exists():
-        raise BatonError(f"nothing scheduled for {ref!r}", hint="see `baton schedule list`")
-    with offline_scheduler(paths) as sched:
-        return cancel(sched, paths, ref), False

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import IO, Any
 
@@ -73,24 +73,46 @@ def git_state(project: str) -> tuple[str | None, str | None, tuple[str, ...]]:
     return branch, commit, files
 
 
+LIST_KEYS = ("accomplished", "objectives", "decisions", "files", "commands")
+TEXT_KEYS = ("project", "title", "tests", "agent", "from_session", "session_id", "start")
+
+
 def _strings(value: Any, key: str) -> tuple[str, ...]:
+    """Return a text or a list of texts as a tuple (an interactive answer, or a JSON text field)."""
     if value is None:
         return ()
     if isinstance(value, str):
         return (value,) if value.strip() else ()
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(v for v in value if v.strip())
-    raise HandoffError(f"--from-json: {key!r} must be a string or a list of strings")
+    return _string_list(value, key)
+
+
+def _string_list(value: Any, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise HandoffError(f"--from-json: {key!r} must be a list, got {_json_type(value)}")
+    for i, v in enumerate(value):
+        if not isinstance(v, str):
+            raise HandoffError(f"--from-json: '{key}[{i}]' must be a string, got {_json_type(v)}")
+    return tuple(v for v in value if v.strip())
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "true/false", int: "a number", float: "a number", str: "a string", list: "a list",
+             dict: "an object", type(None): "null"}  # fmt: skip
+    return names.get(type(value), type(value).__name__)
 
 
 def _objectives(value: Any) -> tuple[Objective, ...]:
+    if value is not None and not isinstance(value, list):
+        raise HandoffError(f"--from-json: 'objectives' must be a list, got {_json_type(value)}")
     out = []
-    for i, item in enumerate(value if isinstance(value, list) else _strings(value, "objectives")):
+    for i, item in enumerate(value or ()):
         if isinstance(item, str):
             out.append(parse_objective(item))
         elif isinstance(item, dict) and isinstance(item.get("text"), str):
             est = item.get("estimate", item.get("estimate_tokens"))
-            if est is not None and not isinstance(est, int):
+            if est is not None and (not isinstance(est, int) or isinstance(est, bool) or est < 0):
                 raise HandoffError(
                     f"--from-json: 'objectives[{i}].estimate' must be a whole number of tokens"
                 )
@@ -110,23 +132,32 @@ def from_json(data: Any) -> dict[str, Any]:
             f"--from-json: unknown key(s) {', '.join(unknown)}",
             hint=f"known keys: {', '.join(sorted(JSON_KEYS))}",
         )
+    for key in TEXT_KEYS:
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise HandoffError(f"--from-json: {key!r} must be a string, got {_json_type(data[key])}")
     state = data.get("state")
     notes, tests = "", data.get("tests")
     if isinstance(state, dict):
+        for key in ("notes", "tests"):
+            if state.get(key) is not None and not isinstance(state[key], str):
+                raise HandoffError(
+                    f"--from-json: 'state.{key}' must be a string, got {_json_type(state[key])}"
+                )
         notes, tests = str(state.get("notes") or ""), state.get("tests", tests)
     elif state is not None:
         notes = "\n".join(_strings(state, "state"))
     estimate = data.get("estimate")
-    if estimate is not None and not isinstance(estimate, int):
-        raise HandoffError("--from-json: 'estimate' must be a whole number of tokens")
+    if estimate is not None and (not isinstance(estimate, int) or isinstance(estimate, bool) or estimate < 0):
+        raise HandoffError(f"--from-json: 'estimate' must be a whole number of tokens, got {estimate!r}")
     get = data.get
     return {
         "project": get("project"), "title": get("title"), "notes": notes, "tests": tests,
-        "accomplished": _strings(get("accomplished"), "accomplished"),
+        "accomplished": _string_list(get("accomplished"), "accomplished"),
         "objectives": _objectives(get("objectives")),
         "estimate": estimate, "blockers": "\n".join(_strings(get("blockers"), "blockers")),
-        "decisions": _strings(get("decisions"), "decisions"), "files": _strings(get("files"), "files"),
-        "commands": _strings(get("commands"), "commands"),
+        "decisions": _string_list(get("decisions"), "decisions"),
+        "files": _string_list(get("files"), "files"),
+        "commands": _string_list(get("commands"), "commands"),
         "instructions": "\n".join(_strings(get("instructions"), "instructions")),
         "agent": get("agent"), "from_session": get("from_session") or get("session_id"),
         "start": get("start"),
@@ -201,19 +232,27 @@ def _start_kind(start: str) -> ho.Start:
 
 
 def start_time(paths: BatonPaths, start: str, now: datetime) -> datetime | None:
-    """Return the launch time `start` names when it is a time (None for at-reset, after-reset, manual)."""
+    """Return the launch time `start` names when it is a time (None for at-reset, after-reset, manual).
+
+    Raise BatonError if it is no time."""
     if start in ("at-reset", "after-reset", "manual"):
         return None
     from daemon import scheduler
     from daemon.config import load_settings
+    from daemon.when import parse_when_explained
 
-    return scheduler.parse_when(start, now, scheduler._zone(load_settings(paths)))
+    when = parse_when_explained(start, now, scheduler.zone(load_settings(paths)))
+    if when.note:
+        click.echo(f"Note: {when.note}.", err=True)
+    return when.at
 
 
 def schedule_start(paths: BatonPaths, path: Path, start: str, at: datetime | None, *, now: datetime) -> str:
     """Act on the handoff's start choice; return a sentence saying what will happen."""
     from daemon import scheduler
+    from daemon.commands.schedule import request_add
     from daemon.config import load_settings
+    from daemon.when import display
 
     if start == "manual":
         return f"Start it when you like: baton launch now {path.stem}"
@@ -221,19 +260,20 @@ def schedule_start(paths: BatonPaths, path: Path, start: str, at: datetime | Non
     if at is None:
         offset = timedelta(minutes=0 if start == "at-reset" else settings.scheduler.offset_minutes)
         try:
-            result = scheduler.request_add(paths, settings, path, at=None, offset=offset, now=now)
-        except BatonError as exc:
-            if "reset time is not known" not in exc.message:
-                raise
+            result = request_add(paths, settings, path, at=None, offset=offset, now=now)
+        except scheduler.ResetUnknown:
             return (
                 "The reset time is not known yet: baton will schedule the launch when the quota runs out "
                 "(auto mode), or schedule it yourself with `baton schedule`."
             )
     else:
-        result = scheduler.request_add(paths, settings, path, at=at, offset=None, now=now)
+        result = request_add(paths, settings, path, at=at, offset=None, now=now)
     launch = next(j for j in result.jobs if j["kind"] == "launch")
+    run_at = display(datetime.fromisoformat(launch["run_at"]), scheduler.zone(settings), now)
     where = "" if result.via_daemon else " (baton is not running: it launches when the daemon is started)"
-    return f"Launch scheduled for {launch['run_at']}{where}. Cancel with: baton schedule cancel {path.stem}"
+    text = f"Launch scheduled for {run_at} ({launch['run_at']}){where}. "
+    text += f"Cancel with: baton schedule cancel {path.stem}"
+    return text + ("\n" + result.warning if result.warning else "")
 
 
 @handoff.command("new")
@@ -303,9 +343,12 @@ def new(json_in: IO[str] | None, interactive: bool | None, estimate: str | None,
 # ------------------------------------------------------------------------------------ list, show, edit
 
 
-def _when(h: Handoff) -> str:
-    if h.scheduled_for is not None:
-        return h.scheduled_for.astimezone().strftime("%Y-%m-%d %H:%M")
+def _when(h: Handoff, tz: tzinfo) -> str:
+    """Return the time column of `handoff list`: when it launched, else when it is planned, else how."""
+    if h.launched_at is not None:
+        return h.launched_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    if h.scheduled_for is not None and h.status == "pending":
+        return h.scheduled_for.astimezone(tz).strftime("%Y-%m-%d %H:%M")
     return h.start
 
 
@@ -322,20 +365,26 @@ def list_(as_json: bool, status: str | None, project: str | None) -> None:
     if as_json:
         click.echo(json.dumps([{"id": h.id, "status": h.status, "start": h.start, "project": h.project,
                                 "scheduled_for": h.scheduled_for.isoformat() if h.scheduled_for else None,
+                                "launched_at": h.launched_at.isoformat() if h.launched_at else None,
                                 "title": h.title, "path": str(p)} for p, h in rows], indent=2))  # fmt: skip
         return
     if not rows:
         click.echo("No handoffs yet. Write one with `baton handoff new`.", err=True)
         return
+    from daemon import scheduler
+    from daemon.config import load_settings
+
+    tz = scheduler.zone(load_settings(paths))
+    click.echo(f"{'ID':<20}  {'STATUS':<9}  {'LAUNCHED/PLANNED':<16}  {'PROJECT':<20}  TITLE")
     for _p, h in rows:
-        click.echo(f"{h.id}  {h.status:<9}  {_when(h):<16}  {h.project_name:<20}  {h.title}")
+        click.echo(f"{h.id:<20}  {h.status:<9}  {_when(h, tz):<16}  {h.project_name:<20}  {h.title}")
 
 
 @handoff.command("show")
 @click.argument("ref")
 @click.option("--path", "only_path", is_flag=True, help="print only the file's path")
 def show(ref: str, only_path: bool) -> None:
-    """Print a handoff (by id, id prefix or path)."""
+    """Print a handoff (by id, a unique start or end of one, or path)."""
     path = ho.resolve(_paths(), ref)
     click.echo(str(path) if only_path else path.read_text(encoding="utf-8"), nl=only_path)
 
@@ -378,7 +427,8 @@ def edit(ref: str) -> None:
 @click.argument("ref")
 def cancel(ref: str) -> None:
     """Cancel a handoff: its scheduled launch is removed and it will not start."""
-    from daemon import scheduler
+    from daemon.commands.schedule import request_cancel
+    from daemon.scheduler import NothingScheduled
 
     paths = _paths()
     path = ho.resolve(paths, ref)
@@ -386,10 +436,8 @@ def cancel(ref: str) -> None:
     if h.status != "pending":
         raise BatonError(f"handoff {h.id} is already {h.status}")
     try:
-        removed, _ = scheduler.request_cancel(paths, h.id)
-    except BatonError as exc:
-        if "nothing scheduled" not in exc.message:
-            raise
+        removed, _ = request_cancel(paths, h.id)
+    except NothingScheduled:
         removed = []
     ho.update(path, status="cancelled", scheduled_for=None)
     what = f" and its scheduled jobs ({', '.join(removed)})" if removed else ""

@@ -1,14 +1,15 @@
-"""`baton launch now HANDOFF`: start the primed session of a handoff immediately."""
+"""`baton launch now HANDOFF`: start the primed session of a handoff immediately; `launch list`."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import click
 
-from daemon.errors import BatonError
 from daemon.paths import BatonPaths
 
 
@@ -19,18 +20,26 @@ def launch() -> None:
 
 @launch.command("now")
 @click.argument("ref")
+@click.option("--force", is_flag=True, help="launch even a handoff that was launched (or closed) already")
 @click.option("--json", "as_json", is_flag=True, help="print the launch record as JSON")
-def now(ref: str, as_json: bool) -> None:
-    """Launch the session of a handoff (id, id prefix or path) now, through the daemon when it runs."""
+def now(ref: str, force: bool, as_json: bool) -> None:
+    """Launch the session of a handoff (id, a unique part of one, or path) now, through the daemon when it
+    runs. Only a pending handoff is launched, once, unless --force."""
     from daemon import control
     from daemon import handoff as ho
+    from daemon.commands.schedule import local_claude
+    from daemon.config import load_settings
 
     paths = BatonPaths.from_env().ensure()
+    settings = load_settings(paths)
     path = ho.resolve(paths, ref)
+    # claude as found here: the daemon uses it when its own PATH (fixed when the service was installed)
+    # lacks it.
+    fields = {"handoff": str(path), "force": force, "claude_path": local_claude(settings)}
     try:
-        reply = control.call(paths, "launch.now", timeout=60.0, handoff=str(path))
+        reply = control.call(paths, "launch.now", timeout=60.0, **fields)
     except control.DaemonNotRunning:
-        reply = _launch_here(paths, path)
+        reply = _launch_here(paths, path, force)
     if as_json:
         click.echo(json.dumps({k: v for k, v in reply.items() if k != "ok"}, indent=2))
     else:
@@ -39,25 +48,21 @@ def now(ref: str, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-def _launch_here(paths: BatonPaths, path: object) -> dict[str, object]:
-    from pathlib import Path
-
+def _launch_here(paths: BatonPaths, path: Path, force: bool) -> dict[str, Any]:
+    from daemon.commands.schedule import request_cancel
     from daemon.config import load_settings
     from daemon.db import open_ledger
     from daemon.launch import launch_handoff
-    from daemon.scheduler import request_cancel
+    from daemon.scheduler import NothingScheduled
 
     settings = load_settings(paths)
     engine = open_ledger(paths.ledger_db)
-    launched = launch_handoff(paths, settings, Path(str(path)), now=datetime.now(UTC), engine=engine,
-                              trigger="manual")  # fmt: skip
+    launched = launch_handoff(paths, settings, path, now=datetime.now(UTC), engine=engine, trigger="manual",
+                              force=force)  # fmt: skip
     if launched.result.ok and paths.jobs_db.exists():
-        with contextlib.suppress(BatonError):  # nothing was scheduled: fine
+        with contextlib.suppress(NothingScheduled):
             request_cancel(paths, launched.handoff_id)
-    plan = launched.result.plan
-    return {"launch_id": launched.launch_id, "mode": plan.mode, "tmux_session": plan.tmux_session,
-            "attach": plan.attach_command, "pid": launched.result.pid, "log_path": plan.log_path,
-            "error": launched.result.error, "message": launched.describe()}  # fmt: skip
+    return launched.to_dict()
 
 
 @launch.command("list")
@@ -65,8 +70,10 @@ def _launch_here(paths: BatonPaths, path: object) -> dict[str, object]:
 @click.option("--limit", default=20, show_default=True, help="how many, newest first")
 def list_(as_json: bool, limit: int) -> None:
     """List recent launches: when, which handoff, how, and how each ended when known."""
+    from daemon.config import load_settings
     from daemon.db import open_ledger
     from daemon.launch_store import recent
+    from daemon.scheduler import zone
 
     paths = BatonPaths.from_env().ensure()
     records = recent(open_ledger(paths.ledger_db), limit=limit)
@@ -75,8 +82,9 @@ def list_(as_json: bool, limit: int) -> None:
         return
     if not records:
         click.echo("No launches yet.", err=True)
+    tz = zone(load_settings(paths))
     for r in records:
         where = r.tmux_session or (f"pid {r.pid}" if r.pid else "-")
         ended = f"exit {r.exit_code}" if r.exit_code is not None else r.status
-        when = r.ts.astimezone().strftime("%Y-%m-%d %H:%M")
+        when = r.ts.astimezone(tz).strftime("%Y-%m-%d %H:%M")
         click.echo(f"{when}  {r.handoff_id}  {r.trigger:<9}  {r.mode:<8}  {where:<20}  {ended}")

@@ -76,6 +76,7 @@ def test_errors_become_ok_false_replies_and_the_server_keeps_serving(paths: Bato
             "ok": False,
             "error": "no such handoff",
             "hint": "see `baton handoff list`",
+            "kind": "BatonError",  # the error's class, so that clients need not match on its text
         }
         crash = request(paths, {"op": "crash"})
         assert crash["ok"] is False and "RuntimeError: boom" in crash["error"]

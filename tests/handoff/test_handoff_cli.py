@@ -15,7 +15,8 @@ from daemon import claude_commands
 from daemon import handoff as ho
 from daemon.errors import BatonError
 from daemon.paths import BatonPaths
-from daemon.scheduler import Readiness, parse_duration, parse_when, quota_ready, reset_time, status_lines
+from daemon.scheduler import Readiness, quota_ready, reset_time, status_lines
+from daemon.when import parse_duration, parse_when
 from tests.handoff.conftest import run_baton, write_handoff
 
 NOW = datetime(2026, 11, 23, 17, 30, tzinfo=UTC)
@@ -110,7 +111,12 @@ def test_handoff_new_from_json_on_stdin_as_claude_writes_it(paths: BatonPaths, p
         ("{not json", "not valid JSON"),
         (json.dumps({"objective": ["x"]}), "unknown key(s) objective"),
         (json.dumps({"objectives": [{"text": "x", "estimate": "lots"}]}), "'objectives[0].estimate'"),
-        (json.dumps({"accomplished": 3}), "'accomplished' must be a string or a list"),
+        (json.dumps({"accomplished": 3}), "'accomplished' must be a list, got a number"),
+        (json.dumps({"title": 5}), "'title' must be a string, got a number"),
+        (json.dumps({"objectives": "x"}), "'objectives' must be a list, got a string"),
+        (json.dumps({"files": ["a.py", None]}), "'files[1]' must be a string, got null"),
+        (json.dumps({"estimate": True}), "'estimate' must be a whole number of tokens"),
+        (json.dumps({"state": {"tests": 42}}), "'state.tests' must be a string, got a number"),
     ],
 )
 def test_bad_json_input_is_a_clean_error_naming_the_key(
@@ -187,7 +193,7 @@ def test_a_plain_markdown_file_is_adopted_when_scheduled(
     jobs = json.loads(run_baton("schedule", "list", "--json").stdout)
     assert {j["kind"] for j in jobs} == {"launch", "reminder"}
     assert all(set(j) >= {"id", "kind", "run_at", "handoff", "project"} for j in jobs)
-    assert any(line.startswith("Next launch: my app ü at ") for line in status_lines(paths))
+    assert any(line.startswith("Next launch   my app ü at ") for line in status_lines(paths))
 
 
 def test_schedule_needs_a_known_reset_time_without_a_daemon(paths: BatonPaths, project: Path) -> None:
@@ -246,10 +252,10 @@ def test_the_quota_is_back_at_the_weekly_reset_when_the_week_is_used_up(paths: B
     five = NOW + timedelta(hours=1)
     week = NOW + timedelta(days=2)
     snap = {"reset_at": five.isoformat(), "active": True, "limited": True, "weekly": {"limited": False}}
-    assert reset_time(paths, snap) == five
+    assert reset_time(snap) == five
     snap["weekly"] = {"limited": True, "reset_at": week.isoformat()}
-    assert reset_time(paths, snap) == week
-    assert reset_time(paths, {"reset_at": five.isoformat(), "active": False}) is None
+    assert reset_time(snap) == week
+    assert reset_time({"reset_at": five.isoformat(), "active": False}) is None
 
 
 def test_install_commands_merges_and_never_overwrites_a_persons_file(

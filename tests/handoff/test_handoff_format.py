@@ -44,8 +44,8 @@ def full() -> Handoff:
     "handoff",
     [
         full(),
-        Handoff(id="x-1", project="/p", created=NOW),
-        Handoff(id="y", project="/p", created=NOW, title=" "),
+        Handoff(id="20261123-173000-x1", project="/p", created=NOW, launched_at=NOW),
+        Handoff(id="20261123-173000-y", project="/p", created=NOW, title=" "),
     ],
 )
 def test_parse_of_render_gives_back_the_same_handoff(handoff: Handoff) -> None:
@@ -80,9 +80,13 @@ def test_malformed_headers_name_the_file_and_line() -> None:
     with pytest.raises(HandoffError, match=r"h\.md:3: expected 'key: value'"):
         ho.parse("---\nid: x\nnonsense\n---\n", "h.md")
     with pytest.raises(HandoffError, match="'status' is 'maybe'"):
-        ho.parse("---\nid: x\nproject: /p\ncreated: 2026-01-01T00:00:00+00:00\nstatus: maybe\n---\n", "h.md")
+        ho.parse(
+            "---\nid: 20260101-000000-ab\nproject: /p\ncreated: 2026-01-01T00:00:00+00:00\n"
+            "status: maybe\n---\n",
+            "h.md",
+        )
     with pytest.raises(HandoffError, match="no UTC offset"):
-        ho.parse("---\nid: x\nproject: /p\ncreated: 2026-01-01T00:00:00\n---\n", "h.md")
+        ho.parse("---\nid: 20260101-000000-ab\nproject: /p\ncreated: 2026-01-01T00:00:00\n---\n", "h.md")
 
 
 def test_status_change_rewrites_the_header_and_keeps_an_edited_body(baton_home: Path) -> None:
@@ -121,4 +125,33 @@ def test_resolve_finds_by_path_id_and_unique_prefix(baton_home: Path) -> None:
         ho.resolve(paths, "2026112")
     with pytest.raises(HandoffError, match="no handoff matches"):
         ho.resolve(paths, "nope")
+    assert ho.resolve(paths, "ffff") == b  # the random end of an id is what people remember
+    assert ho.resolve(paths, "abcd") == a
     assert ho.latest_pending(paths, "/other") == (b, ho.load(b))
+
+
+@pytest.mark.parametrize("bad", ["../../x", "20261123-173000-../../evil", "a/b", "", "20261123-173000-ab cd"])
+def test_an_id_that_is_not_a_handoff_id_is_refused_and_never_becomes_a_path(
+    baton_home: Path, tmp_path: Path, bad: str
+) -> None:
+    paths = BatonPaths.from_env().ensure()
+    text = f"---\nid: {bad}\nproject: /p\ncreated: 2026-01-01T00:00:00+00:00\n---\n"
+    with pytest.raises(HandoffError, match=r"imported\.md: (header 'id'|the header has no 'id')"):
+        ho.parse(text, "imported.md")
+    with pytest.raises(HandoffError, match="not a handoff id"):
+        ho.save(paths, Handoff(id=bad, project="/p", created=NOW))
+    assert not list(tmp_path.rglob("evil*")) and not (paths.data_dir / "x.md").exists()
+
+
+def test_every_folder_baton_creates_for_handoffs_is_private(baton_home: Path) -> None:
+    paths = BatonPaths.from_env().ensure()
+    paths.handoffs_dir.mkdir(mode=0o755)  # as an older version left it
+    paths.handoffs_dir.chmod(0o755)
+    path = ho.save(paths, full())
+    for folder in (paths.handoffs_dir, path.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    fresh = BatonPaths.from_env()
+    nested = fresh.data_dir / "a" / "b" / "c.md"
+    ho.write_private(nested, "x")
+    for folder in (nested.parent, nested.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

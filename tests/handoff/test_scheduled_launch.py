@@ -118,7 +118,7 @@ def wait_until_limited(paths: BatonPaths, timeout: float = 15) -> None:
     raise AssertionError(f"the daemon did not see the limit: {snapshot.read(paths)}")
 
 
-def test_launch_is_postponed_while_the_quota_has_not_reset(
+def test_a_launch_at_the_reset_is_postponed_while_the_quota_has_not_reset(
     paths: BatonPaths, project: Path, claude_dir: Path, fake_claude: FakeClaude, daemons: Daemons,
     notifications: Any,
     monkeypatch: pytest.MonkeyPatch,
@@ -128,17 +128,40 @@ def test_launch_is_postponed_while_the_quota_has_not_reset(
     monkeypatch.setenv("BATON_SCHEDULER__AUTO_MODE", "false")
     handoff = write_handoff(project)
     daemons.start(real=True)  # the real `baton run`, told by Claude Code's status line that the limit is hit
-    statusline(project, percent=100.0, resets_at=datetime.now(UTC) + timedelta(hours=2))
+    statusline(project, percent=100.0, resets_at=datetime.now(UTC) + timedelta(seconds=6))
     wait_until_limited(paths)
-    run_baton("schedule", "--at", "+2s", "--handoff", str(handoff))
+    out = run_baton("schedule", "--at-reset", "--offset", "0", "--handoff", str(handoff))
+    assert "The launch is at the reset; it checks first that the quota really reset" in out.stderr
+    # Before it fires, Claude Code reports the limit again, with a later reset: the quota did not come back.
+    statusline(project, percent=100.0, resets_at=datetime.now(UTC) + timedelta(hours=2))
     got = wait_for_notification(notifications, "Launch of my app ü postponed")
     assert "retry 1 of 2" in got["body"] and "limit is still in force" in got["body"]
     [job] = jobs()
-    assert job["kind"] == "launch" and job["attempt"] == 1
+    assert job["kind"] == "launch" and job["attempt"] == 1 and job["at_reset"] is True
     moved = datetime.fromisoformat(job["run_at"]) - datetime.now(UTC)
     assert timedelta(minutes=29) < moved <= timedelta(minutes=30)
     assert fake_claude.calls() == []
     assert ho.load(handoff).status == "pending"
+
+
+def test_a_launch_at_a_time_the_person_gave_starts_then_whatever_the_quota(
+    paths: BatonPaths, project: Path, fake_claude: FakeClaude, daemons: Daemons, notifications: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("BATON_SCHEDULER__RESET_BELOW_PERCENT", "50")
+    later = datetime.now(UTC) + timedelta(hours=2)
+    snapshot.write(paths, {"percent": 100.0, "limited": True, "active": True, "reset_at": later.isoformat()})
+    handoff = write_handoff(project, start="+3s")  # `handoff new --start TIME`: scheduled at once
+    out = run_baton("schedule", "--at", "+2s", "--handoff", str(handoff))  # and `schedule --at TIME`
+    assert "Note: the quota is used up and resets at" in out.stderr  # the warning, at scheduling time
+    [job] = jobs()
+    assert job["at_reset"] is False
+    daemons.start()
+    [call] = fake_claude.wait_for(1, timeout=15)
+    assert call["t"] >= datetime.fromisoformat(job["run_at"]).timestamp() - 0.5
+    got = wait_for_notification(notifications, "Claude Code resumed my app ü")
+    assert "postponed" not in got["summary"]
+    assert ho.load(handoff).status == "launched"
 
 
 def test_after_the_last_retry_the_launch_is_given_up_and_the_handoff_stays_pending(
@@ -154,8 +177,12 @@ def test_after_the_last_retry_the_launch_is_given_up_and_the_handoff_stays_pendi
     handoff = write_handoff(project, start="after-reset")  # the reset is known: scheduled at once
     [job] = [j for j in jobs() if j["kind"] == "launch"]
     assert abs(datetime.fromisoformat(job["run_at"]) - (later + timedelta(minutes=5))) < timedelta(seconds=1)
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    snapshot.write(paths, {"percent": 72.0, "limited": False, "reset_at": soon.isoformat()})
+    run_baton("schedule", "--at-reset", "--offset", "0", "--handoff", str(handoff))
+    # The window is then reported as still open (reset moved), at 72 %: not reset.
+    snapshot.write(paths, {"percent": 72.0, "limited": False, "reset_at": later.isoformat()})
     daemons.start()
-    run_baton("schedule", "--at", "+1s", "--handoff", str(handoff))
     got = notifications.wait_for(1, timeout=15)
     assert got[0]["summary"] == "Launch of my app ü given up"
     assert "72% used" in got[0]["body"] and f"baton launch now {handoff.stem}" in got[0]["body"]

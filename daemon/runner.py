@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 log = get_logger("baton.run")
 
 TICK_S = 60.0
+RETRY_S = 2.0  # a transcript whose ingest failed (a locked ledger) is read again after this, then backs off
 HISTORY_MS = quota_data.HISTORY_MS
 RESET_SLACK_S = 0.05  # wake this long after a reset, so the evaluation sees it as past
 AUTO_REFRESH_S = 3600.0  # the `auto` plan's P90 is recomputed at most hourly
@@ -72,6 +73,9 @@ class Daemon:
         self.lock = InstanceLock(paths.lock_file)
         self._auto: tuple[float, plans.Limits] | None = None
         self._reset_due = time.monotonic() + TICK_S
+        self.retry: set[str] = set()  # transcripts whose last ingest failed: read again before anything else
+        self._retry_due = float("inf")
+        self._retry_delay = RETRY_S
         self._sdnotify: ModuleType | None = None
         self._control: Any = None
         self.engine: Engine | None = None
@@ -126,7 +130,7 @@ class Daemon:
     def _loop(self) -> None:
         next_tick = time.monotonic() + TICK_S
         while not self.stopping.is_set():
-            wake = min(next_tick, self._reset_due)
+            wake = min(next_tick, self._reset_due, self._retry_due)
             timeout = max(0.0, wake - time.monotonic())
             try:
                 first = self.events.get(timeout=min(timeout, self._watchdog_every()))
@@ -135,16 +139,27 @@ class Daemon:
             changed = self._drain(first)
             if self.stopping.is_set():
                 break
-            if self.reload_requested:
-                self._reload()
-            self._sd("watchdog")
-            if changed or time.monotonic() >= wake:
-                self._ingest(changed)
-                self.evaluate()
-                if self._reset_due <= time.monotonic():  # the evaluation failed: wait for the tick
-                    self._reset_due = next_tick
-                if time.monotonic() >= next_tick:
-                    next_tick = time.monotonic() + TICK_S
+            try:
+                next_tick = self._pass(changed, wake, next_tick)
+            except Exception:  # never let one bad pass end the service; the next event or tick tries again
+                log.exception("loop_pass_failed")
+                next_tick = time.monotonic() + TICK_S
+
+    def _pass(self, changed: set[str], wake: float, next_tick: float) -> float:
+        """Do one pass of the loop: reload, ping, ingest and evaluate when due; return the next tick."""
+        if self.reload_requested:
+            self._reload()
+        self._sd("watchdog")
+        if not changed and time.monotonic() < wake:
+            return next_tick
+        tick = time.monotonic() >= next_tick
+        if tick:  # lost watch events (a full inotify queue, max_user_watches) are made up here: stat only
+            changed.add(RESCAN)
+        self._ingest(changed, quiet=tick)
+        self.evaluate()
+        if self._reset_due <= time.monotonic():  # the evaluation failed: wait for the tick
+            self._reset_due = next_tick
+        return time.monotonic() + TICK_S if tick else next_tick
 
     def _plan_reset_wake(self, snap: quota.QuotaSnapshot, now: datetime) -> None:
         """Remember when the next known reset falls, so the loop re-evaluates right then (the reset
@@ -170,17 +185,28 @@ class Daemon:
                 item = None
         return changed
 
-    def _ingest(self, changed: set[str]) -> None:
-        if RESCAN in changed:
-            self._catch_up("rescanned")
-        for path in sorted(c for c in changed if not c.startswith(("\0",))):
+    def _ingest(self, changed: set[str], *, quiet: bool = False) -> None:
+        """Read the new lines of the changed transcripts (and of those whose ingest failed before); a
+        failure keeps the path for a retry in RETRY_S seconds (doubling up to a tick)."""
+        pending = self.retry | changed
+        self.retry = set()
+        todo = {c for c in pending if not c.startswith("\0")}
+        if RESCAN in pending and self._catch_up("rescanned", quiet=quiet):
+            todo = set()  # the catch-up read every transcript, these included
+        for path in sorted(todo):
             try:
                 result = self.ingestor.ingest_file(path)
             except Exception:
-                log.exception("ingest_failed", file=path)
+                log.exception("ingest_failed", file=path, retry_in_s=self._retry_delay)
+                self.retry.add(path)
                 continue
             if result.new_events or result.new_limits:
                 log.debug("ingested", file=path, events=result.new_events, limits=result.new_limits)
+        if self.retry:
+            self._retry_due = time.monotonic() + self._retry_delay
+            self._retry_delay = min(self._retry_delay * 2, TICK_S)
+        else:
+            self._retry_due, self._retry_delay = float("inf"), RETRY_S
 
     def _start_oauth(self) -> None:
         """With `[quota] oauth_usage`, read the usage endpoint on a thread (it may take seconds to answer)."""
@@ -207,14 +233,24 @@ class Daemon:
 
         threading.Thread(target=loop, name="baton-oauth", daemon=True).start()
 
-    def _catch_up(self, event: str) -> None:
-        """Read every transcript's new lines; a misconfigured root is logged (the watch waits for it)."""
+    def _catch_up(self, event: str, *, quiet: bool = False) -> bool:
+        """Read every transcript's new lines (files unchanged since the last read cost one stat); return
+        True if it ran. A misconfigured root or a database error (locked, disk full) is logged, and the
+        next tick tries again. `quiet`: log only when it found something (the periodic check)."""
         try:
             summary = self.ingestor.catch_up()
         except BatonError as exc:
             log.error("catch_up_failed", error=exc.message, hint=exc.hint)
-            return
-        log.info(event, summary=summary.line(), pid=os.getpid())
+            return False
+        except Exception:
+            log.exception("catch_up_failed")
+            if self._retry_due == float("inf"):
+                self._retry_due = time.monotonic() + self._retry_delay
+            self.retry.add(RESCAN)
+            return False
+        if not quiet or summary.new_events or summary.new_limits:
+            log.info(event, summary=summary.line(), pid=os.getpid())
+        return True
 
     def _reload(self) -> None:
         self.reload_requested = False

@@ -291,3 +291,24 @@ def test_a_statusline_figure_wakes_a_running_daemon_when_the_stamp_already_exist
     (got,) = notifications.wait_for(1, timeout=5)  # the tick is a minute away: only a wake-up gets here
     assert got["summary"] == "80% of the 5-hour window used"
     daemon.wait_until(lambda: (daemon.snapshot() or {}).get("percent") == 85.0, timeout=2, what="85 %")
+
+
+@pytest.mark.slow
+def test_a_line_appended_while_the_ledger_is_locked_arrives_after_the_lock_without_another_write(
+    baton_home: Path, claude_dir: Path, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    """Review #2: the ingest fails on a locked ledger (busy for longer than its 10 s timeout); the path is
+    kept and read again once the lock is gone, though the transcript never changes again."""
+    import sqlite3
+
+    daemon = start_daemon({"BATON_QUOTA__PLAN": "custom", "BATON_QUOTA__TOKEN_LIMIT": "100000"})
+    holder = sqlite3.connect(baton_home / "baton.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the ledger (a VACUUM, a long prune)
+    append(transcript(claude_dir), [assistant_line(datetime.now(UTC), input_tokens=0, output_tokens=700)])
+    daemon.wait_until(lambda: "ingest_failed" in daemon.output(), timeout=20, what="the failed ingest")
+    holder.execute("COMMIT")
+    holder.close()
+    daemon.wait_until(lambda: (daemon.snapshot() or {}).get("tokens_used") == 700, what="the retried line")
+    with sqlite3.connect(baton_home / "baton.db") as conn:
+        assert conn.execute("SELECT count(*), sum(output_tokens) FROM usage_events").fetchone() == (1, 700)
+    assert daemon.proc.poll() is None

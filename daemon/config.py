@@ -102,6 +102,16 @@ class QuotaSettings(Section):
     oauth_url: str = "https://api.anthropic.com/api/oauth/usage"
     oauth_cache_seconds: int = Field(default=300, ge=30)
 
+    @field_validator("oauth_url")
+    @classmethod
+    def _oauth_url_is_anthropic(cls, value: str) -> str:
+        from daemon.oauth import url_problem  # the login token must never go anywhere else
+
+        problem = url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
     @model_validator(mode="after")
     def _custom_needs_a_limit(self) -> QuotaSettings:
         if self.plan == "custom" and not (self.token_limit or self.cost_limit or self.message_limit):

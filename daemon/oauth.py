@@ -6,11 +6,16 @@ item `Claude Code-credentials`), uses it for one GET and forgets it: never refre
 logged.
 An expired token is reported ("run Claude Code once to refresh it"), not refreshed. Answers are cached for
 `oauth_cache_seconds`, and a 429 backs off for its Retry-After (or twice the cache time).
+
+The token goes to one host only: `quota.oauth_url` must be https on api.anthropic.com (`url_problem`), and a
+redirect is refused rather than followed (urllib would copy the Authorization header to wherever it points).
+Tests point it at a local server with `BATON_OAUTH_TEST_LOCAL=1`: it allows http://127.0.0.1, nothing else.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import subprocess
@@ -23,20 +28,52 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from daemon.quota import OfficialFigure
 
 BETA = "oauth-2025-04-20"
 TIMEOUT_S = 10.0
 WINDOWS = ("five_hour", "seven_day")
+OAUTH_HOST = "api.anthropic.com"
+TEST_LOCAL_ENV = "BATON_OAUTH_TEST_LOCAL"  # "1": also allow http://127.0.0.1 (tests' local server)
 
 
 class OAuthError(Exception):
     """The endpoint could not be read; the message never contains the token."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status  # the HTTP status when the endpoint answered with an error
+
+
+def url_problem(url: str, env: Mapping[str, str] | None = None) -> str | None:
+    """Return why `url` may not receive the Claude login (None when it may): it must be https on
+    api.anthropic.com (default port, no user info); http://127.0.0.1 only with BATON_OAUTH_TEST_LOCAL=1."""
+    env = os.environ if env is None else env
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return f"not a URL: {url!r}"
+    if parts.username is not None or parts.password is not None:
+        return "a user name or password in the URL is not allowed"
+    if parts.scheme == "https" and parts.hostname == OAUTH_HOST and port in (None, 443):
+        return None
+    if env.get(TEST_LOCAL_ENV) == "1" and parts.scheme == "http" and parts.hostname == "127.0.0.1":
+        return None
+    return f"the Claude login is only sent to https://{OAUTH_HOST}/ (got {url!r})"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse every redirect: following one would send the Authorization header to another address."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+        raise OAuthError(
+            f"the usage endpoint answered with a redirect ({code}); baton does not follow redirects "
+            "with your Claude login"
+        )
 
 
 def credentials_file(env: Mapping[str, str]) -> Path:
@@ -74,6 +111,8 @@ def read_token(env: Mapping[str, str] | None = None, now_ms: int | None = None) 
             blob = credentials_file(env).read_text(encoding="utf-8")
         except OSError as exc:
             raise OAuthError(f"cannot read Claude Code's credentials ({exc.strerror})") from exc
+        except UnicodeDecodeError:
+            raise OAuthError("Claude Code's credentials file is not UTF-8 text") from None
     return token_from(blob, now_ms)
 
 
@@ -104,7 +143,11 @@ def _keychain(env: Mapping[str, str]) -> str:
 
 
 def fetch(url: str, token: str, timeout: float = TIMEOUT_S) -> dict[str, Any]:
-    """GET the usage endpoint; return its JSON object. Raise OAuthError for any failure (401, 403, 429...)."""
+    """GET the usage endpoint; return its JSON object. Raise OAuthError for any failure (a URL other than
+    Anthropic's, a redirect, 401, 403, 429, a cut or malformed answer...)."""
+    problem = url_problem(url)
+    if problem is not None:
+        raise OAuthError(problem)
     req = urllib.request.Request(
         url,
         headers={
@@ -115,13 +158,17 @@ def fetch(url: str, token: str, timeout: float = TIMEOUT_S) -> dict[str, Any]:
         },
     )
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.build_opener(_NoRedirect).open(req, timeout=timeout) as resp:
             body = resp.read(1 << 20)
+            if resp.read(1) or getattr(resp, "length", None):  # over 1 MB, or less than Content-Length
+                raise http.client.IncompleteRead(body)
     except urllib.error.HTTPError as exc:
         raise _http_error(exc) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise OAuthError(f"cannot reach the usage endpoint: {reason}") from None
+    except http.client.HTTPException as exc:  # IncompleteRead, a malformed status line...
+        raise OAuthError(f"the usage endpoint's answer was cut or malformed ({type(exc).__name__})") from None
     try:
         data = json.loads(body)
     except ValueError:
@@ -141,8 +188,8 @@ def _http_error(exc: urllib.error.HTTPError) -> OAuthError:
     if exc.code == 429:
         retry = exc.headers.get("Retry-After") if exc.headers else None
         seconds = float(retry) if retry and retry.strip().isdigit() else None
-        return OAuthError("the usage endpoint is rate limiting (429)", retry_after=seconds)
-    return OAuthError(f"the usage endpoint answered HTTP {exc.code}")
+        return OAuthError("the usage endpoint is rate limiting (429)", retry_after=seconds, status=429)
+    return OAuthError(f"the usage endpoint answered HTTP {exc.code}", status=exc.code)
 
 
 def parse_usage(data: Mapping[str, Any], now_ms: int) -> list[OfficialFigure]:
@@ -185,8 +232,11 @@ class Poller:
             figures = parse_usage(fetch(self.url, read_token(self.env, now_ms)), now_ms)
         except OAuthError as exc:
             self.last_error = str(exc)
-            if exc.retry_after is not None or "429" in str(exc):
+            if exc.retry_after is not None or exc.status == 429:
                 self.next_at = now + (exc.retry_after or 2 * self.cache_seconds)
+            return None
+        except Exception as exc:  # anything unforeseen: reported like a failure, the poller lives on
+            self.last_error = f"unexpected {type(exc).__name__} reading the usage endpoint"
             return None
         self.last, self.last_error = figures, None
         return figures

@@ -219,7 +219,11 @@ class Daemon:
 
         def loop() -> None:
             while not self.stopping.is_set():
-                figures = poller.poll(time.monotonic(), quota.to_ms(self.clock()))
+                try:
+                    figures = poller.poll(time.monotonic(), quota.to_ms(self.clock()))
+                except Exception:  # the poller reports its failures; this is for the unforeseen
+                    log.exception("oauth_poll_failed")
+                    figures = None
                 if figures:
                     try:
                         with connect_fast(self.paths.ledger_db) as conn:

@@ -36,6 +36,8 @@ class Handler(BaseHTTPRequestHandler):
             "/429": (429, b'{"type":"error"}', {"Retry-After": "120"}),
             "/junk": (200, b"<html>gateway</html>", {}),
             "/list": (200, b"[1, 2]", {}),
+            "/moved": (302, b"", {"Location": "/ok"}),
+            "/short": (200, b'{"five', {"Content-Length": "500"}),
         }
         code, body, headers = routes.get(self.path, (500, b"", {}))
         self.send_response(code)
@@ -49,7 +51,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server() -> Iterator[str]:
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv(oauth.TEST_LOCAL_ENV, "1")  # the only way http://127.0.0.1 may get the token
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
@@ -80,6 +83,8 @@ def test_reads_both_windows_with_the_bearer_token_and_beta_header(server: str) -
         ("/junk", "not JSON"),
         ("/list", "not an object"),
         ("/500", "HTTP 500"),
+        ("/moved", "does not follow redirects"),
+        ("/short", "cut or malformed"),
     ],
 )
 def test_failures_are_clear_and_never_contain_the_token(server: str, path: str, message: str) -> None:
@@ -117,3 +122,57 @@ def test_expired_or_missing_token_is_reported_not_refreshed(tmp_path: Path) -> N
     creds.write_text("{}")
     with pytest.raises(oauth.OAuthError, match="no Claude login"):
         oauth.read_token({"CLAUDE_CONFIG_DIR": str(tmp_path)}, now_ms=0)
+
+
+def test_a_redirect_is_refused_and_the_token_goes_nowhere_else(server: str) -> None:
+    """Review #1: urllib copies Authorization into a redirected request; baton must not follow one."""
+    with pytest.raises(oauth.OAuthError, match="redirect"):
+        oauth.fetch(f"{server}/moved", TOKEN)
+    assert [h.get("authorization") for h in Handler.seen] == [f"Bearer {TOKEN}"]  # /ok was never asked
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.anthropic.com/api/oauth/usage",
+        "https://api.anthropic.com.evil.example/api/oauth/usage",
+        "https://evil.example/?api.anthropic.com",
+        "https://me@api.anthropic.com/api/oauth/usage",
+        "https://api.anthropic.com:8443/api/oauth/usage",
+        "http://127.0.0.1:9/usage",
+        "file:///etc/passwd",
+    ],
+)
+def test_the_token_is_only_sent_to_anthropic(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(oauth.TEST_LOCAL_ENV, raising=False)
+    assert oauth.url_problem(url) is not None
+    with pytest.raises(oauth.OAuthError, match=r"only sent to https://api\.anthropic\.com/|user name"):
+        oauth.fetch(url, TOKEN)
+    assert oauth.url_problem("https://api.anthropic.com/api/oauth/usage") is None
+
+
+def test_config_refuses_another_oauth_url(baton_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from daemon.config import load_settings
+    from daemon.errors import ConfigError
+    from daemon.paths import BatonPaths
+
+    monkeypatch.setenv("BATON_QUOTA__OAUTH_URL", "https://collector.example/usage")
+    with pytest.raises(ConfigError, match=r"only sent to https://api\.anthropic\.com/"):
+        load_settings(BatonPaths.from_env())
+
+
+def test_the_poller_survives_the_unforeseen(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review #16: an exception that is not an OAuthError must not end the polling."""
+    creds = tmp_path / ".credentials.json"
+    creds.write_bytes(b"\xff\xfe not utf-8")
+    poller = oauth.Poller(f"{server}/ok", 300, {"CLAUDE_CONFIG_DIR": str(tmp_path)})
+    assert poller.poll(0, 1) is None and "not UTF-8" in (poller.last_error or "")
+
+    def boom(*_a: object) -> dict[str, object]:
+        raise RuntimeError("unforeseen")
+
+    monkeypatch.setattr(oauth, "fetch", boom)
+    creds.write_text(json.dumps({"claudeAiOauth": {"accessToken": TOKEN, "expiresAt": 10**15}}))
+    assert poller.poll(400, 2) is None and "RuntimeError" in (poller.last_error or "")

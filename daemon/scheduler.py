@@ -389,7 +389,10 @@ def status_lines(paths: BatonPaths, now: datetime | None = None) -> list[str]:
             continue
         scheduled.add(parts[1])
         minutes = int((at - now).total_seconds() // 60)
-        when = f"in {minutes // 60} h {minutes % 60:02d} min" if minutes >= 0 else f"{-minutes} min overdue"
+        if minutes < 0:
+            when = f"{-minutes} min overdue"
+        else:
+            when = f"in {minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"in {minutes} min"
         what = f"{_project_of(paths, parts[1])} at {display(at, tz, now)} ({when}), handoff {parts[1]}"
         lines.append(f"{'Next launch':<{LABEL_WIDTH}}{what}")
     for _path, h in handoffs.list_all(paths):

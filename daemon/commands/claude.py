@@ -50,7 +50,7 @@ def claude() -> None:
     "target",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="where to write (default: $CLAUDE_CONFIG_DIR/commands, else ~/.claude/commands)",
+    help="where to write (default: commands/ in the first $CLAUDE_CONFIG_DIR entry, else ~/.claude/commands)",
 )
 @click.option("--dry-run", is_flag=True, help="say what would change; write nothing")
 def install_commands(target: Path | None, dry_run: bool) -> None:

@@ -32,7 +32,7 @@ class InstanceLock:
             raise BatonError(
                 f"baton is already running (pid {other}; lock {self.path})",
                 exit_code=75,  # EX_TEMPFAIL
-                hint="stop it first (`baton service stop`, or kill that pid), or use `baton status`",
+                hint="stop it with `baton service stop` (the service or a `baton run`); see `baton status`",
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,6 +40,17 @@ def test_second_instance_is_refused_and_sigterm_stops_cleanly(
     )
     assert second.returncode == 75
     assert f"already running (pid {first.pid}" in second.stderr
+    named = re.findall(r"`baton ([a-z -]+)`", second.stderr)
+    assert "service stop" in named
+    for command in named:  # every command the hint names exists (newcomer #8)
+        shown = subprocess.run(
+            [sys.executable, "-m", "daemon", *command.split(), "--help"],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        assert shown.returncode == 0, f"`baton {command}` does not exist"
     assert request(BatonPaths.from_env(), {"op": "ping"})["pid"] == first.pid
     assert first.stop(signal.SIGTERM, timeout=5) == 0
     assert "stopped" in first.output()

@@ -2,9 +2,10 @@
 
 The ledger (`usage_events`, one row per deduplicated API response) is the only source of figures. A session's
 row is always recomputed from all of its events, never incremented, so a refresh that runs twice, or after a
-crash, counts every response exactly once. Refreshes are incremental all the same: triggers on `usage_events`
-mark every session whose rows were inserted, rewritten or deleted (`sessions_dirty`), and only those are
-recomputed. `git` (for the repository name) runs once per directory, outside any write transaction.
+crash, counts every response exactly once. Refreshes are incremental all the same: new rows are found by id,
+and triggers on `usage_events` mark every session whose rows were rewritten or deleted (`sessions_dirty`);
+only those sessions are recomputed. `git` (for the repository name) runs once per directory, outside any
+write transaction.
 
 What people add by hand (notes, tags, value logs) lives in its own tables and survives every recompute.
 
@@ -135,29 +136,43 @@ def _hand_tables(md: MetaData) -> None:
     )
 
 
-# Change tracking (v2). Triggers on the ledger's `usage_events` record the session of every row inserted,
-# rewritten in place (a streamed response that grew, a repricing) or deleted (dedup, prune) in
-# `sessions_dirty`, inside the ledger writer's own transaction: nothing the ledger does can be missed, and a
-# refresh reads exactly the touched sessions. The cost per ledger row is one index probe (about 0.5 us).
-# A refresh first moves the dirty ids to `sessions_claimed` (one short write), computes
-# them from a read snapshot, and deletes them from `sessions_claimed` when their records are written; a row
-# touched meanwhile is dirty again, so it is recomputed by the next refresh, and a refresh that dies halfway
+# Change tracking. New ledger rows are found by id (`sessions_state.last_event_id`, a rowid range scan). Rows
+# the ledger rewrites in place (a streamed response that grew, a repricing) or deletes (dedup, prune) are
+# recorded by triggers in `sessions_dirty`, inside the ledger writer's own transaction, so nothing the ledger
+# does can be missed and a refresh reads exactly the touched sessions. There is no INSERT trigger: any
+# trigger that an INSERT can fire makes SQLite keep a statement journal for every row (measured: cold ingest
+# 3-5x slower), while UPDATE and DELETE triggers cost nothing to the ledger's bulk INSERT. When the row with
+# the highest id is deleted, SQLite may hand its id out again, so that trigger moves the watermark back.
+# A refresh first moves the new and dirty ids to `sessions_claimed` (one short write), computes them from a
+# read snapshot, and deletes them from `sessions_claimed` when their records are written; a row touched
+# meanwhile is dirty again (or new), so it is recomputed by the next refresh, and a refresh that dies halfway
 # leaves its claims for the next one.
 # PostgreSQL would need a trigger function instead of a trigger body: `CREATE FUNCTION sessions_mark() RETURNS
 # trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO sessions_dirty VALUES (...) ON CONFLICT DO NOTHING; ... $$`
-# with `CREATE TRIGGER ... AFTER INSERT OR UPDATE OR DELETE ON usage_events FOR EACH ROW EXECUTE FUNCTION
-# sessions_mark()` (or a statement-level trigger with REFERENCING NEW TABLE AS ... to mark once per batch).
+# with `CREATE TRIGGER ... AFTER UPDATE OR DELETE ON usage_events FOR EACH ROW EXECUTE FUNCTION
+# sessions_mark()` (or a statement-level trigger with REFERENCING NEW TABLE AS ... to mark once per batch),
+# and ids from a sequence, which are never reused (so no watermark step back).
 # No `INSERT OR IGNORE`: inside a trigger, the conflict policy of the statement that fired it wins (the
 # ledger's UPSERT would turn it into ABORT), so the body avoids the conflict instead.
 _MARK = (
     "INSERT INTO sessions_dirty (session_id) SELECT {0} WHERE {0} IS NOT NULL "
     "AND NOT EXISTS (SELECT 1 FROM sessions_dirty WHERE session_id = {0})"
 )
-_TRIGGERS = {
+_TRIGGERS = {  # v2 and v3 (v4 drops the INSERT one)
     "sessions_mark_insert": f"AFTER INSERT ON usage_events BEGIN {_MARK.format('NEW.session_id')}; END",
     "sessions_mark_update": "AFTER UPDATE ON usage_events BEGIN "
     f"{_MARK.format('NEW.session_id')}; {_MARK.format('OLD.session_id')}; END",
     "sessions_mark_delete": f"AFTER DELETE ON usage_events BEGIN {_MARK.format('OLD.session_id')}; END",
+}
+_STEP_BACK = (
+    "UPDATE sessions_state SET value = OLD.id - 1 WHERE key = 'last_event_id' AND value >= OLD.id "
+    "AND NOT EXISTS (SELECT 1 FROM usage_events WHERE id > OLD.id)"
+)
+_TRIGGERS_V4 = {
+    "sessions_changed_update": "AFTER UPDATE ON usage_events BEGIN "
+    f"{_MARK.format('NEW.session_id')}; {_MARK.format('OLD.session_id')}; END",
+    "sessions_changed_delete": f"AFTER DELETE ON usage_events BEGIN {_MARK.format('OLD.session_id')}; "
+    f"{_STEP_BACK}; END",
 }
 
 
@@ -191,10 +206,28 @@ def _recreate_triggers(conn: Connection) -> None:
         conn.execute(text(f"CREATE TRIGGER {name} {body}"))
 
 
+def _no_insert_trigger(conn: Connection) -> None:
+    """v4: new rows by id again (an INSERT trigger slows the ledger's bulk insert several times over); the
+    rows inserted so far are all marked already, so the watermark starts at the top."""
+    from sqlalchemy import text
+
+    for name in _TRIGGERS:
+        conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+    for name, body in _TRIGGERS_V4.items():
+        conn.execute(text(f"CREATE TRIGGER IF NOT EXISTS {name} {body}"))
+    conn.execute(
+        text(
+            "INSERT INTO sessions_state (key, value) SELECT 'last_event_id', COALESCE(MAX(id), 0) "
+            "FROM usage_events WHERE 1 ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        )
+    )
+
+
 MIGRATIONS: list[Migration] = [
     Migration(COMPONENT, 1, "sessions, session_notes, session_tags, value_logs", _create_tables),
     Migration(COMPONENT, 2, "sessions_dirty triggers on usage_events; session_repos cache", _track_changes),
     Migration(COMPONENT, 3, "sessions_dirty triggers that never conflict", _recreate_triggers),
+    Migration(COMPONENT, 4, "new rows by id; UPDATE and DELETE triggers only", _no_insert_trigger),
 ]
 
 
@@ -463,15 +496,25 @@ def _marks(items: Sequence[object]) -> str:
 
 
 def _claim(conn: sqlite3.Connection) -> None:
-    """Move the ids the ledger's triggers marked to `sessions_claimed` (a short write; none when none)."""
-    if conn.execute("SELECT 1 FROM sessions_dirty LIMIT 1").fetchone() is None:
+    """Move the sessions of new ledger rows (id above the watermark) and those the triggers marked to
+    `sessions_claimed`, and move the watermark to the top: one short write, none when nothing changed."""
+    top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM usage_events").fetchone()[0]
+    last = _state(conn, "last_event_id")
+    if top == last and conn.execute("SELECT 1 FROM sessions_dirty LIMIT 1").fetchone() is None:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
+        top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM usage_events").fetchone()[0]
+        conn.execute(
+            "INSERT OR IGNORE INTO sessions_claimed (session_id) SELECT DISTINCT session_id "
+            "FROM usage_events WHERE id > ? AND id <= ? AND session_id IS NOT NULL",
+            (_state(conn, "last_event_id"), top),
+        )
         conn.execute(
             "INSERT OR IGNORE INTO sessions_claimed (session_id) SELECT session_id FROM sessions_dirty"
         )
         conn.execute("DELETE FROM sessions_dirty")
+        _set_state(conn, "last_event_id", top)
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -532,10 +575,13 @@ def _mode_code(pricing_mode: str) -> int:
 
 def needs_refresh(conn: sqlite3.Connection, pricing_mode: str) -> bool:
     """Return True when the ledger has changes the session records have not taken in (or the pricing mode
-    differs from the one they were computed with). Two index probes: cheap enough for every report."""
+    differs from the one they were computed with). A few index probes: cheap enough for every report."""
     if conn.execute("SELECT 1 FROM sessions_dirty LIMIT 1").fetchone() is not None:
         return True
     if conn.execute("SELECT 1 FROM sessions_claimed LIMIT 1").fetchone() is not None:
+        return True
+    top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM usage_events").fetchone()[0]
+    if top > _state(conn, "last_event_id"):
         return True
     return _state(conn, "pricing_mode") != _mode_code(pricing_mode)
 

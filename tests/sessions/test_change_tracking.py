@@ -68,10 +68,10 @@ def test_a_streamed_rewrite_reads_only_its_own_session(filled: Path) -> None:
         result = sessions.refresh(conn, _settings(), now_ms=0)
     assert result.sessions == 1
     assert _one(filled, "SELECT output_tokens FROM sessions WHERE session_id = ?", B) == 1007
-    reads = [s for s in statements if "FROM usage_events" in s]
-    assert reads and all(f"WHERE session_id IN ('{B}')" in s for s in reads), (
-        reads
-    )  # no scan of the whole ledger
+    reads = [s for s in statements if "FROM usage_events" in s and "MAX(id)" not in s]
+    # the new rows by id range (none here), then B's rows only: never a scan of the whole ledger
+    by_session = [s for s in reads if "WHERE id > " not in s]
+    assert by_session and all(f"IN ('{B}')" in s for s in by_session), reads
     assert not [s for s in statements if "GROUP BY" in s]
 
 
@@ -152,3 +152,25 @@ def test_the_ledgers_upsert_of_a_streamed_response_marks_its_session_without_a_c
     _run(filled, upsert, "msg_s:req_s", ms("2026-03-02T10:33:00Z"), A, 9)  # the same response, grown
     _refresh(filled)
     assert _one(filled, "SELECT output_tokens FROM sessions WHERE session_id = ?", A) == 500 + 9
+
+
+def test_an_id_handed_out_again_after_the_top_row_was_deleted_is_still_read(filled: Path) -> None:
+    _refresh(filled)
+    top = _one(filled, "SELECT MAX(id) FROM usage_events")
+    _run(filled, "DELETE FROM usage_events WHERE id = ?", top)
+    add(filled, [Ev("abcd0000-reused", "2026-03-30T09:00:00Z", inp=7)])
+    assert _one(filled, "SELECT MAX(id) FROM usage_events") == top  # SQLite reused the id
+    _refresh(filled)
+    assert _one(filled, "SELECT input_tokens FROM sessions WHERE session_id = 'abcd0000-reused'") == 7
+
+
+def test_no_trigger_slows_the_ledgers_inserts(filled: Path) -> None:
+    conn = sqlite3.connect(filled)
+    try:
+        found = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'usage_events'"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert sorted(name for name, _ in found) == ["sessions_changed_delete", "sessions_changed_update"]
+    assert not [sql for _, sql in found if "AFTER INSERT" in sql.upper()]

@@ -466,6 +466,12 @@ def refresh(
     plan = _read_plan(conn, settings, pricing_mode, full)
     unknown = {s.cwd for s in plan.stats.values() if s.cwd and s.cwd not in plan.repos}
     found = {cwd: resolve(cwd) for cwd in sorted(unknown)}  # outside any transaction
+    unchanged = (_state(conn, "settings_digest"), _state(conn, "pricing_mode")) == (
+        plan.digest,
+        _mode_code(pricing_mode),
+    )
+    if not plan.ids and unchanged:
+        return RefreshResult(0)  # nothing to write: no write lock taken
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany(

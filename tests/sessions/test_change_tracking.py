@@ -174,3 +174,16 @@ def test_no_trigger_slows_the_ledgers_inserts(filled: Path) -> None:
         conn.close()
     assert sorted(name for name, _ in found) == ["sessions_changed_delete", "sessions_changed_update"]
     assert not [sql for _, sql in found if "AFTER INSERT" in sql.upper()]
+
+
+def test_a_refresh_with_nothing_to_do_takes_no_write_lock(filled: Path) -> None:
+    _refresh(filled)
+    holder = sqlite3.connect(filled, timeout=0)
+    holder.execute("BEGIN IMMEDIATE")  # the daemon's ingest in the middle of a write
+    try:
+        with sessions.connect(filled) as conn:
+            conn.execute("PRAGMA busy_timeout=0")
+            assert sessions.refresh(conn, _settings(), now_ms=0).sessions == 0
+    finally:
+        holder.rollback()
+        holder.close()

@@ -141,9 +141,6 @@ def _filters(opts: ReportOptions) -> tuple[str, list[Any]]:
     return (" AND " + " AND ".join(where)) if where else "", params
 
 
-_SUMS = "sum(e.input_tokens), sum(e.output_tokens), sum(e.cache_creation_tokens), sum(e.cache_read_tokens)"
-
-
 def _grouped(
     conn: sqlite3.Connection, opts: ReportOptions, session: bool
 ) -> tuple[list[Sequence[Any]], list[str]]:
@@ -157,11 +154,16 @@ def _grouped(
     cost, unpriced = COST_SQL[opts.mode], UNPRICED_SQL[opts.mode]
     if session:
         # Sessions list their models in the order ccusage meets them: file path order, then line order.
+        # Sums per session, model and file first, so that the path is looked up per file, not per event.
         sql = (
-            f"SELECT e.session_id AS grp, {LABEL_SQL} AS label, {_SUMS}, sum({cost}), max(e.ts_ms), "
-            f"max({unpriced}), max(e.project), "
-            "min(f.path || char(1) || substr('000000000' || e.line_no, -10)) "
-            f"FROM usage_events e JOIN files f ON f.id = e.file_id WHERE 1 = 1{where} GROUP BY grp, label"
+            "SELECT g.grp, g.label, sum(g.i), sum(g.o), sum(g.cc), sum(g.cr), sum(g.cost), max(g.last), "
+            "max(g.unpriced), max(g.project), min(f.path || char(1) || substr('000000000' || g.line, -10)) "
+            f"FROM (SELECT e.session_id AS grp, {LABEL_SQL} AS label, e.file_id AS file_id, "
+            "sum(e.input_tokens) AS i, sum(e.output_tokens) AS o, sum(e.cache_creation_tokens) AS cc, "
+            f"sum(e.cache_read_tokens) AS cr, sum({cost}) AS cost, max(e.ts_ms) AS last, "
+            f"max({unpriced}) AS unpriced, max(e.project) AS project, min(e.line_no) AS line "
+            f"FROM usage_events e WHERE 1 = 1{where} GROUP BY grp, label, e.file_id) g "
+            "JOIN files f ON f.id = g.file_id GROUP BY g.grp, g.label"
         )
         rows = conn.execute(sql, params).fetchall()
     else:

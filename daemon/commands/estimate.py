@@ -429,9 +429,13 @@ def finish(at: str | None, no_ingest: bool) -> None:
 
 
 @phase.command("status")
-def status() -> None:
+@click.option("--no-ingest", is_flag=True, help="Do not read new transcript lines first.")
+def status(no_ingest: bool) -> None:
     """Show the tracked session: the running phase, used against estimated, the projection."""
     from daemon.estimate_store import status_lines
 
-    lines = status_lines(BatonPaths.from_env())
+    paths = BatonPaths.from_env()
+    if not no_ingest:
+        _catch_up_if_running(paths, _now_ms())
+    lines = status_lines(paths)
     click.echo("\n".join(lines) if lines else "No estimate saved and no session tracked.")

@@ -183,9 +183,20 @@ def test_a_daemon_that_does_not_answer_is_an_error_that_says_how_to_go_on(baton_
     assert "--no-ingest" in (caught.value.hint or "")
 
 
-@pytest.mark.parametrize("command", [("end",), ("start", "next"), ("finish",)])
-def test_without_a_daemon_the_new_transcript_lines_are_read_before_a_phase_ends(
-    ledger_env: dict[str, str], claude_dir: Path, tmp_path: Path, command: tuple[str, ...]
+ENDED = "Phase 1 done: Build the exporter\nEstimated 63,000, actual 2,000 tokens"
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (("end",), ENDED),
+        (("start", "next"), ENDED),
+        (("finish",), ENDED),
+        (("status",), "Build the exporter (implementation): 2,000 of 63,000 estimated (3%)"),
+    ],
+)
+def test_without_a_daemon_the_new_transcript_lines_are_read_before_usage_is_shown(
+    ledger_env: dict[str, str], claude_dir: Path, tmp_path: Path, command: tuple[str, ...], expected: str
 ) -> None:
     t0 = save_plan(tmp_path, ledger_env)
     run_baton("phase", "start", "--all-projects", "--at", iso(t0), env=ledger_env)
@@ -201,4 +212,4 @@ def test_without_a_daemon_the_new_transcript_lines_are_read_before_a_phase_ends(
     transcript.parent.mkdir(parents=True)
     transcript.write_bytes(line)
     ended = run_baton("phase", *command, env=ledger_env).stdout
-    assert "Phase 1 done: Build the exporter\nEstimated 63,000, actual 2,000 tokens" in ended
+    assert expected in ended

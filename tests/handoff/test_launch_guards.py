@@ -218,3 +218,14 @@ def test_memory_reads_the_sessions_table(paths: BatonPaths, project: Path) -> No
     [entry] = memory.ledger_sessions(paths.ledger_db, str(project))
     assert (entry.id, entry.tokens) == ("s-table", 3500)
     assert entry.start == datetime.fromtimestamp(t0 / 1000, UTC).isoformat()
+
+
+def test_the_memory_folder_is_private_even_if_an_older_version_left_it_open(
+    paths: BatonPaths, project: Path
+) -> None:
+    import stat
+
+    paths.memory_dir.mkdir(mode=0o755)
+    paths.memory_dir.chmod(0o755)
+    memory.refresh(paths, str(project), now=datetime.now(UTC))
+    assert stat.S_IMODE(paths.memory_dir.stat().st_mode) == 0o700

@@ -47,6 +47,7 @@ class Meter:
     budget_usd: float | None = None
     previous_reset_ms: int | None = None  # an official reset already past: windows before it have ended
     rolling: bool = False  # the weekly estimate: no reset, `window_end_ms` is when its oldest usage leaves
+    guessed_limit: int | None = None  # an estimate against a guessed token limit (the plan is unknown)
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,11 @@ def compose(meter: Meter, threshold: int, tz: tzinfo | None, now_ms: int) -> tup
         return f"{threshold}% of {name} spent", f"{spent} spent; the period ends {reset}."
     title = f"{threshold}% of {name} used"
     pace = _pace(meter, reset, now_ms)
+    if meter.guessed_limit is not None:
+        pace += (
+            f" (Estimated against a guessed limit of {meter.guessed_limit:,} tokens: baton does not know "
+            "your plan. Set quota.plan, or enable the status line for official figures.)"
+        )
     if threshold >= 95:
         body = f"Save now: commit and write the handoff ({HANDOFF_HINT}). {pace}"
     elif threshold >= 90:
@@ -234,6 +240,7 @@ def _meter(kind: str, s: QuotaSnapshot, thresholds: Sequence[int]) -> Meter:
         runway_minutes=s.runway_minutes,
         previous_reset_ms=None if s.previous_reset is None else to_ms(s.previous_reset),
         rolling=s.rolling,
+        guessed_limit=s.estimated_limit if s.source == "estimate" else None,
     )
 
 

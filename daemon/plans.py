@@ -40,6 +40,13 @@ class Limits:
     messages: int | None
     weekly_tokens: int | None
     label: str  # where the figures come from, shown in `baton status`
+    known: bool = True  # False: `tokens` is a guess (auto, no window hit a limit, subscription unknown)
+    weekly_known: bool = True  # the same for `weekly_tokens`
+
+    @property
+    def guess_name(self) -> str:
+        """Return how a guessed limit is named in texts ("Pro's figure")."""
+        return f"{PLAN_NAMES[AUTO_FALLBACK_PLAN]}'s figure"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -73,7 +80,7 @@ def auto_token_limit(
     completed_window_totals: Sequence[int],
     subscription: str | None = None,
 ) -> tuple[int, str]:
-    """Return (tokens, label) for the `auto` plan.
+    """Return (tokens, label) for the `auto` plan (`auto_limit_known` says whether it is more than a guess).
 
     With windows that ended at a limit: the 90th percentile of their totals. Without: the figure of the
     `subscription` plan Claude Code's login names (pro, max5, max20), else Pro's; raised to the largest
@@ -93,6 +100,12 @@ def auto_token_limit(
     return floor, f"auto: {basis}"
 
 
+def auto_limit_known(limited_window_totals: Sequence[int], subscription: str | None) -> bool:
+    """Return True when the `auto` limit is learned (windows that hit the limit) or the subscription's;
+    False when it is Pro's figure for want of anything better: then only percentages are facts."""
+    return bool(limited_window_totals) or subscription in PLAN_TOKENS
+
+
 def resolve(
     plan: str,
     *,
@@ -109,6 +122,7 @@ def resolve(
 
     Raise ValueError for an unknown plan, or for 'custom' without any limit.
     """
+    known = True
     if plan in PLAN_TOKENS:
         tokens: int | None = token_limit or PLAN_TOKENS[plan]
         label = (
@@ -127,8 +141,17 @@ def resolve(
             tokens, label = token_limit, "auto plan, token_limit from config"
         else:
             tokens, label = auto_token_limit(limited_window_totals, completed_window_totals, subscription)
+            known = auto_limit_known(limited_window_totals, subscription)
         cost, messages = cost_limit, message_limit
     else:
         raise ValueError(f"unknown plan {plan!r} (use pro, max5, max20, custom or auto)")
     weekly = weekly_token_limit or (tokens * WEEKLY_WINDOWS if tokens else None)
-    return Limits(tokens=tokens, cost_usd=cost, messages=messages, weekly_tokens=weekly, label=label)
+    return Limits(
+        tokens=tokens,
+        cost_usd=cost,
+        messages=messages,
+        weekly_tokens=weekly,
+        label=label,
+        known=known,
+        weekly_known=known or weekly_token_limit is not None,
+    )

@@ -102,6 +102,11 @@ class QuotaSnapshot:
     official_age_s: float | None = None
     rolling: bool = False  # the weekly estimate: `reset_at` is when its oldest usage leaves the window
     previous_reset: datetime | None = None  # the latest official reset already past: earlier usage is over
+    # False: the token limit is a guess (plan unknown). Then tokens_limit, tokens_remaining, runway_minutes
+    # and projected_percent are None (token figures are not stated as facts) and `estimated_limit` holds
+    # the guess an estimated percent was computed against.
+    limit_known: bool = True
+    estimated_limit: int | None = None
     weekly: QuotaSnapshot | None = field(default=None)
 
     def minutes_to_reset(self) -> float:
@@ -281,8 +286,10 @@ def _window(
     limits: Limits,
     token_limit: int | None,
     now_ms: int,
+    limit_known: bool = True,
 ) -> QuotaSnapshot:
-    """Return one window's snapshot: the official figure when there is one, else the estimate."""
+    """Return one window's snapshot: the official figure when there is one, else the estimate. With
+    `limit_known` False, `token_limit` is a guess: it makes the estimated percent, never a token figure."""
     age: float | None = None
     if official is not None and official.resets_at_ms is not None:
         end_ms = official.resets_at_ms
@@ -298,14 +305,15 @@ def _window(
     else:
         percent = _percent(tokens, cost, messages, limits, token_limit)
         source, detail, limited = "estimate", "estimate", False
-    remaining = None if token_limit is None else max(0, round(token_limit * (100 - min(percent, 100)) / 100))
+    known_limit = token_limit if limit_known else None
+    remaining = None if known_limit is None else max(0, round(known_limit * (100 - min(percent, 100)) / 100))
     pace = recent_rate or window_rate
     runway = remaining / pace if (remaining is not None and pace > 0) else None
     minutes_left = max(0.0, (end_ms - now_ms) / MINUTE_MS)
     projected = round(tokens + window_rate * minutes_left) if active else tokens
     projected_percent = None
-    if token_limit:
-        projected_percent = percent + (projected - tokens) / token_limit * 100
+    if known_limit:
+        projected_percent = percent + (projected - tokens) / known_limit * 100
     return QuotaSnapshot(
         window=window,
         percent=round(percent, 2),
@@ -317,7 +325,7 @@ def _window(
         limited=limited,
         active=active,
         tokens_used=tokens,
-        tokens_limit=token_limit,
+        tokens_limit=known_limit,
         tokens_remaining=remaining,
         cost_usd=round(cost, 6),
         messages=messages,
@@ -329,6 +337,8 @@ def _window(
         limit_label=limits.label,
         computed_at=to_datetime(now_ms),
         official_age_s=age,
+        limit_known=known_limit is not None or token_limit is None,
+        estimated_limit=None if limit_known else token_limit,
     )
 
 
@@ -369,6 +379,7 @@ def evaluate(
         limits=limits,
         token_limit=limits.tokens,
         now_ms=now_ms,
+        limit_known=limits.known,
     )
     return replace(
         five,
@@ -402,6 +413,7 @@ def evaluate_week(
         limits=weekly_limits,
         token_limit=limits.weekly_tokens,
         now_ms=now_ms,
+        limit_known=limits.weekly_known,
     )
     return replace(
         snap,

@@ -2,7 +2,9 @@
 
 The daemon writes it after every evaluation; readers never import SQLAlchemy or pydantic. Its top level is
 the 5-hour `QuotaSnapshot.to_dict()` (`percent`, `level`, `source`, `reset_at`, `tokens_used`, `limited`...,
-the week under `weekly`), plus `written_at` (ISO 8601), `pid` (the daemon's) and `timezone` (IANA name or "").
+the week under `weekly`; with `limit_known` false the plan's limit is a guess, kept in `estimated_limit`, and
+`tokens_limit`, `tokens_remaining` and `runway_minutes` are null rather than made up), plus `written_at`
+(ISO 8601), `pid` (the daemon's) and `timezone` (IANA name or "").
 The write is atomic (a temporary file renamed over the old one), so a reader never sees half a file.
 """
 

@@ -124,12 +124,7 @@ def _five_hour_lines(st: Status) -> list[str]:
             f"({_window_length(s)} from then)",
             f"  Limit       {_limit(s)}",
         ]
-    used = f"{s.tokens_used:,} tokens"
-    if s.tokens_limit:
-        left = s.tokens_remaining if s.tokens_remaining is not None else 0
-        used = f"{s.tokens_used:,} of {s.tokens_limit:,} tokens ({left:,} left)"
-        if s.source == "official":
-            used = f"{s.tokens_used:,} tokens counted here (~{left:,} left at the estimated limit)"
+    used = used_text(s)
     started = format_local(s.window_start, st.tz, now=now)
     lines = [
         f"5-hour window  started {started}, resets {format_local(s.reset_at, st.tz, now=now)} "
@@ -140,7 +135,7 @@ def _five_hour_lines(st: Status) -> list[str]:
         f"{s.burn_rate_window:,.0f} tokens/min (since the window started)",
         "  Runway      "
         + (
-            "- (no recent use)"
+            ("- (no recent use)" if s.limit_known else "- (needs the plan's token limit)")
             if s.runway_minutes is None
             else f"~{_duration(s.runway_minutes)} at the current pace"
             + (" (past the reset: the window ends first)" if s.runway_minutes > s.minutes_to_reset() else "")
@@ -163,8 +158,37 @@ def _five_hour_lines(st: Status) -> list[str]:
     return lines
 
 
+def used_text(s: QuotaSnapshot) -> str:
+    """Return what is known of the tokens used: token figures only against a known limit, adding up to it
+    (official: the share of the limit the official percent means); a guessed limit is named as such."""
+    counted = f"{s.tokens_used:,} tokens counted in the transcripts here"
+    if s.source == "official":
+        official = f"{s.percent:g}% used, {max(0.0, 100 - s.percent):g}% left (official)"
+        if s.tokens_limit and s.tokens_remaining is not None:
+            at = s.tokens_limit - s.tokens_remaining
+            return (
+                f"~{at:,} of {s.tokens_limit:,} tokens (~{s.tokens_remaining:,} left) at the official "
+                f"{s.percent:g}%; {counted}"
+            )
+        if not s.limit_known:
+            return f"{official}; {counted}; the plan's token limit is unknown (set quota.plan)"
+        return f"{official}; {counted}"
+    if s.tokens_limit:
+        left = s.tokens_remaining if s.tokens_remaining is not None else 0
+        return f"{s.tokens_used:,} of {s.tokens_limit:,} tokens ({left:,} left)"
+    if s.estimated_limit:
+        return (
+            f"{s.tokens_used:,} tokens; the percent is an estimate against a guessed limit of "
+            f"{s.estimated_limit:,} (your plan is unknown: set quota.plan)"
+        )
+    return f"{s.tokens_used:,} tokens"
+
+
 def _limit(s: QuotaSnapshot) -> str:
     """Return the window's limit and where it comes from."""
+    if s.tokens_limit is None and s.estimated_limit:
+        guess = f"{s.estimated_limit:,} tokens per window"
+        return f"unknown: guessed at {guess} ({s.limit_label}); set quota.plan"
     if s.tokens_limit is None:
         return s.limit_label
     return f"{s.tokens_limit:,} tokens per window ({s.limit_label})"
@@ -178,6 +202,8 @@ def _window_length(s: QuotaSnapshot) -> str:
 def _week_lines(w: QuotaSnapshot, tz: tzinfo | None, now: datetime) -> list[str]:
     """Return the week's lines: an official figure with its reset; an estimate as a rolling 7 days."""
     limit = f" of {w.tokens_limit:,}" if w.tokens_limit else ""
+    if w.estimated_limit:
+        limit = f" (against a guessed limit of {w.estimated_limit:,})"
     if w.source == "official":
         return [
             f"Week          {w.percent:.1f}% {w.level} · resets {format_local(w.reset_at, tz, now=now)} "

@@ -324,3 +324,34 @@ def test_a_line_appended_while_the_ledger_is_locked_arrives_after_the_lock_witho
     with sqlite3.connect(baton_home / "baton.db") as conn:
         assert conn.execute("SELECT count(*), sum(output_tokens) FROM usage_events").fetchone() == (1, 700)
     assert daemon.proc.poll() is None
+
+
+@pytest.mark.slow
+def test_with_an_unknown_plan_alerts_and_the_prompt_hook_state_no_made_up_tokens(
+    baton_home: Path,
+    claude_dir: Path,
+    notifications: NotificationServer,
+    start_daemon: Callable[..., DaemonProcess],
+) -> None:
+    """Newcomer #3, end to end: the default `auto` plan with no history and no login to read; the official
+    85 % is a fact, Pro's 200,000 tokens are not."""
+    daemon = start_daemon()
+    append(transcript(claude_dir), [assistant_line(datetime.now(UTC), input_tokens=0, output_tokens=80_000)])
+    daemon.wait_until(lambda: (daemon.snapshot() or {}).get("tokens_used") == 80_000, what="the usage")
+    resets = int(time.time()) + 3600
+    statusline({"rate_limits": {"five_hour": {"used_percentage": 85.0, "resets_at": resets}}})
+    (got,) = notifications.wait_for(1)
+    assert got["summary"] == "80% of the 5-hour window used" and "tokens left" not in got["body"]
+    snap = daemon.snapshot() or {}
+    assert snap["limit_known"] is False and snap["estimated_limit"] == 200_000
+    assert snap["tokens_remaining"] is None and snap["tokens_limit"] is None and snap["percent"] == 85.0
+    hook = subprocess.run(
+        [sys.executable, "-m", "daemon", "hook", "user-prompt-submit"],
+        cwd=ROOT,
+        input=json.dumps({"hook_event_name": "UserPromptSubmit", "prompt": "go on"}),
+        text=True,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert "85%" in hook.stdout and "tokens left" not in hook.stdout

@@ -176,3 +176,52 @@ def test_status_after_a_window_has_ended_says_none_is_running(
     assert lines[1] == "  Limit       1,000,000 tokens per window (max5 plan, estimated limit)"
     assert lines[2].startswith("Week          0.0% fresh · 4,200 of 10,000,000 tokens in the last 7 days")
     assert "resets" not in done.stdout.lower()
+
+
+def _official_55(limits: plans.Limits) -> QuotaSnapshot:
+    now = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)
+    fig = OfficialFigure(to_ms(now), "statusline", "five_hour", 55.0, to_ms(now + timedelta(hours=2)))
+    return evaluate([UsagePoint(to_ms(now) - 600_000, 80_000)], [fig], limits, now)
+
+
+def test_an_official_percent_with_an_unknown_plan_shows_no_made_up_tokens() -> None:
+    """Newcomer #3: auto, no window hit a limit, no subscription: Pro's figure is a guess, not a fact."""
+    snap = _official_55(plans.resolve("auto"))
+    assert not snap.limit_known and snap.estimated_limit == 200_000
+    assert (snap.tokens_limit, snap.tokens_remaining, snap.runway_minutes, snap.projected_percent) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    text = render_text(Status(snap, None, next_alert(snap, [80, 90, 95]), [], UTC))
+    assert "55% used, 45% left (official); 80,000 tokens counted in the transcripts here" in text
+    assert "200,000" not in text and "90,000" not in text and "tokens to go" not in text
+    from daemon.hooks import planning_note
+
+    data = snap.to_dict()
+    data["percent"] = 85.0
+    note = planning_note(data, snap.computed_at, UTC)
+    assert "85%" in note and "tokens left" not in note
+
+
+def test_an_official_percent_with_a_known_limit_gives_token_figures_that_add_up() -> None:
+    snap = _official_55(plans.resolve("auto", subscription="pro"))
+    assert snap.limit_known and snap.tokens_remaining == 90_000
+    text = render_text(Status(snap, None, None, [], UTC))
+    assert "~110,000 of 200,000 tokens (~90,000 left) at the official 55%" in text  # 110k + 90k = 200k
+
+
+def test_an_estimate_against_a_guessed_limit_says_so() -> None:
+    now = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)
+    snap = evaluate([UsagePoint(to_ms(now) - 60_000, 170_000)], [], plans.resolve("auto"), now)
+    assert snap.percent == 85.0 and snap.tokens_remaining is None and snap.weekly is not None
+    assert snap.weekly.tokens_limit is None and snap.weekly.estimated_limit == 2_000_000
+    text = render_text(Status(snap, None, None, [], UTC))
+    assert "170,000 tokens; the percent is an estimate against a guessed limit of 200,000" in text
+    from daemon import alerts
+
+    meters = alerts.quota_meters(snap, [80, 90, 95], [80, 90, 95])
+    assert [m.kind for m in meters] == ["five_hour"]  # no weekly alerts from a guessed weekly limit
+    (alert,) = [a for a in alerts.due(meters, [], UTC, to_ms(now)) if a.send]
+    assert "guessed limit of 200,000 tokens" in alert.body and "tokens left" not in alert.body

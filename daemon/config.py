@@ -99,6 +99,10 @@ class QuotaSettings(Section):
     oauth_usage: bool = Field(
         default=False, description="read Anthropic's OAuth usage endpoint with your Claude login"
     )
+    read_login_plan: bool = Field(
+        default=True,
+        description="auto plan: read the subscription of Claude Code's login (plain fields, never a token)",
+    )
     oauth_url: str = "https://api.anthropic.com/api/oauth/usage"
     oauth_cache_seconds: int = Field(default=300, ge=30)
 

@@ -105,7 +105,7 @@ def read_token(env: Mapping[str, str] | None = None, now_ms: int | None = None) 
     env = os.environ if env is None else env
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     if sys.platform == "darwin":
-        blob = _keychain(env)
+        blob = keychain_credentials(env)
     else:
         try:
             blob = credentials_file(env).read_text(encoding="utf-8")
@@ -128,7 +128,7 @@ def keychain_services(env: Mapping[str, str]) -> list[str]:
     return [f"{KEYCHAIN_SERVICE}-{hashlib.sha256(config.encode()).hexdigest()[:8]}", KEYCHAIN_SERVICE]
 
 
-def _keychain(env: Mapping[str, str]) -> str:
+def keychain_credentials(env: Mapping[str, str]) -> str:
     """Return the credentials JSON from the macOS Keychain (`security`, argv only). Raise OAuthError."""
     account = env.get("USER", "")
     for service in keychain_services(env):

@@ -14,6 +14,9 @@ from daemon.config import QuotaSettings
 # A week plus a day before it. Blocks restart after any 5-hour break, so this matches ccusage's blocks unless
 # someone used Claude Code for over a day without one.
 HISTORY_MS = 8 * 24 * quota.HOUR_MS
+# The `auto` plan learns from the windows of the last 12 weeks: limits change, and the whole history would
+# cost a row per API response ever made, every hour.
+AUTO_HISTORY_MS = 12 * 7 * 24 * quota.HOUR_MS
 
 
 def counted_points(conn: sqlite3.Connection, since_ms: int) -> list[quota.UsagePoint]:
@@ -42,8 +45,9 @@ def spent_between(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> float
 def resolve_limits(
     conn: sqlite3.Connection, q: QuotaSettings, now_ms: int, subscription: str | None = None
 ) -> plans.Limits:
-    """Return the configured plan's limits; `auto` reads every past window and limit message, and falls
-    back on `subscription` (default: what Claude Code's login says, `daemon.subscription.detect`)."""
+    """Return the configured plan's limits; `auto` reads the windows and limit messages of the last
+    AUTO_HISTORY_MS, and falls back on `subscription` (default: what Claude Code's login says, unless
+    `read_login_plan` is off: `daemon.subscription.detect`)."""
     kwargs = {
         "token_limit": q.token_limit,
         "cost_limit": q.cost_limit,
@@ -52,11 +56,14 @@ def resolve_limits(
     }
     if q.plan != "auto" or q.token_limit:
         return plans.resolve(q.plan, **kwargs)  # type: ignore[arg-type]
-    blocks = quota.identify_blocks(counted_points(conn, 0), int(q.window_hours * quota.HOUR_MS))
+    since = now_ms - AUTO_HISTORY_MS
+    blocks = quota.identify_blocks(counted_points(conn, since), int(q.window_hours * quota.HOUR_MS))
     try:
         limit_ts = [
             int(r[0])
-            for r in conn.execute("SELECT ts_ms FROM limit_events WHERE kind IN ('session', 'unknown')")
+            for r in conn.execute(
+                "SELECT ts_ms FROM limit_events WHERE kind IN ('session', 'unknown') AND ts_ms >= ?", (since,)
+            )
         ]
     except sqlite3.OperationalError:
         limit_ts = []
@@ -64,7 +71,7 @@ def resolve_limits(
     if subscription is None and not limited:
         from daemon import subscription as claude_login
 
-        subscription = claude_login.detect(keychain=q.oauth_usage)
+        subscription = claude_login.detect(keychain=q.oauth_usage, enabled=q.read_login_plan)
     return plans.resolve(
         "auto",
         limited_window_totals=limited,

@@ -107,3 +107,50 @@ def test_on_macos_the_keychain_is_read_only_with_the_oauth_option_and_argv_only(
     assert log.read_text().splitlines() == [
         f"find-generic-password -a {os.environ.get('USER', '')} -w -s {wanted}"
     ]
+
+
+def test_read_login_plan_off_never_opens_the_credentials(
+    claude_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review #21: the reading can be turned off, and then the file is not even opened."""
+    path = write_credentials(claude_dir, subscriptionType="max", rateLimitTier="default_claude_max_20x")
+    opened: list[str] = []
+    real_read_text = Path.read_text
+
+    def spy(self: Path, *args: object, **kwargs: object) -> str:
+        opened.append(str(self))
+        return real_read_text(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", spy)
+    with sqlite3.connect(":memory:") as conn:
+        limits = quota_data.resolve_limits(conn, QuotaSettings(read_login_plan=False), 0)
+    assert limits.tokens == 200_000 and not limits.known and opened == []
+    with sqlite3.connect(":memory:") as conn:
+        limits = quota_data.resolve_limits(conn, QuotaSettings(), 0)
+    assert limits.tokens == 4_000_000 and limits.known and opened == [str(path)]
+
+
+def test_the_tokens_never_reach_a_parsed_object() -> None:
+    blob = json.dumps(
+        {"claudeAiOauth": {"accessToken": SECRET, "refreshToken": SECRET, "subscriptionType": "pro"}}
+    )
+    parsed = json.loads(blob, object_pairs_hook=subscription._plain_only)
+    assert parsed == {"claudeAiOauth": {"subscriptionType": "pro"}}
+    assert subscription.plan_from_credentials(blob) == "pro"
+
+
+def test_the_auto_plan_learns_from_recent_weeks_only() -> None:
+    """Review #13: the hourly recomputation reads a bounded history; a limit hit months ago is forgotten."""
+    now_ms = quota.to_ms(datetime(2026, 3, 10, 14, 30, tzinfo=UTC))
+    old = now_ms - quota_data.AUTO_HISTORY_MS - 30 * quota.HOUR_MS
+    with sqlite3.connect(":memory:") as conn:
+        conn.execute(
+            "CREATE TABLE usage_events (ts_ms INTEGER, input_tokens INTEGER, output_tokens INTEGER, "
+            "cache_creation_tokens INTEGER, cost_usd REAL, cost_calc REAL)"
+        )
+        conn.execute("CREATE TABLE limit_events (ts_ms INTEGER, kind TEXT)")
+        conn.execute("INSERT INTO usage_events VALUES (?, 0, 900000, 0, 0, 0)", (old,))
+        conn.execute("INSERT INTO limit_events VALUES (?, 'session')", (old + 60_000,))
+        settings = QuotaSettings(read_login_plan=False)
+        assert quota_data.resolve_limits(conn, settings, now_ms).tokens == 200_000
+        assert quota_data.resolve_limits(conn, settings, old + 6 * quota.HOUR_MS).tokens == 900_000

@@ -124,7 +124,10 @@ def follow(
     """Print lines appended to `path` from byte `start` (default: its end) as they come, until `stop()`;
     follows the file across rotation."""
     handle = path.open(encoding="utf-8", errors="replace")
-    handle.seek(0, os.SEEK_END) if start is None else handle.seek(start)
+    if start is None:
+        handle.seek(0, os.SEEK_END)
+    else:
+        handle.seek(start)
     inode = os.fstat(handle.fileno()).st_ino
     partial = ""
     try:

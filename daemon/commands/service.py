@@ -234,7 +234,7 @@ def stop(dry_run: bool) -> None:
 @service.command()
 @_dry_run_option
 def restart(dry_run: bool) -> None:
-    """Restart the service (e.g. after an upgrade)."""
+    """Restart the service (after upgrading baton, for instance)."""
     _control("restart", dry_run)
 
 

@@ -302,6 +302,14 @@ def check_statusline(probe: Probe) -> Check:
     line = data.get("statusLine") if isinstance(data, dict) else None
     command = str(line.get("command", "")) if isinstance(line, dict) else ""
     if "statusline" in command and ("baton" in command or "-m daemon" in command):
+        program = command.split()[0]
+        if not os.path.isabs(os.path.expanduser(program)) and probe.which(program) is None:
+            return Check(
+                "statusline",
+                "warn",
+                f"{file} runs `{command}`, but `{program}` is not on PATH here: Claude Code may not find it",
+                "baton service install (it links `baton` into ~/.local/bin), or write its full path there",
+            )
         return Check("statusline", "ok", f"configured in {file}")
     if command:
         return Check(

@@ -238,6 +238,16 @@ def test_statusline_missing_foreign_or_configured(healthy: Path, claude_dir: Pat
     assert "does not exist" in doctor.check_statusline(probe).detail
 
 
+def test_a_statusline_whose_baton_is_not_on_path_is_a_warning(healthy: Path, claude_dir: Path) -> None:
+    check = doctor.check_statusline(_probe(healthy, which=lambda t: None))
+    assert check.status == "warn" and "`baton` is not on PATH" in check.detail
+    assert check.fix and "baton service install" in check.fix
+    _claude_settings(
+        claude_dir, {"statusLine": {"type": "command", "command": "/opt/v/bin/baton statusline"}}
+    )
+    assert doctor.check_statusline(_probe(healthy, which=lambda t: None)).status == "ok"
+
+
 def test_the_statusline_is_looked_up_in_the_first_claude_config_dir(
     healthy: Path, claude_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

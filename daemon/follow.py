@@ -124,6 +124,17 @@ class TranscriptWatcher:
         with self.lock:
             return sorted(self.followed)
 
+    def set_roots(self, roots: list[Path]) -> bool:
+        """Follow `roots` from now on (a reloaded configuration): drop the watches of roots no longer
+        listed, add the new ones; True if one was added (its files then need a rescan)."""
+        with self.lock:
+            self.roots = roots
+            wanted = {r / "projects" for r in roots}
+            for projects in [p for p in self.followed if p not in wanted]:
+                self.observer.unschedule(self.followed.pop(projects))
+                log.info("unfollowing", dir=str(projects))
+        return self.refresh()
+
     def refresh(self) -> bool:
         """Follow every root whose `projects/` exists now, wait for others; True if one was added."""
         added = False

@@ -48,6 +48,15 @@ HISTORY_MS = quota_data.HISTORY_MS
 RESET_SLACK_S = 0.05  # wake this long after a reset, so the evaluation sees it as past
 AUTO_REFRESH_S = 3600.0  # the `auto` plan's P90 is recomputed at most hourly
 HOSTED = ("daemon.scheduler", "daemon.sessions", "daemon.estimate_store")
+# Settings a SIGHUP cannot apply to a running daemon (read once at start): a reload that changes one says so.
+RESTART_KEYS = (
+    "quota.oauth_usage",
+    "quota.oauth_url",
+    "quota.oauth_cache_seconds",
+    "general.log_level",
+    "general.log_max_bytes",
+    "general.log_backups",
+)
 
 
 def zone_of(settings: Settings) -> tzinfo:
@@ -263,10 +272,32 @@ class Daemon:
         except ConfigError as exc:
             log.error("reload_refused", error=exc.message)
             return
-        self.settings = settings
+        old, self.settings = self.settings, settings
         self.ctx.settings = settings
         self._auto = None
+        if (old.transcripts, old.pricing) != (settings.transcripts, settings.pricing):
+            self._rebuild_ingest()
+        restart = [key for key in RESTART_KEYS if _key(old, key) != _key(settings, key)]
+        if restart:
+            log.warning("reload_needs_restart", keys=restart, hint="baton service restart")
         log.info("config_reloaded")
+
+    def _rebuild_ingest(self) -> None:
+        """Apply new transcript roots or prices: a new Ingestor, the watch moved, a rescan queued."""
+        from daemon.ingest import Ingestor
+
+        try:
+            ingestor = Ingestor(self.paths, self.settings)
+        except Exception:
+            log.exception("reload_ingest_failed")
+            return
+        self.ingestor.close()
+        self.ingestor = ingestor
+        watcher = getattr(self, "watcher", None)
+        if watcher is not None:
+            watcher.set_roots(candidate_roots(self.settings.transcripts.roots, os.environ))
+        self.events.put(RESCAN)
+        log.info("ingest_reloaded", roots=[str(p) for p in self.settings.transcripts.roots])
 
     def _shutdown(self) -> None:
         self._sd("stopping")
@@ -440,6 +471,11 @@ class Daemon:
     def status_payload(self) -> dict[str, Any]:
         """Return the control socket's `status` reply body."""
         return {"quota": None if self.latest is None else self.latest.to_dict()}
+
+
+def _key(settings: Settings, dotted: str) -> object:
+    section, name = dotted.split(".")
+    return getattr(getattr(settings, section), name)
 
 
 def _optional(name: str) -> ModuleType | None:

@@ -355,3 +355,23 @@ def test_with_an_unknown_plan_alerts_and_the_prompt_hook_state_no_made_up_tokens
         check=False,
     )
     assert "85%" in hook.stdout and "tokens left" not in hook.stdout
+
+
+@pytest.mark.slow
+def test_sighup_moves_the_watch_to_new_transcript_roots_and_names_what_needs_a_restart(
+    baton_home: Path, claude_dir: Path, tmp_path: Path, start_daemon: Callable[..., DaemonProcess]
+) -> None:
+    """Review #17: a reloaded `transcripts.roots` reaches the ingestor and the watch."""
+    config = baton_home / "config.toml"
+    config.write_text('[quota]\nplan = "custom"\ntoken_limit = 100000\n')
+    daemon = start_daemon()
+    other = tmp_path / "other-claude"
+    config.write_text(
+        f'[quota]\nplan = "custom"\ntoken_limit = 100000\noauth_cache_seconds = 600\n'
+        f'[transcripts]\nroots = ["{other}"]\n'
+    )
+    os.kill(daemon.pid, signal.SIGHUP)
+    daemon.wait_until(lambda: "config_reloaded" in daemon.output(), what="the reload")
+    assert "reload_needs_restart" in daemon.output() and "quota.oauth_cache_seconds" in daemon.output()
+    append(transcript(other), [assistant_line(datetime.now(UTC), input_tokens=0, output_tokens=900)])
+    daemon.wait_until(lambda: (daemon.snapshot() or {}).get("tokens_used") == 900, what="the new root's line")

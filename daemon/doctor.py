@@ -343,7 +343,7 @@ def check_plan(probe: Probe) -> Check:
 
     official = statusline_configured(probe) or _has_official_figures(probe.paths.ledger_db)
     try:
-        login = subscription.detect(_claude_env(probe), keychain=q.oauth_usage)
+        login = subscription.detect(_claude_env(probe), keychain=q.oauth_usage, enabled=q.read_login_plan)
     except Exception:  # an unreadable login must not break doctor; it is "unknown"
         login = None
     if official and login:
@@ -352,11 +352,12 @@ def check_plan(probe: Probe) -> Check:
         return Check("plan", "ok", "auto: Claude Code's status line gives the official figures")
     if login:
         return Check("plan", "ok", f"auto: your Claude login's plan is {login}")
+    unread = "" if q.read_login_plan else " (quota.read_login_plan is off)"
     return Check(
         "plan",
         "warn",
-        "auto, but baton has no official figure (status line) and does not know your subscription: the"
-        " alerts' percentages are a guess from your history (Pro's limits until a window hits its limit)",
+        f"auto, but baton has no official figure (status line) and does not know your subscription{unread}:"
+        " the alerts' percentages are a guess from your history (Pro's limits until a window hits its limit)",
         'baton claude install-hooks (official figures), or set your plan: quota.plan = "max5"'
         " (pro, max5, max20) in config.toml, or BATON_QUOTA__PLAN=max5",
     )

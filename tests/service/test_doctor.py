@@ -276,6 +276,10 @@ def test_an_auto_plan_without_official_figures_or_a_known_subscription_is_a_warn
     (claude_dir / ".credentials.json").write_text(json.dumps(credentials))
     check = doctor.check_plan(_probe(home_dir))
     assert check == Check("plan", "ok", "auto: your Claude login's plan is max20")
+    (baton_home / "config.toml").write_text("[quota]\nread_login_plan = false\n")  # the person said no
+    check = doctor.check_plan(_probe(home_dir))
+    assert check.status == "warn" and "(quota.read_login_plan is off)" in check.detail
+    (baton_home / "config.toml").unlink()
     (claude_dir / ".credentials.json").unlink()
 
     # Official figures: the status line is set up, or the ledger already holds some.

@@ -169,9 +169,12 @@ def test_the_real_install_and_uninstall_make_and_remove_the_link(home_dir: Path,
     if not script.is_file():
         pytest.skip("this interpreter has no `baton` console script")
     env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    link = home_dir / ".local/bin/baton"
+    dry = _baton("service", "install", "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert f"would link {link} -> {script}" in dry.stdout and not link.is_symlink()
     done = _baton("service", "install", env=env)
     assert done.returncode == 0, done.stderr
-    link = home_dir / ".local/bin/baton"
     assert link.is_symlink() and os.readlink(link) == str(script)
     assert f"link {link} -> {script}" in done.stdout and "is not on your PATH" in done.stdout
     done = _baton("service", "uninstall", env=env)

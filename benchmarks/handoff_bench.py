@@ -54,7 +54,9 @@ def main() -> int:
 
     paths = BatonPaths.from_env().ensure()
     lines = "\n".join(f'line {i}: it\'s "quoted" $(x) `y`' for i in range(3000))
-    big = ho.Handoff(id="bench", project=str(project), created=datetime.now(UTC), blockers=lines)
+    big = ho.Handoff(
+        id="20261123-180000-bench", project=str(project), created=datetime.now(UTC), blockers=lines
+    )
     template = ho.load_template(paths)
     text = ho.render(big, template)
     render = median_ms(lambda: ho.render(big, template), runs)

@@ -267,7 +267,7 @@ def install_plan(
     """
     target = service_file(platform, home)
     # launchd opens the log files itself and needs their folder; systemd logs to the journal.
-    mkdirs = (target.parent, spec.log_dir) if platform == "macos" else (target.parent,)
+    mkdirs: tuple[Path, ...] = (target.parent, spec.log_dir) if platform == "macos" else (target.parent,)
     if platform == "macos":
         domain = f"gui/{uid}"
         commands: tuple[Command, ...] = (
@@ -296,13 +296,17 @@ def install_plan(
     elif platform == "linux":
         notes = ("To keep baton running while you are logged out: loginctl enable-linger $USER",)
     links: tuple[tuple[Path, Path], ...] = ()
+    writes: tuple[tuple[Path, str], ...] = ((target, text),)
     if link is not None:
         links = link.links
         notes = link.notes + notes
+        if link.record is not None:
+            writes += (link.record,)
+            mkdirs += (link.record[0].parent,)
     return Plan(
         platform,
         target,
-        writes=((target, text),),
+        writes=writes,
         links=links,
         mkdirs=mkdirs,
         commands=commands,
@@ -341,6 +345,12 @@ class CommandLink:
 
     links: tuple[tuple[Path, Path], ...] = ()
     notes: tuple[str, ...] = ()
+    record: tuple[Path, str] | None = None  # remembers the link made, so uninstall removes only that
+
+
+def link_record_text(link: Path, script: Path) -> str:
+    """Return what the record of install's link says (read back by `own_link`)."""
+    return f"{link} -> {script}\n"
 
 
 def link_path(home: Path) -> Path:
@@ -355,12 +365,14 @@ def _same_file(a: str | Path, b: str | Path) -> bool:
         return False
 
 
-def command_link(home: Path, script: Path, path_env: str, on_path: str | None) -> CommandLink:
+def command_link(
+    home: Path, script: Path, path_env: str, on_path: str | None, record: Path | None = None
+) -> CommandLink:
     """Return how to make `script` (this install's `baton`) reachable as a command.
 
     Nothing when a `baton` is already on PATH (`on_path`) or ~/.local/bin/baton is taken by something that
     is not a link to `script` (it is left alone, and said so); else a symlink in ~/.local/bin, with a warning
-    when that folder is not on PATH (`path_env`).
+    when that folder is not on PATH (`path_env`). A new link is written down in `record`.
     """
     link = link_path(home)
     if not script.is_file():
@@ -382,9 +394,10 @@ def command_link(home: Path, script: Path, path_env: str, on_path: str | None) -
         )
     else:
         links, said = ((link, script),), ()  # `execute` prints the link it makes
+    remember = (record, link_record_text(link, script)) if record is not None and links else None
     folders = {os.path.normpath(os.path.expanduser(d)) for d in path_env.split(os.pathsep) if d}
     if os.path.normpath(link.parent) in folders:
-        return CommandLink(links, said)
+        return CommandLink(links, said, remember)
     return CommandLink(
         links,
         (
@@ -394,22 +407,34 @@ def command_link(home: Path, script: Path, path_env: str, on_path: str | None) -
             "  echo 'export PATH=\"$HOME/.local/bin:$PATH\"' >> ~/.profile",
             f"  Meanwhile, run it by its full path: {script}",
         ),
+        remember,
     )
 
 
-def own_link(home: Path, script: Path) -> Path | None:
-    """Return ~/.local/bin/baton when it is install's symlink to `script` (uninstall removes only that)."""
+def own_link(home: Path, script: Path, record: Path) -> Path | None:
+    """Return ~/.local/bin/baton when install made it (as `record` says) and it still links to `script`;
+    uninstall removes only that (a link pipx or the person made stays)."""
     link = link_path(home)
-    if link.is_symlink() and (os.readlink(link) == str(script) or _same_file(link, script)):
+    try:
+        made = record.read_text(encoding="utf-8") == link_record_text(link, script)
+    except OSError:
+        return None
+    if made and link.is_symlink() and os.readlink(link) == str(script):
         return link
     return None
 
 
 def uninstall_plan(
-    platform: Platform, *, home: Path, uid: int, booted: bool, link: Path | None = None
+    platform: Platform,
+    *,
+    home: Path,
+    uid: int,
+    booted: bool,
+    link: Path | None = None,
+    record: Path | None = None,
 ) -> Plan:
     """Return the plan that stops the service and removes its file (and install's `link` to the `baton`
-    command, when given); the ledger, handoffs and config stay."""
+    command and its `record`, when given); the ledger, handoffs and config stay."""
     target = service_file(platform, home)
     if platform == "macos":
         commands: tuple[Command, ...] = (
@@ -423,7 +448,7 @@ def uninstall_plan(
     return Plan(
         platform,
         target,
-        removes=(target,) if link is None else (target, link),
+        removes=(target, *(p for p in (link, record) if p is not None)),
         commands=commands if booted else (),
         notes=("Your ledger, handoffs and configuration are kept.",),
     )

@@ -61,6 +61,11 @@ def daemon_state(paths: BatonPaths) -> str | None:
     return f"running (pid {pid})" if pid else "running"
 
 
+def _link_record() -> Path:
+    """Return the file where install notes the `baton` link it made."""
+    return BatonPaths.from_env().data_dir / "command-link"
+
+
 def _script() -> Path:
     """Return this install's `baton` console script: next to the running interpreter."""
     return Path(sys.executable).parent / "baton"
@@ -143,7 +148,9 @@ def install(dry_run: bool, platform: str | None) -> None:
     link = None
     if not foreign:
         path_env = os.environ.get("PATH", "")
-        link = svc.command_link(home, _script(), path_env, shutil.which("baton", path=path_env))
+        link = svc.command_link(
+            home, _script(), path_env, shutil.which("baton", path=path_env), _link_record()
+        )
     plan = svc.install_plan(
         target, spec, text, home=home, uid=os.getuid(), booted=booted, previous=previous, link=link
     )
@@ -172,9 +179,14 @@ def uninstall(dry_run: bool, platform: str | None) -> None:
     foreign = target != svc.current_platform()
     dry_run = dry_run or foreign
     home = Path.home()
-    link = None if foreign else svc.own_link(home, _script())
+    link = None if foreign else svc.own_link(home, _script(), _link_record())
     plan = svc.uninstall_plan(
-        target, home=home, uid=os.getuid(), booted=svc.manager_running(target), link=link
+        target,
+        home=home,
+        uid=os.getuid(),
+        booted=svc.manager_running(target),
+        link=link,
+        record=_link_record() if link is not None else None,
     )
     failures = svc.execute(plan, svc.SystemRunner(), dry_run=dry_run, echo=_echo)
     if failures:

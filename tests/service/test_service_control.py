@@ -115,7 +115,8 @@ def test_install_links_baton_into_local_bin_and_warns_when_it_is_not_on_path(
     home_dir: Path, tmp_path: Path
 ) -> None:
     script = _script(tmp_path)
-    link = service.command_link(home_dir, script, "/usr/bin:/bin", None)
+    record = tmp_path / "data" / "command-link"
+    link = service.command_link(home_dir, script, "/usr/bin:/bin", None, record)
     target = home_dir / ".local/bin/baton"
     assert link.links == ((target, script),)
     assert any(f"{home_dir}/.local/bin is not on your PATH" in n for n in link.notes)
@@ -129,6 +130,7 @@ def test_install_links_baton_into_local_bin_and_warns_when_it_is_not_on_path(
     assert f"would link {target} -> {script}" in lines and not target.is_symlink()
     service.execute(plan, service.RecordingRunner(), dry_run=False, echo=lines.append)
     assert target.is_symlink() and os.readlink(target) == str(script)
+    assert service.own_link(home_dir, script, record) == target  # the record says install made it
 
     # Again, with ~/.local/bin on PATH: nothing to do, nothing to warn about.
     again = service.command_link(home_dir, script, f"{home_dir}/.local/bin:/usr/bin", None)
@@ -146,21 +148,28 @@ def test_no_link_when_baton_is_already_a_command_or_the_name_is_taken(home_dir: 
     taken.write_text("#!/bin/sh\necho mine\n")
     kept = service.command_link(home_dir, script, "/x", None)
     assert kept.links == () and "left alone" in kept.notes[0]
-    assert service.own_link(home_dir, script) is None  # uninstall leaves someone else's file alone
+    record = tmp_path / "command-link"
+    record.write_text(service.link_record_text(taken, script))
+    assert service.own_link(home_dir, script, record) is None  # uninstall leaves someone else's file alone
 
 
 def test_uninstall_removes_only_its_own_link(home_dir: Path, tmp_path: Path) -> None:
     script = _script(tmp_path)
+    record = tmp_path / "command-link"
     link = home_dir / ".local/bin/baton"
     link.parent.mkdir(parents=True)
-    link.symlink_to(tmp_path / "elsewhere" / "baton")  # another install's link
-    assert service.own_link(home_dir, script) is None
+    link.symlink_to(script)  # pipx's link, or the person's: the same target, but install did not make it
+    assert service.own_link(home_dir, script, record) is None
+    record.write_text(service.link_record_text(link, script))
+    link.unlink()
+    link.symlink_to(tmp_path / "elsewhere" / "baton")  # replaced since by another install's link
+    assert service.own_link(home_dir, script, record) is None
     link.unlink()
     link.symlink_to(script)
-    assert service.own_link(home_dir, script) == link
-    plan = service.uninstall_plan("linux", home=home_dir, uid=UID, booted=False, link=link)
+    assert service.own_link(home_dir, script, record) == link
+    plan = service.uninstall_plan("linux", home=home_dir, uid=UID, booted=False, link=link, record=record)
     service.execute(plan, service.RecordingRunner(), dry_run=False, echo=lambda _: None)
-    assert not link.is_symlink() and script.is_file()
+    assert not link.is_symlink() and not record.exists() and script.is_file()
 
 
 @NO_SYSTEMD
@@ -177,9 +186,11 @@ def test_the_real_install_and_uninstall_make_and_remove_the_link(home_dir: Path,
     assert done.returncode == 0, done.stderr
     assert link.is_symlink() and os.readlink(link) == str(script)
     assert f"link {link} -> {script}" in done.stdout and "is not on your PATH" in done.stdout
+    assert (baton_home / "command-link").read_text() == f"{link} -> {script}\n"
     done = _baton("service", "uninstall", env=env)
     assert done.returncode == 0, done.stderr
     assert not link.is_symlink() and f"remove {link}" in done.stdout
+    assert not (baton_home / "command-link").exists()
 
 
 # --- readable logs ---

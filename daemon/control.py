@@ -150,10 +150,9 @@ class ControlServer:
         return self.paths.socket_path
 
     def start(self) -> None:
-        """Bind the socket and serve in a thread. Raise BatonError if another daemon already answers on it."""
-        runtime = self.paths.runtime_dir()
-        runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(runtime, 0o700)
+        """Bind the socket and serve in a thread. Raise BatonError if another daemon already answers on it,
+        or if the runtime directory is not a private directory of this user (see BatonPaths.ensure)."""
+        self.paths.ensure()
         _remove_stale_socket(self.path)
         server = _Server(str(self.path), self.handlers)
         try:

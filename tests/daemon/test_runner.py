@@ -342,6 +342,7 @@ def test_with_an_unknown_plan_alerts_and_the_prompt_hook_state_no_made_up_tokens
     statusline({"rate_limits": {"five_hour": {"used_percentage": 85.0, "resets_at": resets}}})
     (got,) = notifications.wait_for(1)
     assert got["summary"] == "80% of the 5-hour window used" and "tokens left" not in got["body"]
+    daemon.wait_until(lambda: (daemon.snapshot() or {}).get("percent") == 85.0, what="the snapshot")
     snap = daemon.snapshot() or {}
     assert snap["limit_known"] is False and snap["estimated_limit"] == 200_000
     assert snap["tokens_remaining"] is None and snap["tokens_limit"] is None and snap["percent"] == 85.0

@@ -83,9 +83,11 @@ def floor_to_hour(ts_ms: int) -> int:
 
 
 def identify_blocks(
-    entries: Sequence[BlockEntry], now_ms: int, *, block_ms: int = DEFAULT_BLOCK_MS
+    entries: Sequence[BlockEntry], now_ms: int, *, block_ms: int = DEFAULT_BLOCK_MS, floor_ms: int = HOUR_MS
 ) -> list[Block]:
-    """Return ccusage's blocks (gaps included) for `entries` (any order), with the active one's burn rate."""
+    """Return ccusage's blocks (gaps included) for `entries` (any order), with the active one's burn rate.
+    A block starts at its first entry floored to `floor_ms` (the UTC hour; the daemon's sub-hour test
+    windows floor to the second)."""
     ordered = sorted(entries, key=lambda e: e.ts_ms)
     blocks: list[Block] = []
     current: list[BlockEntry] = []
@@ -99,7 +101,7 @@ def identify_blocks(
                     blocks.append(_gap(last.ts_ms + block_ms, e.ts_ms))
                 current = []
         if not current:
-            start = floor_to_hour(e.ts_ms)
+            start = e.ts_ms - e.ts_ms % floor_ms
         current.append(e)
     if current:
         blocks.append(_close(start, current, now_ms, block_ms))

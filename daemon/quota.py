@@ -29,6 +29,7 @@ HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
 WEEK_MS = 7 * 24 * HOUR_MS
 RECENT_MS = 10 * MINUTE_MS  # "burn rate, last 10 minutes"
+NEVER_MS = 2**62  # a `now` after every block: the ledger's blocks then compute no burn rate
 
 # (lower bound in percent, name); a percent belongs to the last level whose bound it reaches.
 LEVELS: tuple[tuple[float, str], ...] = (
@@ -65,7 +66,8 @@ class OfficialFigure:
 
 @dataclass(frozen=True)
 class Block:
-    """A 5-hour block as ccusage computes it: starts at the hour of its first entry, ends 5 hours later."""
+    """The quota's view of a 5-hour block (`daemon.blocks` computes them): its span, first and last usage,
+    and the tokens that count."""
 
     start_ms: int
     end_ms: int
@@ -132,16 +134,15 @@ def level_for(percent: float) -> str:
     return name
 
 
-def floor_hour_ms(ts_ms: int) -> int:
-    """Return `ts_ms` floored to the UTC hour (ccusage floors on epoch milliseconds)."""
-    return ts_ms - ts_ms % HOUR_MS
+def floor_unit_ms(window_ms: int) -> int:
+    """Return what a window's start is floored to: the UTC hour (ccusage), or for a window shorter than an
+    hour (a test configuration) the second, so the window still holds the usage that opened it."""
+    return HOUR_MS if window_ms >= HOUR_MS else 1000
 
 
 def floor_start_ms(ts_ms: int, window_ms: int) -> int:
-    """Return where a window opened by usage at `ts_ms` starts: the UTC hour (ccusage), or for a window
-    shorter than an hour (a test configuration) the second, so the window still holds that usage."""
-    unit = HOUR_MS if window_ms >= HOUR_MS else 1000
-    return ts_ms - ts_ms % unit
+    """Return where a window opened by usage at `ts_ms` starts (see `floor_unit_ms`)."""
+    return ts_ms - ts_ms % floor_unit_ms(window_ms)
 
 
 def to_datetime(ts_ms: int) -> datetime:
@@ -157,21 +158,19 @@ def to_ms(dt: datetime) -> int:
 
 
 def identify_blocks(points: Sequence[UsagePoint], window_ms: int = 5 * HOUR_MS) -> list[Block]:
-    """Return the non-gap blocks of `points` (sorted by time), with ccusage's rules (data formats §3)."""
-    blocks: list[Block] = []
-    start = first = last = -1
-    tokens = 0
-    for p in points:
-        if start < 0:
-            start, first, tokens = floor_start_ms(p.ts_ms, window_ms), p.ts_ms, 0
-        elif p.ts_ms - start > window_ms or p.ts_ms - last > window_ms:
-            blocks.append(Block(start, start + window_ms, first, last, tokens))
-            start, first, tokens = floor_start_ms(p.ts_ms, window_ms), p.ts_ms, 0
-        last = p.ts_ms
-        tokens += p.tokens
-    if start >= 0:
-        blocks.append(Block(start, start + window_ms, first, last, tokens))
-    return blocks
+    """Return the non-gap blocks of `points` with ccusage's rules (data formats §3), computed by the
+    ledger's `daemon.blocks.identify_blocks` (the one implementation), counted tokens as its totals."""
+    from daemon import blocks as ledger_blocks
+
+    entries = [ledger_blocks.BlockEntry(p.ts_ms, p.tokens, 0, 0, 0, p.cost_usd, None) for p in points]
+    found = ledger_blocks.identify_blocks(
+        entries, NEVER_MS, block_ms=window_ms, floor_ms=floor_unit_ms(window_ms)
+    )
+    return [
+        Block(b.start_ms, b.end_ms, b.first_ms or b.start_ms, b.actual_end_ms or b.start_ms, b.total_tokens)
+        for b in found
+        if not b.is_gap
+    ]
 
 
 def active_block(blocks: Sequence[Block], now_ms: int, window_ms: int = 5 * HOUR_MS) -> Block | None:

@@ -131,6 +131,7 @@ def _five_hour_lines(st: Status) -> list[str]:
         f"(in {_duration(s.minutes_to_reset())})",
         f"  {bar(s.percent)} {s.percent:5.1f}%  {LEVEL_ICON.get(s.level, s.level.upper())}",
         f"  Used        {used}" + (" · LIMIT REACHED" if s.limited else ""),
+        *_unknown_limit_line(s),
         f"  Burn rate   {s.burn_rate_recent:,.0f} tokens/min (last 10 min) · "
         f"{s.burn_rate_window:,.0f} tokens/min (since the window started)",
         "  Runway      "
@@ -161,27 +162,27 @@ def _five_hour_lines(st: Status) -> list[str]:
 def used_text(s: QuotaSnapshot) -> str:
     """Return what is known of the tokens used: token figures only against a known limit, adding up to it
     (official: the share of the limit the official percent means); a guessed limit is named as such."""
-    counted = f"{s.tokens_used:,} tokens counted in the transcripts here"
+    counted = f"{s.tokens_used:,} tokens counted here"
     if s.source == "official":
-        official = f"{s.percent:g}% used, {max(0.0, 100 - s.percent):g}% left (official)"
         if s.tokens_limit and s.tokens_remaining is not None:
             at = s.tokens_limit - s.tokens_remaining
             return (
                 f"~{at:,} of {s.tokens_limit:,} tokens (~{s.tokens_remaining:,} left) at the official "
-                f"{s.percent:g}%; {counted}"
+                f"{s.percent:g}% · {counted}"
             )
-        if not s.limit_known:
-            return f"{official}; {counted}; the plan's token limit is unknown (set quota.plan)"
-        return f"{official}; {counted}"
+        return f"{s.percent:g}% used, {max(0.0, 100 - s.percent):g}% left (official) · {counted}"
     if s.tokens_limit:
         left = s.tokens_remaining if s.tokens_remaining is not None else 0
         return f"{s.tokens_used:,} of {s.tokens_limit:,} tokens ({left:,} left)"
     if s.estimated_limit:
-        return (
-            f"{s.tokens_used:,} tokens; the percent is an estimate against a guessed limit of "
-            f"{s.estimated_limit:,} (your plan is unknown: set quota.plan)"
-        )
+        return f"{s.tokens_used:,} tokens ({s.percent:g}% of a guessed {s.estimated_limit:,})"
     return f"{s.tokens_used:,} tokens"
+
+
+def _unknown_limit_line(s: QuotaSnapshot) -> list[str]:
+    if s.limit_known or not s.estimated_limit:
+        return []
+    return [f"  Limit       unknown: set quota.plan for token figures ({s.estimated_limit:,} is a guess)"]
 
 
 def _limit(s: QuotaSnapshot) -> str:
@@ -203,7 +204,7 @@ def _week_lines(w: QuotaSnapshot, tz: tzinfo | None, now: datetime) -> list[str]
     """Return the week's lines: an official figure with its reset; an estimate as a rolling 7 days."""
     limit = f" of {w.tokens_limit:,}" if w.tokens_limit else ""
     if w.estimated_limit:
-        limit = f" (against a guessed limit of {w.estimated_limit:,})"
+        limit = f" (of a guessed {w.estimated_limit:,})"
     if w.source == "official":
         return [
             f"Week          {w.percent:.1f}% {w.level} · resets {format_local(w.reset_at, tz, now=now)} "
@@ -212,7 +213,9 @@ def _week_lines(w: QuotaSnapshot, tz: tzinfo | None, now: datetime) -> list[str]
     if not w.active:
         return ["Week          nothing used in the last 7 days (estimate, rolling 7 days)"]
     return [
-        f"Week          {w.percent:.1f}% {w.level} · {w.tokens_used:,}{limit} tokens in the last 7 days",
+        f"Week          {w.percent:.1f}% {w.level} · {w.tokens_used:,}{limit} tokens in the last 7 days"
+        if not w.estimated_limit
+        else f"Week          {w.percent:.1f}% {w.level} · {w.tokens_used:,} tokens in the last 7 days{limit}",
         "              rolling 7 days (estimate): no fixed reset; the oldest usage drops out "
         + format_local(w.reset_at, tz, now=now),
     ]

@@ -195,8 +195,9 @@ def test_an_official_percent_with_an_unknown_plan_shows_no_made_up_tokens() -> N
         None,
     )
     text = render_text(Status(snap, None, next_alert(snap, [80, 90, 95]), [], UTC))
-    assert "55% used, 45% left (official); 80,000 tokens counted in the transcripts here" in text
-    assert "200,000" not in text and "90,000" not in text and "tokens to go" not in text
+    assert "55% used, 45% left (official) · 80,000 tokens counted here" in text
+    assert "Limit       unknown: set quota.plan for token figures (200,000 is a guess)" in text
+    assert "90,000" not in text and "110,000" not in text and "tokens to go" not in text
     from daemon.hooks import planning_note
 
     data = snap.to_dict()
@@ -218,7 +219,7 @@ def test_an_estimate_against_a_guessed_limit_says_so() -> None:
     assert snap.percent == 85.0 and snap.tokens_remaining is None and snap.weekly is not None
     assert snap.weekly.tokens_limit is None and snap.weekly.estimated_limit == 2_000_000
     text = render_text(Status(snap, None, None, [], UTC))
-    assert "170,000 tokens; the percent is an estimate against a guessed limit of 200,000" in text
+    assert "170,000 tokens (85% of a guessed 200,000)" in text
     from daemon import alerts
 
     meters = alerts.quota_meters(snap, [80, 90, 95], [80, 90, 95])

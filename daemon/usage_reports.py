@@ -12,7 +12,7 @@ import io
 import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from contextlib import closing
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -48,13 +48,37 @@ class ReportOptions(NamedTuple):
     mode: str = "auto"
 
 
-@dataclass
+# Plain classes rather than dataclasses: a dataclass compiles its methods when the module loads, and this
+# module is on the path of every warm report.
+
+
 class Tokens:
-    input: int = 0
-    output: int = 0
-    cache_creation: int = 0
-    cache_read: int = 0
-    cost: float = 0.0
+    """Token sums and their cost."""
+
+    __slots__ = ("cache_creation", "cache_read", "cost", "input", "output")
+
+    def __init__(
+        self, input: int = 0, output: int = 0, cache_creation: int = 0, cache_read: int = 0, cost: float = 0.0
+    ) -> None:
+        self.input, self.output, self.cache_creation, self.cache_read = (
+            input,
+            output,
+            cache_creation,
+            cache_read,
+        )
+        self.cost = cost
+
+    def __repr__(self) -> str:
+        return (
+            f"Tokens(input={self.input}, output={self.output}, cache_creation={self.cache_creation}, "
+            f"cache_read={self.cache_read}, cost={self.cost})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Tokens):
+            return NotImplemented
+        mine = (self.input, self.output, self.cache_creation, self.cache_read, self.cost)
+        return mine == (other.input, other.output, other.cache_creation, other.cache_read, other.cost)
 
     @property
     def total(self) -> int:
@@ -68,23 +92,27 @@ class Tokens:
         self.cost += other.cost
 
 
-@dataclass
 class PeriodRow:
     """One report row (a day, week, month or session) with its per-model breakdown."""
 
-    period: str
-    tokens: Tokens = field(default_factory=Tokens)
-    models: dict[str, Tokens] = field(default_factory=dict)
-    first_seen: dict[str, str] = field(default_factory=dict)
-    last_ms: int = 0
-    project: str | None = None
+    __slots__ = ("first_seen", "last_ms", "models", "period", "project", "tokens")
+
+    def __init__(self, period: str) -> None:
+        self.period = period
+        self.tokens = Tokens()
+        self.models: dict[str, Tokens] = {}
+        self.first_seen: dict[str, str] = {}
+        self.last_ms = 0
+        self.project: str | None = None
 
 
-@dataclass
 class Report:
-    kind: str
-    rows: list[PeriodRow]
-    unpriced: list[str]
+    """A daily, weekly, monthly or session report: its rows and the models that have no price."""
+
+    __slots__ = ("kind", "rows", "unpriced")
+
+    def __init__(self, kind: str, rows: list[PeriodRow], unpriced: list[str]) -> None:
+        self.kind, self.rows, self.unpriced = kind, rows, unpriced
 
     @property
     def totals(self) -> Tokens:
@@ -497,6 +525,12 @@ def quick_settings(config_file: Path, env: Mapping[str, str]) -> QuickSettings:
         return QuickSettings(exact=False)
 
 
+def read_only(db_path: Path) -> sqlite3.Connection:
+    """Return a read-only stdlib connection on the ledger (as `daemon.db.connect_fast(readonly=True)`, whose
+    module this path does not import)."""
+    return sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10.0)
+
+
 def needs_ingest(db_path: Path, roots: list[Path], prices_digest: str | None) -> bool:
     """True when some transcript under `roots` is new or changed since the ledger read it, or stored costs
     are stale.
@@ -507,11 +541,10 @@ def needs_ingest(db_path: Path, roots: list[Path], prices_digest: str | None) ->
     """
     if not db_path.exists():
         return True
-    from daemon.db import connect_fast
     from daemon.transcripts import scan, tree_unchanged
 
     try:
-        with connect_fast(db_path, readonly=True) as conn:
+        with closing(read_only(db_path)) as conn:
             stored = {
                 r[0]: (r[1], r[2], r[3], r[4])
                 for r in conn.execute(
@@ -562,11 +595,10 @@ def _changed(stored: Mapping[str, tuple[int, int, int, int]], listing: Iterable[
 
 
 def _save_tree(db_path: Path, roots: list[Path], dirs: dict[str, int]) -> None:
-    from daemon.db import connect_fast
     from daemon.transcripts import TREE_UPSERT, tree_json
 
     try:
-        with connect_fast(db_path) as conn:
+        with closing(sqlite3.connect(db_path, timeout=10.0)) as conn:  # WAL: the ledger is already in it
             conn.execute(TREE_UPSERT, (tree_json(roots, dirs),))
             conn.commit()
     except sqlite3.Error:

@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -169,12 +170,11 @@ def _check_zone(zone: str | None) -> None:
 
 def _period_command(kind: str, **kw: Any) -> None:
     from daemon import usage_reports as ur
-    from daemon.db import connect_fast
 
     _check_zone(kw["zone"])
     db, zone, mode = prepare(kw["mode"])
     opts = _options(kw["since"], kw["until"], kw["zone"] or zone, kw["project"], mode)
-    with connect_fast(db, readonly=True) as conn:
+    with closing(ur.read_only(db)) as conn:
         rep = ur.period_report(conn, kind, opts)
     if kw["as_json"]:
         click.echo(ur.dumps(ur.report_json(rep)))
@@ -227,13 +227,12 @@ def session(**kw: Any) -> None:
 def blocks(**kw: Any) -> None:
     """Usage by 5-hour block, with the active block's burn rate and projection (ccusage-compatible)."""
     from daemon import usage_reports as ur
-    from daemon.db import connect_fast
 
     _check_zone(kw["zone"])
     db, zone, mode = prepare(kw["mode"])
     opts = _options(kw["since"], kw["until"], kw["zone"] or zone, kw["project"], mode)
     now_ms = int(time.time() * 1000)
-    with connect_fast(db, readonly=True) as conn:
+    with closing(ur.read_only(db)) as conn:
         found, unpriced = ur.blocks_report(conn, opts, now_ms)
     if kw["active"]:
         found = [b for b in found if b.is_active]

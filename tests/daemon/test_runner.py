@@ -376,3 +376,36 @@ def test_sighup_moves_the_watch_to_new_transcript_roots_and_names_what_needs_a_r
     assert "reload_needs_restart" in daemon.output() and "quota.oauth_cache_seconds" in daemon.output()
     append(transcript(other), [assistant_line(datetime.now(UTC), input_tokens=0, output_tokens=900)])
     daemon.wait_until(lambda: (daemon.snapshot() or {}).get("tokens_used") == 900, what="the new root's line")
+
+
+def test_the_periodic_tick_reads_lines_whose_file_events_were_lost(
+    baton_home: Path, claude_dir: Path
+) -> None:
+    """Review #2: no watch runs here, as if inotify had dropped the events; the tick's stat-only catch-up
+    finds the line anyway."""
+    import sqlite3
+
+    from daemon.config import load_settings
+    from daemon.db import open_ledger
+    from daemon.ingest import Ingestor
+    from daemon.runner import Daemon
+
+    paths = BatonPaths.from_env()
+    daemon = Daemon(paths, load_settings(paths))
+    daemon.engine = open_ledger(paths.ledger_db)
+    daemon.ingestor = Ingestor(paths, daemon.settings)
+    daemon.ctx = daemon._context(daemon.engine)
+    try:
+        append(transcript(claude_dir), [assistant_line(datetime.now(UTC), input_tokens=0, output_tokens=321)])
+        later = time.monotonic() + 3600
+        assert daemon._pass(set(), later, later) == later  # no event and nothing due: nothing read
+        with sqlite3.connect(paths.ledger_db) as conn:
+            assert conn.execute("SELECT count(*) FROM usage_events").fetchone() == (0,)
+        now = time.monotonic()
+        assert daemon._pass(set(), now, now) > now  # the tick: catch-up, then the next tick is set
+        with sqlite3.connect(paths.ledger_db) as conn:
+            assert conn.execute("SELECT sum(output_tokens) FROM usage_events").fetchone() == (321,)
+        assert daemon.latest is not None and daemon.latest.tokens_used == 321
+    finally:
+        daemon.ingestor.close()
+        daemon.engine.dispose()

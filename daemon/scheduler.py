@@ -380,7 +380,9 @@ def status_lines(paths: BatonPaths, now: datetime | None = None) -> list[str]:
     from daemon.when import display
 
     now = now or datetime.now(UTC)
-    tz = _display_zone(paths)
+    settings = _settings(paths)
+    tz = zone(settings) if settings is not None else _local_zone()
+    auto = settings is None or settings.scheduler.auto_mode
     lines = []
     scheduled: set[str] = set()
     for jid, at in _stored_jobs(paths):
@@ -398,19 +400,26 @@ def status_lines(paths: BatonPaths, now: datetime | None = None) -> list[str]:
     for _path, h in handoffs.list_all(paths):
         if h.status == "pending" and h.start in ("at-reset", "after-reset") and h.id not in scheduled:
             what = f"{h.project_name} (handoff {h.id}) starts after the reset once the quota runs out"
+            if not auto:
+                what = f"{h.project_name} (handoff {h.id}) waits, but auto mode is off: "
+                what += f"baton schedule --at-reset --handoff {h.id}"
             lines.append(f"{'Waiting':<{LABEL_WIDTH}}{what}")
     return lines
 
 
-def _display_zone(paths: BatonPaths) -> tzinfo:
-    from daemon.timeutil import local_zone
-
+def _settings(paths: BatonPaths) -> Settings | None:
     try:
         from daemon.config import load_settings
 
-        return zone(load_settings(paths))
+        return load_settings(paths)
     except BatonError:  # a broken config: status says so elsewhere
-        return local_zone()
+        return None
+
+
+def _local_zone() -> tzinfo:
+    from daemon.timeutil import local_zone
+
+    return local_zone()
 
 
 def _stored_jobs(paths: BatonPaths) -> list[tuple[str, datetime]]:

@@ -94,8 +94,11 @@ def test_the_daemon_uses_the_claude_the_cli_found_when_its_own_path_lacks_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("BATON_LAUNCH__CLAUDE_PATH", "claude")  # the default: found on PATH
-    with_claude = f"{fake_claude.path.parent}{os.pathsep}{os.environ['PATH']}"
-    monkeypatch.setenv("PATH", os.environ["PATH"])  # the daemon's PATH: no claude there
+    no_claude = os.pathsep.join(
+        d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "claude").exists()
+    )
+    with_claude = f"{fake_claude.path.parent}{os.pathsep}{no_claude}"
+    monkeypatch.setenv("PATH", no_claude)  # the daemon's PATH: no claude there (not even CI's real one)
     daemon = daemons.start()
     monkeypatch.setenv("PATH", with_claude)  # the person's shell finds it
     handoff = write_handoff(project)
@@ -104,7 +107,7 @@ def test_the_daemon_uses_the_claude_the_cli_found_when_its_own_path_lacks_it(
     [call] = fake_claude.wait_for(1)
     assert call["cwd"] == str(project)
     # With claude nowhere, the daemon says that its own PATH lacks it, and how to fix that.
-    monkeypatch.setenv("PATH", os.environ["PATH"].split(os.pathsep, 1)[1])
+    monkeypatch.setenv("PATH", no_claude)
     other = write_handoff(project)
     out = run_baton("launch", "now", other.stem, check=False)
     assert out.returncode == 1
@@ -150,6 +153,10 @@ def test_status_lines_show_the_day_and_the_configured_zone_aligned_with_the_othe
     )
     status = run_baton("status").stdout
     assert lines[0] in status and "Daemon        " in status  # the same 14-column labels
+    monkeypatch.setenv("BATON_SCHEDULER__AUTO_MODE", "false")
+    assert status_lines(paths, now)[1].endswith(
+        f"auto mode is off: baton schedule --at-reset --handoff {waiting.stem}"
+    )
 
 
 def test_install_commands_writes_to_the_first_of_several_config_dirs(

@@ -48,6 +48,7 @@ SPREAD: Mapping[str, float] = {"high": 0.12, "medium": 0.15, "low": 0.25}
 LIBRARY_SPREAD = 0.05  # each new library widens a phase's range by this much on each side
 DEFAULT_LIBRARY_COST = 5_000.0  # tokens to integrate a library nobody has measured yet
 DEFAULT_BUFFER = 0.20
+DEFAULT_BUFFER_NOTE = "the default until 3 tracked sessions with an estimate show your own overruns"
 LEVELS: tuple[str, ...] = ("low", "medium", "high")
 
 
@@ -76,7 +77,7 @@ class Calibration:
     bases: Mapping[str, Figure]
     pace: Mapping[str, Figure]
     libraries: Mapping[str, Figure] = field(default_factory=dict)
-    buffer: Figure = Figure(DEFAULT_BUFFER, DEFAULT_BUFFER)
+    buffer: Figure = Figure(DEFAULT_BUFFER, DEFAULT_BUFFER, note=DEFAULT_BUFFER_NOTE)
     similar: Mapping[str, tuple[int, float | None]] = field(default_factory=dict)
     sessions: int = 0
     multipliers: Mapping[str, Mapping[str, Figure]] = field(default_factory=dict)
@@ -161,6 +162,7 @@ class Estimate:
     confidence_reason: str
     warnings: tuple[str, ...] = ()
     phases_that_fit: int | None = None  # when the plan does not fit with the buffer: how many phases do
+    buffer_reason: str = ""  # where the buffer comes from: the default, or the overruns of past sessions
 
     def to_dict(self) -> dict[str, Any]:
         """Return the estimate as plain JSON-ready data."""
@@ -325,6 +327,7 @@ def estimate_plan(plan: Plan, calibration: Calibration, limit: QuotaLimit | None
         confidence_reason=reason,
         warnings=plan.warnings,
         phases_that_fit=_phases_that_fit(phases, buffer, limit),
+        buffer_reason=calibration.buffer.note,
     )
 
 

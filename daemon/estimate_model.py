@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from daemon.estimate import (
     DEFAULT_BASELINES,
     DEFAULT_BUFFER,
+    DEFAULT_BUFFER_NOTE,
     DEFAULT_LIBRARY_COST,
     MULTIPLIERS,
     Calibration,
@@ -243,9 +244,7 @@ def _fit_buffer(sessions: Sequence[TrackedSession]) -> Figure:
     """Return the buffer: the 80th percentile of recent overruns, rounded up to 5 %, within BUFFER_RANGE."""
     overruns = _overruns(sessions)[-BUFFER_WINDOW:]
     if len(overruns) < 3:
-        return Figure(
-            DEFAULT_BUFFER, DEFAULT_BUFFER, len(overruns), "default (fewer than 3 estimated sessions)"
-        )
+        return Figure(DEFAULT_BUFFER, DEFAULT_BUFFER, len(overruns), DEFAULT_BUFFER_NOTE)
     ranked = sorted(overruns)
     p80 = ranked[min(len(ranked) - 1, math.ceil(0.8 * len(ranked)) - 1)]
     value = min(BUFFER_RANGE[1], max(BUFFER_RANGE[0], math.ceil(p80 * 20 - 1e-9) / 20))

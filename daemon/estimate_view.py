@@ -81,10 +81,10 @@ def render_text(est: Estimate) -> str:
     out += [
         "",
         f"Total: {fmt_tokens(est.conservative)} - {fmt_tokens(est.aggressive)} tokens",
-        f"  mid {fmt_tokens(est.mid)}, conservative {fmt_tokens(est.conservative)} "
-        "(every phase at its low end), "
-        f"aggressive {fmt_tokens(est.aggressive)} (every phase at its high end)",
-        f"Recommended buffer: +{est.buffer:.0%} = {fmt_tokens(est.buffered)} tokens",
+        f"  mid {fmt_tokens(est.mid)}: the phases' mids added up",
+        f"  conservative {fmt_tokens(est.conservative)}: every phase at its low end; "
+        f"aggressive {fmt_tokens(est.aggressive)}: every phase at its high end",
+        f"Recommended buffer: +{est.buffer:.0%} = {fmt_tokens(est.buffered)} tokens ({est.buffer_reason})",
     ]
     if est.limit is None:
         out.append(

@@ -90,7 +90,7 @@ def test_buffer_follows_the_overruns() -> None:
     assert calib.similar["testing"][0] == 5
     assert calib.similar["testing"][1] == pytest.approx((5 + 12 + 18 + 5 + 31) / 5)
     tiny = fit(sessions[:2])
-    assert tiny.buffer.value == 0.20 and "fewer than 3" in tiny.buffer.note
+    assert tiny.buffer.value == 0.20 and "until 3 tracked sessions" in tiny.buffer.note
 
 
 def test_heldout_error_falls_on_a_history_whose_true_rates_are_known() -> None:

@@ -169,7 +169,8 @@ def test_estimate_prints_ranges_totals_quota_and_confidence(
     # every figure says where it comes from: 25,000 + 45,000 x 1h, times 0.9 for the familiar stack
     assert "  mid = (25,000 + 45,000/h x 1h) x 0.9; range ±15%" in out
     assert "Total: " in out and "mid 92,700" in out
-    assert "Recommended buffer: +20% = 111,240 tokens" in out
+    assert "  mid 92,700: the phases' mids added up" in out
+    assert "Recommended buffer: +20% = 111,240 tokens (the default until 3 tracked sessions" in out
     assert "Quota: 200,000 tokens (from the Quota line of" in out
     assert "fits at mid (92,700)? yes; with the buffer (111,240)? yes" in out
     assert "Confidence: MEDIUM (no tracked implementation sessions yet" in out

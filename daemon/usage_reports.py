@@ -44,7 +44,7 @@ class ReportOptions(NamedTuple):
     since: str | None = None
     until: str | None = None
     zone: str = ""
-    project: str | None = None
+    project: str | tuple[str, ...] | None = None  # one slug, or the slugs `resolve_project` found
     mode: str = "auto"
 
 
@@ -127,9 +127,45 @@ def normalise_date(text: str | None, flag: str) -> str | None:
     if text is None:
         return None
     digits = text.replace("-", "")
-    if len(digits) != 8 or not digits.isdigit():
-        raise BatonError(f"{flag} {text!r}: expected a date as YYYY-MM-DD or YYYYMMDD")
+    try:
+        if len(digits) != 8 or not digits.isdigit():
+            raise ValueError(text)
+        date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+    except ValueError:
+        raise BatonError(
+            f"not a date: {text!r} ({flag})", hint="use YYYY-MM-DD or YYYYMMDD, e.g. 2026-03-01"
+        ) from None
     return digits
+
+
+def project_slug(text: str) -> str:
+    """Return the folder name Claude Code gives a project directory: every character other than an ASCII
+    letter or digit becomes '-' (`/home/me/spotter` -> `-home-me-spotter`)."""
+    return "".join(c if c.isascii() and c.isalnum() else "-" for c in text)
+
+
+def resolve_project(conn: sqlite3.Connection, text: str) -> tuple[str, ...]:
+    """Return the ledger's project slugs that `--project text` means; raise BatonError when none matches.
+
+    In order: the exact slug (the folder under projects/); a path (`~/code/spotter`, `.`) as Claude Code
+    names its folder; else the project's own directory name, i.e. every slug ending in `-<name>`.
+    """
+    known = sorted({str(r[0]) for r in conn.execute("SELECT DISTINCT project FROM files") if r[0]})
+    if text in known:
+        return (text,)
+    if "/" in text or text in (".", "..") or text.startswith("~"):
+        slug = project_slug(os.path.abspath(os.path.expanduser(text)))
+        if slug in known:
+            return (slug,)
+    tail = "-" + project_slug(text.rstrip("/").rsplit("/", 1)[-1])
+    found = tuple(k for k in known if k.endswith(tail))
+    if found:
+        return found
+    shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+    raise BatonError(
+        f"no project matches {text!r}",
+        hint=f"give its directory name, its path or its folder under projects/ ({shown or 'none yet'})",
+    )
 
 
 # ---- queries -------------------------------------------------------------------------------------
@@ -164,8 +200,9 @@ def _filters(opts: ReportOptions) -> tuple[str, list[Any]]:
         where.append("e.ts_ms < ?")
         params.append(_local_midnight_ms(opts.until, opts.zone, 1))
     if opts.project:
-        where.append("e.project = ?")
-        params.append(opts.project)
+        slugs = (opts.project,) if isinstance(opts.project, str) else opts.project
+        where.append(f"e.project IN ({', '.join('?' for _ in slugs)})")
+        params.extend(slugs)
     return (" AND " + " AND ".join(where)) if where else "", params
 
 
@@ -603,3 +640,43 @@ def _save_tree(db_path: Path, roots: list[Path], dirs: dict[str, int]) -> None:
             conn.commit()
     except sqlite3.Error:
         pass  # only an optimisation: the next report lists the tree again
+
+
+# ---- the warm path: was config.toml validated? ----------------------------------------------------
+
+CONFIG_OK = "config_ok"  # ledger_meta key: the stamp of the config.toml that last passed full validation
+
+
+def config_stamp(config_file: Path) -> str | None:
+    """Return the identity of `config.toml` (inode, size, mtime), or None when there is none."""
+    try:
+        st = os.stat(config_file)
+    except OSError:
+        return None
+    return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def stored_meta(db_path: Path, key: str) -> str | None:
+    """Return a `ledger_meta` value, or None when the ledger or the key is missing."""
+    if not db_path.exists():
+        return None
+    try:
+        with closing(read_only(db_path)) as conn:
+            row = conn.execute("SELECT value FROM ledger_meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None else str(row[0])
+
+
+def save_meta(db_path: Path, key: str, value: str) -> None:
+    """Store a `ledger_meta` value (best effort: a stamp only saves work, so errors are ignored)."""
+    try:
+        with closing(sqlite3.connect(db_path, timeout=10.0)) as conn:
+            conn.execute(
+                "INSERT INTO ledger_meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+            conn.commit()
+    except sqlite3.Error:
+        pass

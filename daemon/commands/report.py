@@ -94,11 +94,23 @@ def run_catch_up(paths: BatonPaths, *, quiet_log: bool) -> Any:
 def prepare(mode: str | None) -> tuple[Path, str, str]:
     """Bring the ledger up to date if anything changed; return (ledger path, configured zone, cost mode)."""
     from daemon.transcripts import roots_from
-    from daemon.usage_reports import QuickSettings, needs_ingest, quick_settings
+    from daemon.usage_reports import (
+        CONFIG_OK,
+        QuickSettings,
+        config_stamp,
+        needs_ingest,
+        quick_settings,
+        save_meta,
+        stored_meta,
+    )
 
     paths = BatonPaths.from_env()
     quick = quick_settings(paths.config_file, os.environ)
-    if not quick.exact:
+    # config.toml is read without pydantic only once it has passed full validation (the stamp of that file
+    # is kept in the ledger): an invalid file fails here exactly as in every other command.
+    stamp = config_stamp(paths.config_file) if quick.exact else None
+    validated = stamp is None or stored_meta(paths.ledger_db, CONFIG_OK) == stamp
+    if not quick.exact or not validated:
         from daemon.config import load_settings
 
         s = load_settings(paths)
@@ -114,6 +126,8 @@ def prepare(mode: str | None) -> tuple[Path, str, str]:
         digest = prices_digest(quick.pricing_file)
     if needs_ingest(paths.ledger_db, roots, digest):
         run_catch_up(paths, quiet_log=True)
+    if stamp is not None and not validated:
+        save_meta(paths.ledger_db, CONFIG_OK, stamp)
     return paths.ledger_db, quick.timezone, mode
 
 
@@ -128,7 +142,11 @@ def usage_options(func: F) -> F:
         click.option(
             "-z", "--timezone", "zone", help="IANA zone for local days (default: config, else system)."
         ),
-        click.option("-p", "--project", help="Only this project (the folder name under projects/)."),
+        click.option(
+            "-p",
+            "--project",
+            help="Only this project: its directory name, its path, or its folder name under projects/.",
+        ),
         click.option("-b", "--breakdown", is_flag=True, help="Show a row per model under each period."),
         click.option("-j", "--json", "as_json", is_flag=True, help="ccusage-compatible JSON."),
         click.option("--csv", "as_csv", is_flag=True, help="CSV with plain numbers."),
@@ -144,16 +162,29 @@ def usage_options(func: F) -> F:
     return func
 
 
-def _options(since: str | None, until: str | None, zone: str, project: str | None, mode: str) -> Any:
-    from daemon.usage_reports import ReportOptions, normalise_date
+def _options(
+    db: Path, since: str | None, until: str | None, zone: str, project: str | None, mode: str
+) -> Any:
+    from daemon.usage_reports import ReportOptions, normalise_date, read_only, resolve_project
 
+    slugs = None
+    if project:
+        with closing(read_only(db)) as conn:
+            slugs = resolve_project(conn, project)
     return ReportOptions(
         since=normalise_date(since, "--since"),
         until=normalise_date(until, "--until"),
         zone=zone,
-        project=project,
+        project=slugs,
         mode=mode,
     )
+
+
+def _check_dates(since: str | None, until: str | None) -> None:
+    from daemon.usage_reports import normalise_date
+
+    normalise_date(since, "--since")
+    normalise_date(until, "--until")
 
 
 def _check_zone(zone: str | None) -> None:
@@ -172,8 +203,9 @@ def _period_command(kind: str, **kw: Any) -> None:
     from daemon import usage_reports as ur
 
     _check_zone(kw["zone"])
+    _check_dates(kw["since"], kw["until"])
     db, zone, mode = prepare(kw["mode"])
-    opts = _options(kw["since"], kw["until"], kw["zone"] or zone, kw["project"], mode)
+    opts = _options(db, kw["since"], kw["until"], kw["zone"] or zone, kw["project"], mode)
     with closing(ur.read_only(db)) as conn:
         rep = ur.period_report(conn, kind, opts)
     if kw["as_json"]:
@@ -229,8 +261,9 @@ def blocks(**kw: Any) -> None:
     from daemon import usage_reports as ur
 
     _check_zone(kw["zone"])
+    _check_dates(kw["since"], kw["until"])
     db, zone, mode = prepare(kw["mode"])
-    opts = _options(kw["since"], kw["until"], kw["zone"] or zone, kw["project"], mode)
+    opts = _options(db, kw["since"], kw["until"], kw["zone"] or zone, kw["project"], mode)
     now_ms = int(time.time() * 1000)
     with closing(ur.read_only(db)) as conn:
         found, unpriced = ur.blocks_report(conn, opts, now_ms)

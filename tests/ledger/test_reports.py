@@ -204,7 +204,57 @@ def test_since_until_and_project_filters(ledger_env: dict[str, str], claude_dir:
     only = baton_json(ledger_env, "daily", "-z", "UTC", "--project", "beta")["daily"]
     assert [(d["period"], d["totalTokens"]) for d in only] == [("2026-02-12", 6110)]
     bad = run_baton("report", "daily", "--since", "last week", env=ledger_env, check=False)
-    assert bad.returncode == 1 and "--since 'last week'" in bad.stderr
+    assert bad.returncode == 1 and "not a date: 'last week'" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "flag", "value"),
+    [
+        ("daily", "--since", "2026-13-01"),
+        ("weekly", "--since", "2026-02-30"),
+        ("session", "--until", "20261399"),
+        ("blocks", "--since", "2026-13-01"),
+        ("monthly", "--until", "2026-00-10"),
+    ],
+)
+def test_impossible_dates_are_a_clean_error(
+    ledger_env: dict[str, str], command: str, flag: str, value: str
+) -> None:
+    out = run_baton("report", command, flag, value, env=ledger_env, check=False)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"not a date: '{value}'" in out.stderr and "YYYY-MM-DD or YYYYMMDD" in out.stderr
+
+
+def test_project_by_directory_name_path_or_slug(
+    ledger_env: dict[str, str], claude_dir: Path, tmp_path: Path
+) -> None:
+    spotter = tmp_path / "code" / "spotter"
+    slug = str(spotter).replace("/", "-").replace("_", "-")
+    write_lines(claude_dir, slug, "s.jsonl", assistant_line(1, ts=ts("2026-02-12T12:00:00+00:00")))
+    write_lines(claude_dir, "-home-x-other", "o.jsonl", assistant_line(2, ts=ts("2026-02-12T12:00:00+00:00")))
+    for name in ("spotter", str(spotter), slug):
+        days = baton_json(ledger_env, "daily", "-z", "UTC", "--project", name)["daily"]
+        assert [(d["period"], d["totalTokens"]) for d in days] == [("2026-02-12", 6110)], name
+    blocks = baton_json(ledger_env, "blocks", "--project", "spotter")["blocks"]
+    assert sum(b["totalTokens"] for b in blocks) == 6110
+    none = run_baton("report", "daily", "--project", "nothere", env=ledger_env, check=False)
+    assert none.returncode == 1 and "no project matches 'nothere'" in none.stderr
+    assert "-home-x-other" in none.stderr
+
+
+def test_an_invalid_config_fails_reports_as_every_command(
+    ledger_env: dict[str, str], claude_dir: Path, baton_home: Path
+) -> None:
+    write_lines(claude_dir, "p", "s.jsonl", assistant_line(1))
+    config = baton_home / "config.toml"
+    config.write_text('[pricing]\nmode = "calculate"\n')
+    assert baton_json(ledger_env, "daily", "-z", "UTC")["totals"]["totalTokens"] == 6110
+    assert baton_json(ledger_env, "daily", "-z", "UTC")["totals"]["totalTokens"] == 6110  # the warm path
+    for text in ('[pricing]\nmode = "calc"\n', '[general]\ntimezone = "Mars/Olympus"\n', "[nosuch]\nx = 1\n"):
+        config.write_text(text)
+        out = run_baton("report", "daily", "--json", env=ledger_env, check=False)
+        assert out.returncode == 78 and "invalid configuration" in out.stderr, text
+        assert "Traceback" not in out.stderr
 
 
 def test_tables_csv_chart_and_unpriced_models(ledger_env: dict[str, str], claude_dir: Path) -> None:

@@ -39,10 +39,8 @@ def _echo(text: str) -> None:
 
 def daemon_pid(paths: BatonPaths) -> int | None:
     """Return the pid of the daemon answering a ping on its control socket (0 if it gives none), else None."""
-    try:
-        from daemon import control
-    except ImportError:
-        return None
+    from daemon import control
+
     try:
         reply: dict[str, Any] = control.request(paths, {"op": "ping"}, timeout=2.0)
     except BatonError:

@@ -14,7 +14,7 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from daemon.timeutil import local_zone
+from daemon.timeutil import local_zone, resolve_zone
 
 if TYPE_CHECKING:
     from daemon.paths import BatonPaths
@@ -39,12 +39,7 @@ def configured_name(paths: BatonPaths) -> str | None:
 
 def display_zone(name: str | None) -> tzinfo:
     """Return the IANA zone `name`, or the system's zone when `name` is empty or unknown. Never raises."""
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return local_zone()
+    return resolve_zone(name)
 
 
 def strict_zone(name: str | None) -> tzinfo:

@@ -35,10 +35,9 @@ def _now_ms() -> int:
 
 def display_zone(paths: BatonPaths) -> tzinfo:
     """Return the zone clock times are read and shown in: `general.timezone`, else the system's zone."""
-    from daemon.config import load_settings
-    from daemon.timeutil import resolve_zone
+    from daemon.zones import zone_for
 
-    return resolve_zone(load_settings(paths).general.timezone or None)
+    return zone_for(paths)
 
 
 def parse_at(value: str | None, now_ms: int, zone: tzinfo) -> int:

@@ -366,13 +366,19 @@ def _same_file(a: str | Path, b: str | Path) -> bool:
 
 
 def command_link(
-    home: Path, script: Path, path_env: str, on_path: str | None, record: Path | None = None
+    home: Path,
+    script: Path,
+    path_env: str,
+    on_path: str | None,
+    record: Path | None = None,
+    profile: str = "~/.profile",
 ) -> CommandLink:
     """Return how to make `script` (this install's `baton`) reachable as a command.
 
     Nothing when a `baton` is already on PATH (`on_path`) or ~/.local/bin/baton is taken by something that
     is not a link to `script` (it is left alone, and said so); else a symlink in ~/.local/bin, with a warning
-    when that folder is not on PATH (`path_env`). A new link is written down in `record`.
+    when that folder is not on PATH (`path_env`) saying how to add it in `profile` (the login shell's file).
+    A new link is written down in `record`.
     """
     link = link_path(home)
     if not script.is_file():
@@ -404,7 +410,7 @@ def command_link(
             *said,
             f"warning: {link.parent} is not on your PATH yet, so your shell does not find `baton`.",
             "  Many systems add it at login once it exists (log out and in); otherwise add it yourself:",
-            "  echo 'export PATH=\"$HOME/.local/bin:$PATH\"' >> ~/.profile",
+            f"  echo 'export PATH=\"$HOME/.local/bin:$PATH\"' >> {profile}",
             f"  Meanwhile, run it by its full path: {script}",
         ),
         remember,

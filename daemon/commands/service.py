@@ -147,7 +147,12 @@ def install(dry_run: bool, platform: str | None) -> None:
     if not foreign:
         path_env = os.environ.get("PATH", "")
         link = svc.command_link(
-            home, _script(), path_env, shutil.which("baton", path=path_env), _link_record()
+            home,
+            _script(),
+            path_env,
+            shutil.which("baton", path=path_env),
+            _link_record(),
+            profile="~/.zprofile" if target == "macos" else "~/.profile",  # zsh is macOS's login shell
         )
     plan = svc.install_plan(
         target, spec, text, home=home, uid=os.getuid(), booted=booted, previous=previous, link=link

@@ -132,6 +132,10 @@ def test_install_links_baton_into_local_bin_and_warns_when_it_is_not_on_path(
     assert target.is_symlink() and os.readlink(target) == str(script)
     assert service.own_link(home_dir, script, record) == target  # the record says install made it
 
+    assert "  echo 'export PATH=\"$HOME/.local/bin:$PATH\"' >> ~/.profile" in link.notes
+    on_macos = service.command_link(home_dir, script, "/usr/bin", None, profile="~/.zprofile")
+    assert any(n.endswith(">> ~/.zprofile") for n in on_macos.notes)
+
     # Again, with ~/.local/bin on PATH: nothing to do, nothing to warn about.
     again = service.command_link(home_dir, script, f"{home_dir}/.local/bin:/usr/bin", None)
     assert again.links == () and not any("warning" in n for n in again.notes)

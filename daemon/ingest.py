@@ -30,6 +30,7 @@ from daemon.parse import USAGE_MARKER, LimitEvent, Skip, UsageEvent, parse_marke
 from daemon.pricing import PriceTable, load_prices
 from daemon.timeutil import local_zone
 from daemon.transcripts import (
+    MAX_LINE_BYTES,
     TREE_UPSERT,
     FileState,
     find_roots,
@@ -107,34 +108,49 @@ class FileResult:
 
 
 def parse_file(path: str, state: FileState, prices: PriceTable, zone: tzinfo) -> FileResult:
-    """Return the new events of `path` since `state`. Never raises: an unreadable file gives `error`."""
-    try:
-        chunk = read_new_lines(path, state)
-    except OSError as exc:
-        return FileResult(path, state, False, [], [], 0, [], 0, error=f"{path}: {exc.strerror or exc}")
+    """Return the new events of `path` since `state`. Never raises: an unreadable file gives `error`.
+
+    The file is read in bounded chunks of complete lines (transcripts.CHUNK_BYTES), never whole.
+    """
     project, session = path_identity(path)
     merger = ledger.Merger()
     limits: list[tuple[object, ...]] = []
     bad, samples = 0, list[tuple[int, str]]()
+    current, restarted, bytes_read = state, False, 0
     with gc_paused():  # many small objects, no cycles: collections would only cost time
-        for line_no, line in chunk.lines_with(USAGE_MARKER):
+        while True:
             try:
-                parsed = parse_marked_line(line, zone)
-            except Exception as exc:  # a parser bug must cost one line, never the file
-                parsed = Skip(f"unexpected error: {exc!r}", bad=True)
-            if isinstance(parsed, Skip):
-                if parsed.bad:
-                    bad += 1
-                    if len(samples) < LOGGED_BAD_PER_FILE:
-                        samples.append((line_no, parsed.reason[:300]))
-                continue
-            usage = parsed.usage if isinstance(parsed, LimitEvent) else parsed
-            if isinstance(parsed, LimitEvent):
-                limits.append(_limit_row(parsed, session, project, line_no))
-            if usage is not None:
-                merger.add(_usage_row(usage, session, project, path, line_no, line, prices), path)
+                chunk = read_new_lines(path, current)
+            except OSError as exc:
+                return FileResult(
+                    path, state, False, [], [], 0, [], 0, error=f"{path}: {exc.strerror or exc}"
+                )
+            restarted = restarted or chunk.restarted
+            current, bytes_read = chunk.state, bytes_read + len(chunk.data)
+            for line_no in chunk.oversized:
+                bad += 1
+                if len(samples) < LOGGED_BAD_PER_FILE:
+                    samples.append((line_no, f"line longer than {MAX_LINE_BYTES >> 20} MB: skipped"))
+            for line_no, line in chunk.lines_with(USAGE_MARKER):
+                try:
+                    parsed = parse_marked_line(line, zone)
+                except Exception as exc:  # a parser bug must cost one line, never the file
+                    parsed = Skip(f"unexpected error: {exc!r}", bad=True)
+                if isinstance(parsed, Skip):
+                    if parsed.bad:
+                        bad += 1
+                        if len(samples) < LOGGED_BAD_PER_FILE:
+                            samples.append((line_no, parsed.reason[:300]))
+                    continue
+                usage = parsed.usage if isinstance(parsed, LimitEvent) else parsed
+                if isinstance(parsed, LimitEvent):
+                    limits.append(_limit_row(parsed, session, project, line_no))
+                if usage is not None:
+                    merger.add(_usage_row(usage, session, project, path, line_no, line, prices), path)
+            if not chunk.data or current.offset >= current.size:
+                break
         rows = [r for r, _ in merger.rows()]
-    return FileResult(path, chunk.state, chunk.restarted, rows, limits, bad, samples, len(chunk.data))
+    return FileResult(path, current, restarted, rows, limits, bad, samples, bytes_read)
 
 
 def _usage_row(

@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from daemon.errors import BatonError
 
@@ -169,6 +169,9 @@ class Chunk(NamedTuple):
     first_line: int
     state: FileState
     restarted: bool  # the file was truncated or replaced, and is read again from its start
+    oversized: tuple[
+        int, ...
+    ] = ()  # numbers of lines longer than MAX_LINE_BYTES (each an empty line in data)
 
     def lines_with(self, marker: bytes) -> Iterator[tuple[int, bytes]]:
         """Yield (line number, line) for each line holding `marker`, without splitting the others."""
@@ -201,8 +204,21 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 
-def read_new_lines(path: str, state: FileState) -> Chunk:
-    """Return the complete lines appended to `path` after `state`. Raise OSError if it cannot be read."""
+CHUNK_BYTES = 16 << 20  # one read returns at most this much (more only for a single longer line)
+MAX_LINE_BYTES = 64 << 20  # a longer line is skipped (counted as bad), never held in memory
+# Where the search for the newline that ends a long partial line got to, keyed by (path, device, inode,
+# offset of the line): a line growing by a few bytes per event is not scanned again from its start.
+_SCANNED: dict[tuple[str, int, int, int], int] = {}
+
+
+def read_new_lines(path: str, state: FileState, max_bytes: int | None = None) -> Chunk:
+    """Return the next complete lines of `path` after `state`: at most `max_bytes` (default CHUNK_BYTES) of
+    them (unless one line is longer), cut after the last newline. Call again with the returned state while its
+    offset is below its size and data came back. Raise OSError if the file cannot be read.
+
+    The file counts as restarted (read again from 0) when it is another inode, shorter than the offset, has a
+    different head, or the byte before the offset is not a newline (rewritten in place).
+    """
     with open(path, "rb") as f:
         st = os.fstat(f.fileno())
         restarted = False
@@ -212,19 +228,61 @@ def read_new_lines(path: str, state: FileState) -> Chunk:
             or st.st_dev != state.device
             or st.st_size < state.offset
             or not _same_head(f, state)
+            or os.pread(f.fileno(), 1, state.offset - 1) != b"\n"
         ):
             start, first, restarted = 0, 1, True
         size = st.st_size
-        data = _read_from(f, start, size)
-    end = data.rfind(b"\n") + 1  # a partial last line waits for its newline
-    if end < len(data):
-        data = data[:end]
-    offset = start + end
+        key = (path, st.st_dev, st.st_ino, start)
+        data, end, oversized = _complete_lines(f, key, start, size, max_bytes or CHUNK_BYTES)
+    offset = end
+    oversized_lines = (first,) if oversized else ()
     head = (
         state.head if (not restarted and state.offset >= HEAD_BYTES) else _head_of(path, offset, data, start)
     )
     new = FileState(st.st_dev, st.st_ino, size, offset, first - 1 + data.count(b"\n"), st.st_mtime_ns, head)
-    return Chunk(data, first, new, restarted)
+    return Chunk(data, first, new, restarted, oversized_lines)
+
+
+def _complete_lines(
+    f: BinaryIO, key: tuple[str, int, int, int], start: int, size: int, max_bytes: int
+) -> tuple[bytes, int, bool]:
+    """Return (complete lines from `start`, the offset after them, whether that is one oversized line).
+
+    Reads at most `max_bytes`, cut after the last newline. When the first line alone is longer, its end is
+    searched for in `max_bytes` blocks (resuming where an earlier search stopped): a line up to
+    MAX_LINE_BYTES is returned whole, a longer one as a single b"\n" standing for it.
+    """
+    if size <= start:
+        return b"", start, False
+    f.seek(start)
+    data = f.read(min(size - start, max_bytes))
+    cut = data.rfind(b"\n") + 1
+    if cut or len(data) < max_bytes:
+        return data[:cut], start + cut, False  # a short partial last line waits for its newline
+    pos = max(start + len(data), _SCANNED.get(key, 0))
+    del data
+    newline = -1
+    while pos < size:
+        f.seek(pos)
+        block = f.read(min(max_bytes, size - pos))
+        if not block:
+            break
+        i = block.find(b"\n")
+        if i != -1:
+            newline = pos + i
+            break
+        pos += len(block)
+    if newline == -1:
+        if len(_SCANNED) > 1000:
+            _SCANNED.clear()
+        _SCANNED[key] = pos  # still no newline: the next call goes on from here
+        return b"", start, False
+    _SCANNED.pop(key, None)
+    length = newline + 1 - start
+    if length > MAX_LINE_BYTES:
+        return b"\n", newline + 1, True
+    f.seek(start)
+    return f.read(length), newline + 1, False
 
 
 def _same_head(f: object, state: FileState) -> bool:
@@ -242,14 +300,3 @@ def _head_of(path: str, offset: int, data: bytes, start: int) -> str:
         return _digest(data[:n])
     with open(path, "rb") as f:
         return _digest(f.read(n))
-
-
-def _read_from(f: object, start: int, size: int) -> bytes:
-    import io
-
-    assert isinstance(f, io.BufferedReader)
-    length = size - start
-    if length <= 0:
-        return b""
-    f.seek(start)
-    return f.read(length)

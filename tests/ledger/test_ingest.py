@@ -392,3 +392,96 @@ def test_catch_up_in_parallel_workers_matches_in_process(
         assert summary.new_events == 8 * 30
         got.append(totals(tmp_path / f"w{workers}"))
     assert got[0] == got[1] == (240, 240 * PER_LINE)
+
+
+def test_rewritten_in_place_with_the_same_head_is_read_again_from_the_start(
+    ingestor: Ingestor, claude_dir: Path, baton_home: Path
+) -> None:
+    f = transcript(claude_dir)
+    write(f, assistant_line(1), assistant_line(2))
+    ingestor.ingest_file(f)
+    # same inode, same first line, longer: line 2 grew (a longer update of the same response) and line 3 came
+    write(
+        f,
+        assistant_line(1),
+        assistant_line(2, output_tokens=900, text="x" * 300),
+        assistant_line(3),
+        mode="r+b",
+    )
+    summary = ingestor.ingest_file(f)
+    assert summary.skipped_lines == 0
+    assert totals(baton_home) == (3, 3 * PER_LINE + 800)  # line 2's update kept, line 3 counted
+    with sqlite3.connect(baton_home / "baton.db") as conn:
+        assert [r[0] for r in conn.execute("SELECT line_no FROM usage_events ORDER BY line_no")] == [1, 2, 3]
+    assert ingestor.writer.state(str(f)).lines == 3
+
+
+def test_reads_are_bounded_chunks_cut_at_newlines(claude_dir: Path) -> None:
+    from daemon.transcripts import read_new_lines
+
+    f = transcript(claude_dir)
+    lines = [assistant_line(i) for i in range(20)]
+    write(f, *lines)
+    state, seen, sizes = FileState(), [], []
+    while True:
+        chunk = read_new_lines(str(f), state, max_bytes=3 * len(lines[0]))
+        if not chunk.data:
+            break
+        sizes.append(len(chunk.data))
+        seen.extend(chunk.data.splitlines(keepends=True))
+        assert chunk.first_line == state.lines + 1 and chunk.data.endswith(b"\n")
+        state = chunk.state
+    assert seen == lines and max(sizes) <= 3 * len(lines[0]) and state.lines == 20
+
+
+def test_parse_file_in_small_chunks_equals_one_read(
+    claude_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime
+
+    from daemon import transcripts
+
+    f = transcript(claude_dir)
+    write(
+        f,
+        *(assistant_line(i % 7, output_tokens=100 + i) for i in range(30)),
+        b'{"usage":{bad\n',
+        assistant_line(99),
+    )
+    whole = parse_file(str(f), FileState(), load_prices(), datetime.UTC)
+    monkeypatch.setattr(transcripts, "CHUNK_BYTES", 1000)
+    small = parse_file(str(f), FileState(), load_prices(), datetime.UTC)
+    assert small.rows == whole.rows and small.bad == whole.bad == 1 and small.state == whole.state
+
+
+def test_a_growing_long_partial_line_is_not_scanned_again_from_its_start(claude_dir: Path) -> None:
+    from daemon import transcripts
+
+    f = transcript(claude_dir)
+    write(f, assistant_line(1), b'{"partial":"' + b"x" * 5000)
+    first = transcripts.read_new_lines(str(f), FileState(), max_bytes=1000)
+    assert first.state.lines == 1
+    after = transcripts.read_new_lines(str(f), first.state, max_bytes=1000)
+    key = (str(f), after.state.device, after.state.inode, first.state.offset)
+    assert after.data == b"" and transcripts._SCANNED[key] == f.stat().st_size  # where the search stopped
+    write(f, b"y" * 3000)
+    transcripts._SCANNED[key] = f.stat().st_size - 10  # the search resumes here, not at the line's start
+    write(f, b'"}\n', assistant_line(2))
+    done = transcripts.read_new_lines(str(f), after.state, max_bytes=1000)
+    assert done.data.startswith(b'{"partial"') and done.data.endswith(b'"}\n') and done.state.lines == 2
+    assert key not in transcripts._SCANNED
+
+
+def test_a_line_over_the_limit_is_skipped_as_bad_and_numbering_goes_on(
+    ingestor: Ingestor, claude_dir: Path, baton_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from daemon import transcripts
+
+    monkeypatch.setattr(transcripts, "CHUNK_BYTES", 2000)
+    monkeypatch.setattr(transcripts, "MAX_LINE_BYTES", 20_000)
+    f = transcript(claude_dir)
+    write(f, assistant_line(1), assistant_line(2, text="z" * 50_000), assistant_line(3))
+    summary = ingestor.ingest_file(f)
+    assert summary.new_events == 2 and summary.skipped_lines == 1
+    with sqlite3.connect(baton_home / "baton.db") as conn:
+        assert [r[0] for r in conn.execute("SELECT line_no FROM usage_events ORDER BY line_no")] == [1, 3]

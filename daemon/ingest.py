@@ -490,6 +490,30 @@ def catch_up(
     return summary
 
 
+def ensure_current(
+    paths: BatonPaths, settings: Settings | None = None, *, progress: Progress | None = None
+) -> IngestSummary | None:
+    """Bring the ledger up to date before a command reads it; return what was ingested, or None when
+    nothing had to be (stat-only: no transcript new or changed since the ledger read it, prices unchanged;
+    so also when the running daemon has already ingested everything).
+
+    `settings` default to `load_settings(paths)`. Raise BatonError on an invalid configuration or
+    misconfigured transcript roots. Catching up while the daemon runs is safe: the database dedups.
+    """
+    from daemon.prices_file import prices_digest
+    from daemon.usage_reports import needs_ingest
+
+    if settings is None:
+        from daemon.config import load_settings
+
+        settings = load_settings(paths)
+    roots = find_roots(settings, os.environ)
+    if not needs_ingest(paths.ledger_db, roots, prices_digest(settings.pricing.file)):
+        return None
+    paths.ensure()
+    return catch_up(paths, settings, progress=progress)
+
+
 def _plan(listing: list[str], states: dict[str, FileState]) -> tuple[list[tuple[str, FileState]], int]:
     """Return the files to read (with their stored state) and how many bytes that is."""
     tasks: list[tuple[str, FileState]] = []

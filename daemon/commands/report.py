@@ -75,17 +75,20 @@ class _Bar:
             self.bar.__exit__(None, None, None)
 
 
-def run_catch_up(paths: BatonPaths, *, quiet_log: bool) -> Any:
-    """Catch up on every transcript (heavy imports happen here) and return the IngestSummary."""
+def run_catch_up(paths: BatonPaths, *, quiet_log: bool, only_if_changed: bool = False) -> Any:
+    """Catch up on every transcript (heavy imports happen here) and return the IngestSummary; with
+    `only_if_changed`, through `daemon.ingest.ensure_current` (None when nothing changed)."""
     from daemon import logs
     from daemon.config import load_settings
-    from daemon.ingest import catch_up
+    from daemon.ingest import catch_up, ensure_current
 
     settings = load_settings(paths)
     paths.ensure()
     logs.configure(paths.log_file, level=settings.general.log_level, console=not quiet_log)
     bar = _Bar()
     try:
+        if only_if_changed:
+            return ensure_current(paths, settings, progress=bar)
         return catch_up(paths, settings, progress=bar)
     finally:
         bar.close()
@@ -124,8 +127,8 @@ def prepare(mode: str | None) -> tuple[Path, str, str]:
         from daemon.prices_file import prices_digest
 
         digest = prices_digest(quick.pricing_file)
-    if needs_ingest(paths.ledger_db, roots, digest):
-        run_catch_up(paths, quiet_log=True)
+    if needs_ingest(paths.ledger_db, roots, digest):  # the stat-only check, without importing daemon.ingest
+        run_catch_up(paths, quiet_log=True, only_if_changed=True)
     if stamp is not None and not validated:
         save_meta(paths.ledger_db, CONFIG_OK, stamp)
     return paths.ledger_db, quick.timezone, mode

@@ -485,3 +485,23 @@ def test_a_line_over_the_limit_is_skipped_as_bad_and_numbering_goes_on(
     assert summary.new_events == 2 and summary.skipped_lines == 1
     with sqlite3.connect(baton_home / "baton.db") as conn:
         assert [r[0] for r in conn.execute("SELECT line_no FROM usage_events ORDER BY line_no")] == [1, 3]
+
+
+def test_ensure_current_reads_only_when_something_changed(
+    ingestor: Ingestor, claude_dir: Path, baton_home: Path
+) -> None:
+    from daemon.ingest import ensure_current
+
+    paths = BatonPaths.from_env()
+    f = transcript(claude_dir)
+    write(f, assistant_line(1), assistant_line(2))
+    first = ensure_current(paths)
+    assert first is not None and first.new_events == 2
+    assert ensure_current(paths, load_settings(paths)) is None  # nothing changed: stat only
+    write(f, assistant_line(3))
+    again = ensure_current(paths)
+    assert again is not None and again.new_events == 1
+    write(f, assistant_line(4))
+    assert ingestor.ingest_file(f).new_events == 1  # the running daemon got there first
+    assert ensure_current(paths) is None
+    assert totals(baton_home) == (4, 4 * PER_LINE)

@@ -399,8 +399,8 @@ class Daemon:
                 meters = self._meters(conn, snap, now)
             self.latest = snap
             self._plan_reset_wake(snap, now)
+            snapshot.write(self.paths, self.snapshot_payload(snap))  # first: the prompt hook reads it
             self._fire(meters, now_ms)
-            snapshot.write(self.paths, self.snapshot_payload(snap))
         except Exception:
             log.exception("evaluation_failed")
             return None

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
+from daemon import claude_paths
 from daemon.errors import BatonError
 
 if TYPE_CHECKING:
@@ -45,28 +46,24 @@ def roots_from(configured: list[Path], env: Mapping[str, str]) -> list[Path]:
             )
         return _unique(found)
     raw = env.get("CLAUDE_CONFIG_DIR", "")
-    if raw.strip():
-        entries = [e.strip() for e in raw.split(",") if e.strip()]
-        found = [r for r in (_as_root(e, env) for e in entries) if r is not None]
+    if raw.strip():  # set: its entries only (ccusage: an error when none is valid, never the defaults)
+        found = [d for d in claude_paths.configured_dirs(env) if (d / "projects").is_dir()]
         if not found:
             raise BatonError(
                 f"CLAUDE_CONFIG_DIR={raw!r} names no directory with a projects/ folder",
                 hint="point CLAUDE_CONFIG_DIR at Claude Code's config dir (the one holding projects/)",
             )
         return _unique(found)
-    home = Path(env.get("HOME") or os.path.expanduser("~"))
-    xdg = env.get("XDG_CONFIG_HOME") or str(home / ".config")
-    candidates = [Path(xdg) / "claude", home / ".claude"]
-    return _unique([c for c in candidates if (c / "projects").is_dir()])
+    return _unique([d for d in claude_paths.candidate_dirs(env) if (d / "projects").is_dir()])
 
 
 def _as_root(entry: str, env: Mapping[str, str]) -> Path | None:
-    if entry.startswith("~"):
-        home = env.get("HOME") or os.path.expanduser("~")
-        entry = home + entry[1:]
+    """Return a configured root (`~` expanded, a trailing `/projects` dropped, as `claude_paths` does for
+    CLAUDE_CONFIG_DIR) if it has a projects/ dir, else None."""
+    if entry == "~" or entry.startswith("~/"):
+        entry = (env.get("HOME") or os.path.expanduser("~")) + entry[1:]
     path = Path(entry)
-    if path.name == "projects" and path.is_dir():
-        path = path.parent
+    path = path.parent if path.name == "projects" else path
     return path if (path / "projects").is_dir() else None
 
 

@@ -47,6 +47,28 @@ def test_configured_roots_win(tmp_path: Path) -> None:
         roots_from([tmp_path / "nope"], {})
 
 
+def test_roots_are_claude_paths_candidates_that_hold_projects(tmp_path: Path) -> None:
+    from daemon import claude_paths
+
+    home = tmp_path / "home"
+    claude(home / ".claude")
+    claude(home / "~odd")
+    claude(tmp_path / "homeodd")  # `~odd` is not "$HOME" + "odd": only `~` and `~/` mean home, everywhere
+    claude(tmp_path / "xdg" / "claude")
+    envs = [
+        {"HOME": str(home)},
+        {"HOME": str(home), "XDG_CONFIG_HOME": str(tmp_path / "xdg")},
+        {"HOME": str(home), "CLAUDE_CONFIG_DIR": f"~/.claude/projects, {tmp_path}/xdg/claude,{home}/~odd"},
+        {"HOME": str(home), "CLAUDE_CONFIG_DIR": "~odd, ~/.claude"},
+    ]
+    for env in envs:
+        want = [d for d in claude_paths.candidate_dirs(env) if (d / "projects").is_dir()]
+        assert roots_from([], env) == want, env
+        assert want
+    with pytest.raises(BatonError):
+        roots_from([], {"HOME": str(home), "CLAUDE_CONFIG_DIR": " , "})  # set but empty: ccusage errs
+
+
 def test_every_jsonl_under_projects_is_listed_sorted(tmp_path: Path) -> None:
     root = claude(tmp_path / "c")
     names = [

@@ -157,8 +157,11 @@ def _usage_row(
     e: UsageEvent, session: str, project: str, path: str, line_no: int, line: bytes, prices: PriceTable
 ) -> ledger.Row:
     key = e.dedup_key
-    if key is None:  # ccusage never dedups these; the digest only stops re-reading the same line twice
-        key = "line:" + hashlib.blake2b(path.encode() + b"\0" + line, digest_size=16).hexdigest()
+    if key is None:
+        # ccusage never dedups these: repeated identical lines count each time (the line number keeps them
+        # apart), while reading the same file again, or under a renamed project folder, counts nothing twice.
+        where = f"{session}/{os.path.basename(path)}:{line_no}\0".encode()
+        key = "line:" + hashlib.blake2b(where + line, digest_size=16).hexdigest()
     cost = prices.cost(
         e.model,
         e.speed,

@@ -505,3 +505,50 @@ def test_ensure_current_reads_only_when_something_changed(
     assert ingestor.ingest_file(f).new_events == 1  # the running daemon got there first
     assert ensure_current(paths) is None
     assert totals(baton_home) == (4, 4 * PER_LINE)
+
+
+def idless_line(i: int) -> bytes:
+    import json
+
+    entry = json.loads(assistant_line(i))
+    del entry["requestId"], entry["message"]["id"]
+    return json.dumps(entry, separators=(",", ":")).encode() + b"\n"
+
+
+def test_idless_lines_count_each_time_and_survive_rereads_and_renames(
+    ingestor: Ingestor, claude_dir: Path, baton_home: Path
+) -> None:
+    f = transcript(claude_dir, project="-home-me-old")
+    write(f, idless_line(1), idless_line(1), assistant_line(2), idless_line(1))
+    ingestor.catch_up()
+    assert totals(baton_home) == (4, 4 * PER_LINE)  # three identical id-less lines: three responses
+    write(f, idless_line(1), idless_line(1), assistant_line(2), mode="wb")  # truncated: read again
+    ingestor.catch_up()
+    assert totals(baton_home) == (4, 4 * PER_LINE)
+    moved = transcript(claude_dir, project="-home-me-new")
+    f.rename(moved)  # a renamed project folder
+    ingestor.catch_up()
+    assert totals(baton_home) == (4, 4 * PER_LINE)
+
+
+@pytest.mark.slow
+def test_idless_lines_count_as_ccusage_counts_them(baton_home: Path, claude_dir: Path) -> None:
+    import json
+
+    from tests.support.real import require_real
+
+    ccusage = require_real("ccusage")
+    f = transcript(claude_dir)
+    write(f, idless_line(1), idless_line(1), assistant_line(2), idless_line(3), idless_line(1))
+    env = {"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
+    ours = json.loads(run_baton("report", "daily", "--json", "-z", "UTC", env=env).stdout)["totals"]
+    theirs = json.loads(
+        subprocess.run(
+            [ccusage, "daily", "--json", "--offline", "--timezone", "UTC"],
+            env={**os.environ, "CLAUDE_CONFIG_DIR": str(claude_dir), "TZ": "UTC"},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["totals"]
+    assert ours["totalTokens"] == theirs["totalTokens"] == 5 * PER_LINE

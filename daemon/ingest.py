@@ -238,9 +238,11 @@ _FILE_UPSERT = (
     "deleted, skipped_lines) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (path) DO UPDATE SET "
     "device = excluded.device, inode = excluded.inode, size = excluded.size, offset = excluded.offset, "
     "lines = excluded.lines, mtime_ns = excluded.mtime_ns, head = excluded.head, deleted = 0, "
-    "skipped_lines = files.skipped_lines + excluded.skipped_lines "
+    # a file read again from its start recounts its bad lines; otherwise the new ones add up
+    "skipped_lines = CASE WHEN ?12 OR files.inode != excluded.inode THEN excluded.skipped_lines "
+    "ELSE files.skipped_lines + excluded.skipped_lines END "
     # another process may already have read further: offsets only move forward, unless the file restarted
-    "WHERE ? OR files.inode != excluded.inode OR files.offset <= excluded.offset "
+    "WHERE ?12 OR files.inode != excluded.inode OR files.offset <= excluded.offset "
     "RETURNING id"
 )
 _STATES = "SELECT path, device, inode, size, offset, lines, mtime_ns, head FROM files WHERE deleted = 0"
@@ -378,22 +380,20 @@ class LedgerWriter:
         row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'prices_digest'").fetchone()
         if row is not None and row[0] == prices.digest:
             return 0
-        updates = [
-            (prices.cost(m, sp, i, o, c5, c1, cr), rid)
-            for rid, m, sp, i, o, c5, c1, cr in self.conn.execute(
-                "SELECT id, model, speed, input_tokens, output_tokens, cache_5m_tokens, cache_1h_tokens, "
-                "cache_read_tokens FROM usage_events"
-            )
-        ]
+        # one UPDATE with the price table as an SQL function: no row is loaded into Python
+        self.conn.create_function("baton_cost", 7, prices.cost, deterministic=True)
         with self.transaction():
-            self.conn.executemany("UPDATE usage_events SET cost_calc = ? WHERE id = ?", updates)
+            updated = self.conn.execute(
+                "UPDATE usage_events SET cost_calc = baton_cost(model, speed, input_tokens, output_tokens, "
+                "cache_5m_tokens, cache_1h_tokens, cache_read_tokens)"
+            ).rowcount
             ledger.refresh_rollup(self.conn)
             self.conn.execute(
                 "INSERT INTO ledger_meta (key, value) VALUES ('prices_digest', ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (prices.digest,),
             )
-        return len(updates)
+        return updated
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -409,19 +409,9 @@ class LedgerWriter:
 
 def open_writer(db_path: Path) -> LedgerWriter:
     """Return a writer on the migrated ledger at `db_path` (autocommit; transactions are explicit)."""
-    from sqlalchemy.exc import IntegrityError, OperationalError
-
     from daemon.db import open_ledger
 
-    for attempt in range(5):
-        try:
-            open_ledger(db_path).dispose()
-            break
-        except (IntegrityError, OperationalError):
-            # Two processes migrating at once: the loser's step is already applied; look again.
-            if attempt == 4:
-                raise
-            time.sleep(0.05 * (attempt + 1))
+    open_ledger(db_path).dispose()  # migrates under db's file lock: racing processes take turns
     conn = sqlite3.connect(db_path, timeout=10.0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")

@@ -552,3 +552,42 @@ def test_idless_lines_count_as_ccusage_counts_them(baton_home: Path, claude_dir:
         ).stdout
     )["totals"]
     assert ours["totalTokens"] == theirs["totalTokens"] == 5 * PER_LINE
+
+
+def test_skipped_lines_are_recounted_when_a_file_is_read_again(
+    ingestor: Ingestor, claude_dir: Path, baton_home: Path
+) -> None:
+    f = transcript(claude_dir)
+    bad = b'{"usage":{broken\n'
+    write(f, assistant_line(1), bad, assistant_line(2))
+    ingestor.ingest_file(f)
+    write(f, assistant_line(1), bad, mode="wb")  # truncated: read again from the start
+    ingestor.ingest_file(f)
+    write(f, bad)  # one more bad line appended
+    ingestor.ingest_file(f)
+    with sqlite3.connect(baton_home / "baton.db") as conn:
+        assert conn.execute("SELECT skipped_lines FROM files").fetchone() == (2,)
+
+
+def test_new_prices_recompute_every_stored_cost(
+    ingestor: Ingestor, claude_dir: Path, baton_home: Path
+) -> None:
+    import json
+
+    f = transcript(claude_dir)
+    write(f, *(assistant_line(i, model="claude-sonnet-4-5-20250929") for i in range(5)))
+    write(f, assistant_line(9, model="claude-nonexistent-1"))
+    ingestor.ingest_file(f)
+    user = baton_home / "prices.json"
+    user.write_text(json.dumps({"claude-sonnet-4-5": {"input": 100, "output": 200}}))
+    prices = load_prices(user)
+    assert ingestor.writer.refresh_costs(prices) == 6
+    assert ingestor.writer.refresh_costs(prices) == 0  # same digest: nothing to do
+    with sqlite3.connect(baton_home / "baton.db") as conn:
+        rows = conn.execute(
+            "SELECT model, speed, input_tokens, output_tokens, cache_5m_tokens, cache_1h_tokens, "
+            "cache_read_tokens, cost_calc FROM usage_events"
+        ).fetchall()
+    for *args, cost in rows:
+        assert cost == prices.cost(*args)
+    assert sum(1 for r in rows if r[-1] is None) == 1  # the unknown model stays unpriced

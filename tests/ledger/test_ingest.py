@@ -591,3 +591,14 @@ def test_new_prices_recompute_every_stored_cost(
     for *args, cost in rows:
         assert cost == prices.cost(*args)
     assert sum(1 for r in rows if r[-1] is None) == 1  # the unknown model stays unpriced
+
+
+def test_a_line_written_with_spaces_is_ignored_as_ccusage_does(ingestor: Ingestor, claude_dir: Path) -> None:
+    import json
+
+    f = transcript(claude_dir)
+    spaced = json.dumps(json.loads(assistant_line(1))).encode() + b"\n"  # `"usage": {`, as the README says
+    assert b'"usage": {' in spaced
+    write(f, spaced, assistant_line(2))
+    summary = ingestor.ingest_file(f)
+    assert (summary.new_events, summary.skipped_lines) == (1, 0)

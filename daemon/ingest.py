@@ -424,13 +424,24 @@ def open_writer(db_path: Path) -> LedgerWriter:
     return LedgerWriter(conn)
 
 
+LEDGER_VERSION = 3  # len(daemon.ledger.MIGRATIONS), known here without importing SQLAlchemy
+
+
 def read_states(db_path: Path) -> dict[str, FileState]:
-    """Return the stored reading states without migrating (stdlib sqlite3); {} when there is no ledger yet."""
+    """Return the stored reading states (stdlib sqlite3); {} when there is no ledger yet.
+
+    A ledger from an older version is migrated first (a migration may send files back to their start).
+    """
     if not db_path.exists():
         return {}
     try:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10.0)
         try:
+            (version,) = conn.execute(
+                "SELECT max(version) FROM schema_migrations WHERE component = 'ledger'"
+            ).fetchone()
+            if version is None or version < LEDGER_VERSION:
+                open_writer(db_path).conn.close()
             return {r[0]: FileState(*r[1:]) for r in conn.execute(_STATES)}
         finally:
             conn.close()

@@ -2,11 +2,11 @@
 `daemon.ledger_write` over the stdlib sqlite3, the one way rows get written.
 
 Exactly once is the database's job. Every usage row has a unique `dedup_key` (ccusage's `(message.id,
-requestId)`, or a digest of file and line for lines without a message id); a row is replaced only by a better
-candidate by ccusage's rule — a non-sidechain beats a sidechain, else the larger token total, then one with
-`speed`, then the first seen (file path order, then line order) — written as the upsert's WHERE clause, so any
-order of arrival, a restart, or two processes racing give the same ledger. Events and the files' new offsets
-commit together.
+requestId)`, or for a line without a message id a digest of session, file name, line number and line); a
+row is replaced only by a better candidate by ccusage's rule — a non-sidechain beats a sidechain, else the
+larger token total, then one with `speed`, then the first seen (file path order, then line order) — written
+as the upsert's WHERE clause, so any order of arrival, a restart, or two processes racing give the same
+ledger. Events and the files' new offsets commit together.
 """
 
 from __future__ import annotations
@@ -138,7 +138,31 @@ def _create_v2(conn: Connection) -> None:
     conn.execute(text(f"INSERT INTO usage_rollup {_ROLLUP_SELECT} GROUP BY 1, 2, 3"))
 
 
+def _rekey_idless_v3(conn: Connection) -> None:
+    """Lines without a message id were keyed by path and line text, now by session, file name, line number
+    and text: drop those rows of the transcripts still on disk and read those files again from their start
+    (their other rows dedup as ever). Rows of deleted transcripts keep their old keys, and their history."""
+    from sqlalchemy import text
+
+    idless = "SELECT DISTINCT file_id FROM usage_events WHERE dedup_key LIKE 'line:%'"
+    conn.execute(
+        text(
+            "UPDATE files SET offset = 0, lines = 0, size = -1, head = '', skipped_lines = 0 "
+            f"WHERE deleted = 0 AND id IN ({idless})"
+        )
+    )
+    conn.execute(
+        text(
+            "DELETE FROM usage_events WHERE dedup_key LIKE 'line:%' "
+            "AND file_id IN (SELECT id FROM files WHERE deleted = 0 AND size = -1)"
+        )
+    )
+    conn.execute(text("DELETE FROM usage_rollup"))
+    conn.execute(text(f"INSERT INTO usage_rollup {_ROLLUP_SELECT} GROUP BY 1, 2, 3"))
+
+
 MIGRATIONS: list[Migration] = [
     Migration("ledger", 1, "files, usage_events, limit_events, ledger_meta", _create_v1),
     Migration("ledger", 2, "usage_rollup: 15-minute sums for fast reports", _create_v2),
+    Migration("ledger", 3, "re-key lines without a message id (line number in the key)", _rekey_idless_v3),
 ]

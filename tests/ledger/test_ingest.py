@@ -602,3 +602,33 @@ def test_a_line_written_with_spaces_is_ignored_as_ccusage_does(ingestor: Ingesto
     write(f, spaced, assistant_line(2))
     summary = ingestor.ingest_file(f)
     assert (summary.new_events, summary.skipped_lines) == (1, 0)
+
+
+def test_upgrade_rekeys_idless_lines_without_double_counting(baton_home: Path, claude_dir: Path) -> None:
+    import hashlib
+
+    f = transcript(claude_dir)
+    write(f, idless_line(1), idless_line(1), assistant_line(2))
+    paths = BatonPaths.from_env()
+    catch_up(paths, load_settings(paths))
+    # the ledger as the previous version wrote it: id-less keys from path and line, migrated to version 2
+    old_key = (
+        "line:"
+        + hashlib.blake2b(str(f).encode() + b"\0" + idless_line(1).rstrip(b"\n"), digest_size=16).hexdigest()
+    )
+    with sqlite3.connect(baton_home / "baton.db") as conn:
+        conn.execute("DELETE FROM usage_events WHERE dedup_key LIKE 'line:%' AND line_no = 2")
+        conn.execute("UPDATE usage_events SET dedup_key = ? WHERE dedup_key LIKE 'line:%'", (old_key,))
+        conn.execute("DELETE FROM schema_migrations WHERE component = 'ledger' AND version = 3")
+    write(f, idless_line(1))  # appended after the upgrade
+    summary = catch_up(paths, load_settings(paths))
+    assert totals(baton_home) == (4, 4 * PER_LINE)  # three id-less lines and one keyed, each once
+    assert summary.skipped_lines == 0
+    assert catch_up(paths, load_settings(paths)).new_events == 0
+
+
+def test_ledger_version_is_the_number_of_migrations() -> None:
+    from daemon.ingest import LEDGER_VERSION
+    from daemon.ledger import MIGRATIONS
+
+    assert LEDGER_VERSION == len(MIGRATIONS) == max(m.version for m in MIGRATIONS)

@@ -33,9 +33,12 @@ def claude_config_dir(env: Mapping[str, str] | None = None) -> Path:
 
 
 def baton_command() -> str:
-    """Return how Claude Code should call baton: `baton` if on PATH, else this Python with `-m daemon`."""
-    if shutil.which("baton"):
-        return "baton"
+    """Return how Claude Code should call baton: the absolute path of the `baton` on PATH, else this Python
+    with `-m daemon`. Absolute, because Claude Code runs hooks with the PATH of wherever it was started
+    (a launcher, an IDE), which may not hold ~/.local/bin."""
+    found = shutil.which("baton")
+    if found:
+        return shlex.quote(str(Path(found).absolute()))
     return f"{shlex.quote(sys.executable)} -m daemon"
 
 

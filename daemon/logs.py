@@ -35,6 +35,7 @@ def configure(
     global _configured
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
@@ -79,6 +80,27 @@ def configure(
     _configured = True
 
 
+def _one_line(_logger: Any, method: str, event_dict: dict[str, Any]) -> str:
+    """Render an event as one line for a person at a terminal: `baton: warning: event (key=value, ...)`."""
+    event = event_dict.pop("event", "")
+    event_dict.pop("logger", None)
+    details = ", ".join(f"{key}={value}" for key, value in event_dict.items())
+    return f"baton: {method}: {event}" + (f" ({details})" if details else "")
+
+
+def _configure_default() -> None:
+    """Before `configure` (one-shot commands): warnings and errors as one line each on stderr, never on
+    stdout, where they would corrupt a command's output (`--json`)."""
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, _one_line],
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        cache_logger_on_first_use=False,
+    )
+
+
 def get_logger(name: str = "baton") -> Any:
     """Return a structlog logger (usable before `configure`; then it logs warnings and up to stderr)."""
+    if not _configured and not structlog.is_configured():
+        _configure_default()
     return structlog.get_logger(name)

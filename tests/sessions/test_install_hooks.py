@@ -99,3 +99,20 @@ def test_baton_claude_install_hooks_goes_through_the_claude_group(claude_dir: Pa
     result = CliRunner().invoke(cli, ["claude", "install-hooks"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "Added to" in result.output and "SessionEnd, UserPromptSubmit" in result.output
+
+
+def test_the_default_command_is_the_absolute_path_of_baton_on_path(
+    claude_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claude Code runs hooks with the PATH of wherever it was started, so the command must not rely on it."""
+    bin_dir = tmp_path / "some bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "baton"
+    exe.write_text("#!/bin/sh\n", encoding="utf-8")
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    install_hooks()
+    data = json.loads((claude_dir / "settings.json").read_text())
+    assert data["statusLine"]["command"] == f"'{exe}' statusline"
+    session_end = [h["command"] for g in data["hooks"]["SessionEnd"] for h in g["hooks"]]
+    assert session_end == [f"'{exe}' hook session-end"]

@@ -6,6 +6,7 @@ import logging
 import logging.handlers
 import os
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def configure(
     _configured = True
 
 
-def _one_line(_logger: Any, method: str, event_dict: dict[str, Any]) -> str:
+def _one_line(_logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
     """Render an event as one line for a person at a terminal: `baton: warning: event (key=value, ...)`."""
     event = event_dict.pop("event", "")
     event_dict.pop("logger", None)

@@ -242,7 +242,11 @@ def render_text(st: Status) -> str:
             when = format_local(quota.to_datetime(a.fired_ms), st.tz, now=now)
             lines.append(f"  {when:>9}  {a.title} ({_delivery(a)})")
     lines += st.extra_lines
-    running = f"running (pid {st.daemon_pid})" if st.daemon_pid else "not running (start it with `baton run`)"
+    running = (
+        f"running (pid {st.daemon_pid})"
+        if st.daemon_pid
+        else "not running (start it: `baton service start`, or `baton run` in a terminal)"
+    )
     lines.append(f"Daemon        {running}")
     return "\n".join(lines)
 

@@ -100,7 +100,7 @@ def test_no_window_running_says_so_and_shows_no_reset_for_it() -> None:
     first = text.splitlines()[0]
     assert first.startswith("5-hour window  none running, nothing used: your next message starts one")
     assert "Resets" not in text and "resets" not in first and "Burn rate" not in text
-    assert "not running (start it with `baton run`)" in text
+    assert "not running (start it: `baton service start`, or `baton run` in a terminal)" in text
     assert "  Limit       200,000 tokens per window (auto: Pro's figure, subscription unknown)" not in text
     assert "  Limit       200,000 tokens per window (pro plan, estimated limit)" in text
     data = to_json(st)

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -349,7 +350,7 @@ def test_warm_report_imports_nothing_heavy(ledger_env: dict[str, str], claude_di
         "print(','.join(heavy) or 'none')\n"
     )
     out = subprocess.run(
-        ["python3", "-c", probe],
+        [sys.executable, "-c", probe],
         env={**os.environ, **ledger_env},
         capture_output=True,
         text=True,

@@ -186,8 +186,9 @@ def compare_ccusage(tmp: Path, runs: int) -> None:
     if not Path(ccusage).exists():
         print("ccusage not found: skipped the side-by-side run")
         return
-    corpus = tmp / "real"
-    subprocess.run(["bash", str(ROOT.parent / "shared/corpus/layout-real.sh"), str(corpus)], check=True)
+    from tests.support.corpus import lay_out_real
+
+    corpus = lay_out_real(tmp / "real")
     home = tmp / "real-home"
     home.mkdir(mode=0o700)
     env = {**os.environ, "BATON_HOME": str(home), "CLAUDE_CONFIG_DIR": str(corpus), "HOME": str(tmp)}

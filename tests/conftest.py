@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT))  # makes `tests.support` importable
 
 # Area fixtures live in their own modules so that each part's tests keep their helpers together.
@@ -46,14 +44,16 @@ def claude_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def real_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real transcripts laid out as a Claude config dir, exactly as ccusage's golden output was made."""
-    dest = tmp_path_factory.mktemp("real") / "claude"
-    subprocess.run(["bash", str(SHARED / "corpus" / "layout-real.sh"), str(dest)], check=True)
-    return dest
+    from tests.support.corpus import lay_out_real
+
+    return lay_out_real(tmp_path_factory.mktemp("real") / "claude")
 
 
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
-    return SHARED / "corpus" / "ccusage-golden-20.0.24"
+    from tests.support.corpus import GOLDEN
+
+    return GOLDEN
 
 
 @pytest.fixture

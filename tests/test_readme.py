@@ -18,8 +18,11 @@ def test_readme_is_assembled_from_its_sections() -> None:
 def test_readme_test_command_is_the_one_ci_runs() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert "pip install -e '.[test]' && python3 -m pytest" in readme
-    assert "-e '.[test]'" in ci and re.search(r"^python3 -m pytest\s*$", ci, re.MULTILINE)
+    command = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest"
+    assert command in readme
+    assert re.search(r"^python3 -m venv \.venv\b", ci, re.MULTILINE)
+    assert re.search(r"^\.venv/bin/pip install .*-e '\.\[test\]'", ci, re.MULTILINE)
+    assert re.search(r"^\.venv/bin/python -m pytest\s*$", ci, re.MULTILINE)
 
 
 def test_readme_install_command_installs_and_starts_the_service() -> None:

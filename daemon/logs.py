@@ -28,11 +28,13 @@ def configure(
     *,
     level: str = "info",
     console: bool = True,
+    plain: bool = False,
     max_bytes: int = 5_000_000,
     backups: int = 3,
 ) -> None:
     """Send structlog and stdlib logging to `log_file` as JSON lines and, when `console`, to stderr
-    as text."""
+    as text: timestamped lines (`baton run`), or with `plain` (one-shot commands) warnings and errors as
+    one plain line each."""
     global _configured
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -62,11 +64,13 @@ def configure(
         root.addHandler(handler)
     if console:
         console_handler = logging.StreamHandler(sys.stderr)
+        if plain:
+            console_handler.setLevel(logging.WARNING)
         console_handler.setFormatter(
             structlog.stdlib.ProcessorFormatter(
                 processors=[
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
+                    _plain_line if plain else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
                 ],
                 foreign_pre_chain=shared,
             )
@@ -87,6 +91,13 @@ def _one_line(_logger: Any, method: str, event_dict: MutableMapping[str, Any]) -
     event_dict.pop("logger", None)
     details = ", ".join(f"{key}={value}" for key, value in event_dict.items())
     return f"baton: {method}: {event}" + (f" ({details})" if details else "")
+
+
+def _plain_line(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
+    """`_one_line` for a configured console: the time and level the file keeps are left out."""
+    event_dict.pop("timestamp", None)
+    event_dict.pop("level", None)
+    return _one_line(logger, method, event_dict)
 
 
 def _configure_default() -> None:

@@ -196,11 +196,12 @@ def deliver(settings: Settings, title: str, body: str, kind: str = "alert") -> D
             BACKENDS[name](settings.notify.app_name, title, body, kind)
         except NotifyFailed as exc:
             failures.append((name, str(exc)))
-            log.warning("notification_failed", backend=name, error=str(exc), title=title)
+            log.info("notification_failed", backend=name, error=str(exc), title=title)
             continue
         log.info("notification_sent", backend=name, title=title, kind=kind)
         return Delivery(True, name, tuple(failures))
-    log.warning("notification_not_delivered", title=title, body=body, kind=kind, failures=len(failures))
+    reasons = "; ".join(f"{name}: {error}" for name, error in failures)
+    log.warning("notification_not_delivered", title=title, body=body, kind=kind, reasons=reasons)
     return Delivery(False, "log", tuple(failures))
 
 

@@ -67,6 +67,13 @@ class Plan:
     mkdirs: tuple[Path, ...] = ()
     commands: tuple[Command, ...] = ()
     notes: tuple[str, ...] = ()
+    # Commands the service manager would need, when it does not run here: listed, never run.
+    deferred: tuple[Command, ...] = ()
+
+    @property
+    def manager(self) -> str:
+        """Return the name of the plan's service manager."""
+        return "launchd" if self.platform == "macos" else "systemd"
 
 
 @dataclass(frozen=True)
@@ -258,12 +265,15 @@ def install_plan(
     booted: bool,
     previous: str | None,
     link: CommandLink | None = None,
+    dry_run: bool = False,
 ) -> Plan:
     """Return the plan that installs `text` as the service and starts it.
 
-    `booted` says whether the service manager runs here; without it only the file is written, with a note.
+    `booted` says whether the service manager runs here; without it only the file is written, and the
+    commands are listed as deferred (what would run where the manager runs), with a note.
     `previous` is the file's current text (None if absent): a changed file restarts a running service.
-    `link`, when given, makes the `baton` command reachable (see `command_link`).
+    `link`, when given, makes the `baton` command reachable (see `command_link`). `dry_run` words the
+    notes for a run that changes nothing.
     """
     target = service_file(platform, home)
     # launchd opens the log files itself and needs their folder; systemd logs to the journal.
@@ -275,16 +285,26 @@ def install_plan(
             Command(("launchctl", "bootstrap", domain, str(target))),
             Command(("launchctl", "enable", f"{domain}/{LABEL}")),
         )
-        manager = "launchd"
+        manager, tool = "launchd", "launchctl"
     else:
         commands = (Command(("systemctl", "--user", "daemon-reload")),)
         if previous is not None and previous != text:
             # A running service keeps the old unit until restarted; try-restart leaves a stopped one alone.
             commands += (Command(("systemctl", "--user", "try-restart", UNIT_NAME)),)
         commands += (Command(("systemctl", "--user", "enable", "--now", UNIT_NAME)),)
-        manager = "systemd"
+        manager, tool = "systemd", "systemctl"
     notes: tuple[str, ...] = ()
-    if not booted:
+    deferred: tuple[Command, ...] = ()
+    if not booted and dry_run:
+        notes = (
+            f"warning: {manager} is not running on this machine, so `baton service install` would write the"
+            " service file but could not enable or start it.",
+            f"  Where {manager} runs, install also runs the `{tool}` commands listed above.",
+            "  Meanwhile, baton can run in the foreground (Ctrl-C stops it):  baton run",
+            f"  or, without the `baton` script on PATH:  {shlex.join(spec.program)}",
+        )
+        commands, deferred = (), commands
+    elif not booted:
         notes = (
             f"warning: {manager} is not running on this machine, so the service file is written but was not"
             " enabled or started.",
@@ -292,7 +312,7 @@ def install_plan(
             "  Meanwhile, run baton in the foreground (Ctrl-C stops it):  baton run",
             f"  or, without the `baton` script on PATH:  {shlex.join(spec.program)}",
         )
-        commands = ()
+        commands, deferred = (), commands
     elif platform == "linux":
         notes = ("To keep baton running while you are logged out: loginctl enable-linger $USER",)
     links: tuple[tuple[Path, Path], ...] = ()
@@ -311,6 +331,7 @@ def install_plan(
         mkdirs=mkdirs,
         commands=commands,
         notes=notes,
+        deferred=deferred,
     )
 
 
@@ -456,6 +477,7 @@ def uninstall_plan(
         target,
         removes=(target, *(p for p in (link, record) if p is not None)),
         commands=commands if booted else (),
+        deferred=() if booted else commands,
         notes=("Your ledger, handoffs and configuration are kept.",),
     )
 
@@ -479,6 +501,7 @@ def manager_running(platform: Platform, which: Callable[[str], str | None] = shu
 def execute(plan: Plan, runner: Runner, *, dry_run: bool, echo: Callable[[str], None]) -> list[str]:
     """Carry out `plan` (or, with `dry_run`, only print it) and return the failures, as messages.
 
+    Deferred commands are only printed, marked as what would run where the service manager runs.
     Files are written atomically, private to the user (0600 in 0700 directories the plan creates).
     """
     failures: list[str] = []
@@ -515,6 +538,11 @@ def execute(plan: Plan, runner: Runner, *, dry_run: bool, echo: Callable[[str], 
         if result.returncode != 0 and command.check:
             detail = (result.stderr or result.stdout).strip()
             failures.append(f"`{command}` failed (exit {result.returncode}){': ' + detail if detail else ''}")
+    for command in plan.deferred:
+        if dry_run:
+            echo(f"would run where {plan.manager} runs: {command}")
+        else:
+            echo(f"not run ({plan.manager} is not running here): {command}")
     for note in plan.notes:
         echo(note)
     return failures

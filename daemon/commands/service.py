@@ -96,14 +96,18 @@ def _alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
-def _make_private(folder: Path) -> None:
+def _make_private(folder: Path, *, dry_run: bool = False) -> None:
     """Make baton's data folder (ledger, handoffs, logs) private to the user when it exists and is not:
-    a virtualenv created inside it (the README's install) leaves it readable by others."""
+    a virtualenv created inside it (the README's install) leaves it readable by others. With `dry_run`,
+    only say so."""
     try:
         info = folder.stat()
     except OSError:
         return
     if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        if dry_run:
+            click.echo(f"would make {folder} private (mode 700)")
+            return
         folder.chmod(0o700)
         click.echo(f"made {folder} private (mode 700)")
 
@@ -155,11 +159,19 @@ def install(dry_run: bool, platform: str | None) -> None:
             profile="~/.zprofile" if target == "macos" else "~/.profile",  # zsh is macOS's login shell
         )
     plan = svc.install_plan(
-        target, spec, text, home=home, uid=os.getuid(), booted=booted, previous=previous, link=link
+        target,
+        spec,
+        text,
+        home=home,
+        uid=os.getuid(),
+        booted=booted,
+        previous=previous,
+        link=link,
+        dry_run=dry_run,
     )
     failures = svc.execute(plan, svc.SystemRunner(), dry_run=dry_run, echo=_echo)
-    if not dry_run:
-        _make_private(BatonPaths.from_env().data_dir)
+    if not foreign:
+        _make_private(BatonPaths.from_env().data_dir, dry_run=dry_run)
     if failures:
         raise BatonError(
             "the service file was written but the service did not start:\n"

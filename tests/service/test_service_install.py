@@ -142,6 +142,55 @@ def test_dry_run_prints_every_file_and_command_and_changes_nothing(home_dir: Pat
     assert "would run: systemctl --user enable --now baton.service" in out
 
 
+def test_dry_run_without_a_service_manager_lists_the_commands_it_would_run_there(
+    home_dir: Path, baton_home: Path
+) -> None:
+    spec = service.build_spec("linux", {}, python=sys.executable, home=home_dir, which=lambda t: None)
+    plan = service.install_plan(
+        "linux", spec, "UNIT\n", home=home_dir, uid=UID, booted=False, previous=None, dry_run=True
+    )
+    lines: list[str] = []
+    runner = service.RecordingRunner()
+    service.execute(plan, runner, dry_run=True, echo=lines.append)
+    assert runner.calls == [] and not (home_dir / ".config").exists()
+    assert "would run where systemd runs: systemctl --user daemon-reload" in lines
+    assert "would run where systemd runs: systemctl --user enable --now baton.service" in lines
+    out = "\n".join(lines)
+    assert "warning: systemd is not running on this machine, so `baton service install` would write" in out
+    assert "is written" not in out and "wrote" not in out  # nothing was written
+
+    # The macOS dry run words it the same way for launchctl.
+    mac = service.install_plan(
+        "macos", spec, "PLIST\n", home=home_dir, uid=UID, booted=False, previous=None, dry_run=True
+    )
+    lines.clear()
+    service.execute(mac, runner, dry_run=True, echo=lines.append)
+    assert f"would run where launchd runs: launchctl bootstrap gui/{UID} {mac.service_file}" in lines
+    assert runner.calls == []
+
+
+def test_a_real_install_without_a_service_manager_names_the_commands_it_did_not_run(
+    home_dir: Path, baton_home: Path
+) -> None:
+    spec = service.build_spec("linux", {}, python=sys.executable, home=home_dir, which=lambda t: None)
+    plan = service.install_plan("linux", spec, "UNIT\n", home=home_dir, uid=UID, booted=False, previous=None)
+    lines: list[str] = []
+    runner = service.RecordingRunner()
+    assert service.execute(plan, runner, dry_run=False, echo=lines.append) == []
+    assert runner.calls == []
+    assert "not run (systemd is not running here): systemctl --user enable --now baton.service" in lines
+    assert any("the service file is written but was not enabled or started" in line for line in lines)
+
+
+def test_uninstall_dry_run_without_a_service_manager_lists_its_commands(home_dir: Path) -> None:
+    plan = service.uninstall_plan("linux", home=home_dir, uid=UID, booted=False)
+    lines: list[str] = []
+    runner = service.RecordingRunner()
+    service.execute(plan, runner, dry_run=True, echo=lines.append)
+    assert runner.calls == []
+    assert "would run where systemd runs: systemctl --user disable --now baton.service" in lines
+
+
 # --- the real command, as a subprocess, on this machine ---
 
 
@@ -180,3 +229,21 @@ def test_platform_macos_renders_a_plist_anywhere_and_writes_nothing(home_dir: Pa
     assert "<key>RunAtLoad</key>" in done.stdout
     assert f"would run: launchctl bootstrap gui/{os.getuid()} {home_dir}/Library/LaunchAgents/" in done.stdout
     assert not (home_dir / "Library").exists()
+
+
+@pytest.mark.skipif(Path("/run/systemd/system").is_dir(), reason="systemd runs here: the commands would run")
+def test_the_dry_run_command_without_systemd_changes_nothing_and_says_what_it_would_do(
+    home_dir: Path, baton_home: Path
+) -> None:
+    baton_home.mkdir(exist_ok=True)
+    baton_home.chmod(0o755)
+    done = _baton(["service", "install", "--dry-run"], home_dir, baton_home)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    unit = home_dir / ".config/systemd/user/baton.service"
+    assert f"would write {unit}:" in out
+    assert "would run where systemd runs: systemctl --user daemon-reload" in out
+    assert "would run where systemd runs: systemctl --user enable --now baton.service" in out
+    assert f"would make {baton_home} private (mode 700)" in out
+    assert "is written" not in out and "\nwrote " not in out and "\nmade " not in out
+    assert not unit.exists() and stat.S_IMODE(baton_home.stat().st_mode) == 0o755  # nothing changed

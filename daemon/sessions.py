@@ -707,32 +707,58 @@ def close_now(
 
 
 def latest_session(conn: sqlite3.Connection) -> str | None:
-    """Return the id of the session with the most recent activity, or None when there is none."""
+    """Return the id of the latest session with messages, by the time of its last message, or None when
+    there is none.
+
+    Rows with no usage are never the default: `baton hook session-end` writes one for every session id it is
+    given, including a Claude Code session left before any prompt, and such a row shows in no report.
+    """
     row = conn.execute(
-        "SELECT session_id FROM sessions ORDER BY COALESCE(ended_ms, closed_ms, 0) DESC, session_id LIMIT 1"
+        "SELECT session_id FROM sessions WHERE messages > 0 AND ended_ms IS NOT NULL "
+        "ORDER BY ended_ms DESC, session_id LIMIT 1"
     ).fetchone()
     return str(row[0]) if row else None
+
+
+# A session the reports show: one with ledger rows (a row the hook made for a session without usage has none).
+_HAS_USAGE = "started_ms IS NOT NULL"
 
 
 def resolve_session(conn: sqlite3.Connection, ref: str | None) -> str | None:
     """Return the session named by `ref` (a full id or a unique prefix), or the latest one when `ref` is None.
 
-    Raise BatonError if `ref` matches no session or several.
+    Only sessions with usage (the ones the reports show) are matched. Raise BatonError if `ref` matches no
+    session or several, or names a session with no usage recorded (an entry there would show nowhere).
     """
     from daemon.errors import BatonError
 
     if ref is None:
         return latest_session(conn)
     rows = [
-        r[0] for r in conn.execute("SELECT session_id FROM sessions WHERE session_id LIKE ? || '%'", (ref,))
+        r[0]
+        for r in conn.execute(
+            f"SELECT session_id FROM sessions WHERE {_HAS_USAGE} AND substr(session_id, 1, ?) = ?",
+            (len(ref), ref),
+        )
     ]
     if ref in rows:
         return ref
-    if not rows:
-        raise BatonError(f"no session matches {ref!r}", hint="`baton report recent` lists the sessions")
     if len(rows) > 1:
         raise BatonError(f"{ref!r} matches {len(rows)} sessions", hint="give more characters of the id")
-    return str(rows[0])
+    if rows:
+        return str(rows[0])
+    empty = conn.execute(
+        f"SELECT session_id FROM sessions WHERE NOT ({_HAS_USAGE}) AND substr(session_id, 1, ?) = ? "
+        "ORDER BY session_id = ? DESC, session_id LIMIT 1",
+        (len(ref), ref, ref),
+    ).fetchone()
+    if empty is not None:
+        raise BatonError(
+            f"session {empty[0]!r} has no usage recorded, so no report would show what you attach to it",
+            hint="Claude Code ended it before any response (or baton does not read its transcript's "
+            "directory); `baton report recent` lists the sessions with usage",
+        )
+    raise BatonError(f"no session matches {ref!r}", hint="`baton report recent` lists the sessions")
 
 
 def refresh_db(db_path: Path, settings: SessionSettings, *, pricing_mode: str = "auto") -> RefreshResult:

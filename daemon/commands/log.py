@@ -1,7 +1,10 @@
 """`baton log`, `baton note`, `baton tag`: what a session delivered, in the person's words.
 
 A logged entry attaches to the session named with --session (a full id or a unique prefix) or, by default, the
-session with the latest activity. Entries, notes and tags live in their own tables and survive every refresh.
+latest session with messages (by its last message). A session without usage (Claude Code left before any
+prompt: the SessionEnd hook still records its id) is never the default, and naming one is an error, since no
+report would show what is attached to it. Entries, notes and tags live in their own tables and survive every
+refresh.
 """
 
 from __future__ import annotations

@@ -1,0 +1,133 @@
+"""Which session `baton log`, `note` and `tag` attach to, on a real ledger: by default the latest session with
+messages (by its last message), never a row the SessionEnd hook wrote for a session without usage.
+
+`baton hook session-end` records every session id it is given, including a Claude Code session left before
+any prompt (the usual "opened claude, quit"): such a row has no figures and shows in no report, so an entry
+attached to it would be lost from view.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from daemon import sessions
+from daemon.cli import cli
+from daemon.config import load_settings
+from daemon.errors import BatonError
+from tests.sessions.fixture_ledger import A, E, Ev, add
+
+ROOT = Path(__file__).resolve().parents[2]
+PHANTOM = "eeee5555-0000-4000-8000-0000000000ff"  # shares E's first 8 characters
+
+
+def _ok(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _fail(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code != 0, result.output
+    return str(result.output) + str(result.exception or "")
+
+
+def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def _session_end(session_id: str) -> None:
+    """Run the real SessionEnd hook, as Claude Code does when someone quits."""
+    done = subprocess.run(
+        [sys.executable, "-m", "daemon", "hook", "session-end"],
+        input=json.dumps({"session_id": session_id, "hook_event_name": "SessionEnd", "reason": "other"}),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=os.environ.copy(),
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_quitting_claude_without_a_prompt_does_not_steal_log_note_and_tag(
+    filled: Path, claude_dir: Path
+) -> None:
+    _ok("report", "summary")  # the records exist, as they would under the daemon
+    _session_end("../../etc")  # the reviewer's repro: a session with no usage, closed now
+    assert _rows(filled, "SELECT COUNT(*) FROM sessions WHERE session_id = '../../etc'") == [(1,)]
+
+    out = _ok("log", "quick", "shipped it", "high")
+    assert "Logged high: shipped it -> session eeee5555 (terraform-gcp, $4.00)" in out
+    _ok("note", "the real one")
+    _ok("tag", "kept")
+    assert _rows(filled, "SELECT session_id FROM value_logs") == [(E,)]
+    assert _rows(filled, "SELECT session_id FROM session_notes") == [(E,)]
+    assert _rows(filled, "SELECT session_id FROM session_tags") == [(E,)]
+    # ... and what was logged shows where people look.
+    assert json.loads(_ok("report", "value", "--json"))["rows"][0] == {
+        "value": "high",
+        "sessions": 1,
+        "tokens": 4_400,
+        "cost_usd": 4.0,
+        "avg_cost_usd": 4.0,
+    }
+    assert json.loads(_ok("report", "recent", "--json", "-n", "1"))["rows"][0]["tags"] == "kept"
+
+
+def test_the_default_is_the_session_with_the_last_message(filled: Path, claude_dir: Path) -> None:
+    # A started first but is resumed after E's last message: it is the latest session now.
+    add(filled, [Ev(A, "2026-03-29T02:00:00Z", inp=1, cwd="/work/repos/terraform-aws")])
+    # A session whose only line is a '<synthetic>' one (no message) is later still, and is not the default.
+    add(filled, [Ev("9999aaaa-synthetic-only", "2026-03-30T00:00:00Z", model="<synthetic>")])
+    out = _ok("log", "quick", "resumed the migration", "medium")
+    assert "-> session aaaa1111 (terraform-aws, $2.50)" in out
+    assert _rows(filled, "SELECT session_id FROM value_logs") == [(A,)]
+
+
+def test_naming_a_session_without_usage_is_a_clear_error(filled: Path, claude_dir: Path) -> None:
+    _ok("report", "summary")
+    _session_end(PHANTOM)
+    for args in (
+        ("log", "quick", "x", "high", "--session", PHANTOM),
+        ("note", PHANTOM, "text"),
+        ("tag", PHANTOM, "t"),
+        ("log", "quick", "x", "high", "--session", "eeee5555-0000-4000-8000-0000000000f"),  # its prefix
+    ):
+        message = _fail(*args)
+        assert f"session '{PHANTOM}' has no usage recorded" in message
+        assert "no report would show" in message
+    assert _rows(filled, "SELECT COUNT(*) FROM value_logs") == [(0,)]
+    assert _rows(filled, "SELECT COUNT(*) FROM session_notes") == [(0,)]
+    # It shares E's first characters, yet a prefix still names E alone: rows without usage are not candidates.
+    assert "-> session eeee5555 " in _ok("log", "quick", "by prefix", "low", "--session", "eeee")
+    assert _rows(filled, "SELECT session_id FROM value_logs") == [(E,)]
+
+
+def test_with_only_sessions_without_usage_nothing_is_attached(baton_home: Path, claude_dir: Path) -> None:
+    _session_end("0123abcd-never-prompted")
+    assert "kept unattached" in _ok("log", "quick", "planned the week", "maintenance")
+    assert _rows(baton_home / "baton.db", "SELECT session_id FROM value_logs") == [(None,)]
+    assert "no session recorded yet" in _fail("note", "text")
+
+
+def test_prefixes_are_plain_text_not_like_patterns(filled: Path) -> None:
+    with sessions.connect(filled) as conn:
+        sessions.refresh(conn, load_settings().sessions, now_ms=0)
+        assert sessions.resolve_session(conn, "aaaa1111") == A
+        for pattern in ("aaaa_111", "%111", "AAAA1111"):  # LIKE would have matched each of these
+            with pytest.raises(BatonError, match="no session matches"):
+                sessions.resolve_session(conn, pattern)

@@ -180,6 +180,39 @@ def load_sessions(
     ]
 
 
+def load_session_ids(conn: sqlite3.Connection) -> list[str]:
+    """Return the ids of every session with usage (the ones a prefix can name), whatever the period."""
+    return [str(r[0]) for r in conn.execute("SELECT session_id FROM sessions WHERE started_ms IS NOT NULL")]
+
+
+def short_ids(ids: Iterable[str], known: Iterable[str] = (), minimum: int = 8) -> dict[str, str]:
+    """Return each of `ids` shortened, as git shortens commit ids: the shortest prefix of at least `minimum`
+    characters that no other id (of `ids` and `known`) starts with. An id that is the start of another stays
+    whole (naming it in full picks it).
+
+    Example: session-alpha, session-beta -> session-a, session-b; 4d5611e5-... -> 4d5611e5.
+    """
+    wanted = list(ids)
+    ordered = sorted(set(known) | set(wanted))
+    at = {sid: i for i, sid in enumerate(ordered)}
+
+    def common(a: str, b: str) -> int:
+        n = 0
+        for x, y in zip(a, b, strict=False):
+            if x != y:
+                break
+            n += 1
+        return n
+
+    out: dict[str, str] = {}
+    for sid in wanted:
+        i = at[sid]
+        # In sorted order the ids sharing the longest prefix with `sid` are its neighbours.
+        shared = max((common(sid, ordered[j]) for j in (i - 1, i + 1) if 0 <= j < len(ordered)), default=0)
+        out[sid] = sid[: max(minimum, shared + 1)]
+    return out
+
+
 def _grouped(conn: sqlite3.Connection, sql: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for sid, text in conn.execute(sql):
@@ -398,12 +431,16 @@ def by_model(models: Sequence[ModelRow]) -> Report:
     return Report("By model", columns, rows, totals)
 
 
-def recent(sessions: Sequence[SessionRow], tz: tzinfo, limit: int = 10) -> Report:
-    """Return the `limit` most recently started sessions, newest first."""
+def recent(sessions: Sequence[SessionRow], tz: tzinfo, limit: int = 10, known: Iterable[str] = ()) -> Report:
+    """Return the `limit` most recently started sessions, newest first. The table shows each id by its
+    shortest unambiguous prefix among the sessions and `known` (every session id, for prefixes that
+    `--session` accepts); JSON and CSV keep the full ids."""
     chosen = sorted(sessions, key=lambda s: (s.started_ms, s.session_id), reverse=True)[:limit]
+    short = short_ids([s.session_id for s in chosen], [*known, *(s.session_id for s in sessions)])
     rows = tuple(
         {
             "session_id": s.session_id,
+            "_short_session_id": short[s.session_id],
             "started": local(s.started_ms, tz).isoformat(timespec="seconds"),
             "active_min": _minutes(s.active_ms),
             "messages": s.messages,
@@ -482,14 +519,20 @@ def trends(sessions: Sequence[SessionRow], tz: tzinfo, first: date, last: date, 
     return Report(f"Trends ({window}-day rolling average)", columns, tuple(rows))
 
 
-def _value_patterns(rated: Sequence[SessionRow]) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """Return the value report's figures (zero share, median, patterns) and notes, from rated sessions."""
+def _value_patterns(
+    rated: Sequence[SessionRow], known: Iterable[str]
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Return the value report's figures (zero share, median, patterns) and notes, from rated sessions (ids in
+    the notes shortened among `known`)."""
     median = statistics.median(s.cost_usd for s in rated) if rated else 0.0
     high_low = [s.session_id for s in rated if s.cost_usd >= median and s.value in LOW_VALUES]
     low_high = [s.session_id for s in rated if s.cost_usd < median and s.value == "high"]
     debt = [s for s in rated if s.value == "debt"]
     refactor = [s for s in rated if s.value == "refactor"]
     zero = sum(1 for s in rated if s.value == "zero")
+    short = short_ids([*high_low, *low_high], known)
+    high_low_ids = ", ".join(short[i] for i in high_low) or "none"
+    low_high_ids = ", ".join(short[i] for i in low_high) or "none"
     extra: dict[str, Any] = {
         "rated_sessions": len(rated),
         "zero_value_share": round(100 * zero / len(rated), 2) if rated else 0.0,
@@ -502,19 +545,23 @@ def _value_patterns(rated: Sequence[SessionRow]) -> tuple[dict[str, Any], tuple[
     }
     notes: tuple[str, ...] = (
         f"Rated sessions: {len(rated)}; zero value: {extra['zero_value_share']}%.",
-        f"High cost + low value (cost >= median ${median:.2f}): {', '.join(_short(high_low)) or 'none'}"
-        " (burning tokens on busywork?)",
-        f"Low cost + high value: {', '.join(_short(low_high)) or 'none'} (leverage: document and repeat)",
+        f"High cost + low value (cost >= median ${median:.2f}): {high_low_ids} (burning tokens on busywork?)",
+        f"Low cost + high value: {low_high_ids} (leverage: document and repeat)",
         f"Debt vs refactor: {len(debt)} vs {len(refactor)} sessions"
         + (f" (ratio {extra['debt_to_refactor']})" if refactor else ""),
     )
     return extra, notes
 
 
-def value(sessions: Sequence[SessionRow], unattached: Sequence[tuple[str, int | None]] = ()) -> Report:
+def value(
+    sessions: Sequence[SessionRow],
+    unattached: Sequence[tuple[str, int | None]] = (),
+    known: Iterable[str] = (),
+) -> Report:
     """Return cost per value class, the share of zero-value sessions among rated ones, and the patterns:
     high cost with low value, low cost with high value (against the median cost of rated sessions), and
-    debt against refactor. `unattached` lists (value, tokens) of entries logged before any session existed."""
+    debt against refactor. `unattached` lists (value, tokens) of entries logged before any session existed;
+    `known` (every session id) makes the ids the notes name unambiguous prefixes."""
     groups: dict[str, list[SessionRow]] = {}
     for s in sessions:
         groups.setdefault(s.value or UNRATED, []).append(s)
@@ -530,7 +577,9 @@ def value(sessions: Sequence[SessionRow], unattached: Sequence[tuple[str, int | 
         for name in order
         if name in groups
     )
-    extra, notes = _value_patterns([s for s in sessions if s.value])
+    extra, notes = _value_patterns(
+        [s for s in sessions if s.value], [*known, *(s.session_id for s in sessions)]
+    )
     if unattached:
         loose: dict[str, dict[str, int]] = {}
         for v, tokens in unattached:
@@ -548,10 +597,6 @@ def value(sessions: Sequence[SessionRow], unattached: Sequence[tuple[str, int | 
         Column("avg_cost_usd", "Avg cost", "usd"),
     )
     return Report("Cost per value class", columns, rows, extra=extra, notes=notes)
-
-
-def _short(ids: Iterable[str]) -> list[str]:
-    return [i[:8] for i in ids]
 
 
 def compare(groups: Sequence[tuple[str, Sequence[SessionRow]]]) -> Report:
@@ -602,7 +647,7 @@ def _cell(v: Any, kind: str) -> str:
     if isinstance(v, bool):
         return "yes" if v else ""
     if kind == "id":
-        return str(v)[:8]
+        return str(v)  # render_table passes the shortest unique prefix the report computed
     if kind == "time":
         return str(v)[:16].replace("T", " ")
     if kind == "int" and isinstance(v, (int, float)):
@@ -618,13 +663,23 @@ def _cell(v: Any, kind: str) -> str:
     return str(v)
 
 
+def _shown(row: dict[str, Any], column: Column) -> Any:
+    """Return the value a table cell shows: an id by the shortest unique prefix the report computed (else 8
+    characters)."""
+    v = row.get(column.key)
+    if column.kind != "id" or v is None:
+        return v
+    return row.get(f"_short_{column.key}", str(v)[:8])
+
+
+def _kind(row: dict[str, Any], column: Column) -> str:
+    return str(row.get("_kind", column.kind)) if column.key == "value" else column.kind
+
+
 def render_table(report: Report) -> str:
     """Return the report as an aligned text table (numbers right-aligned), with totals and notes below."""
     cols = report.columns
-    body = [
-        [_cell(r.get(c.key), r.get("_kind", c.kind) if c.key == "value" else c.kind) for c in cols]
-        for r in report.rows
-    ]
+    body = [[_cell(_shown(r, c), _kind(r, c)) for c in cols] for r in report.rows]
     if report.totals:
         body.append([_cell(report.totals.get(c.key), c.kind) if c.key in report.totals else "" for c in cols])
     header = [c.header for c in cols]

@@ -44,7 +44,16 @@ def _describe(paths: BatonPaths, sid: str | None) -> str:
     with sessions.connect(paths.ledger_db) as conn:
         row = conn.execute("SELECT git_repo, cost_usd FROM sessions WHERE session_id = ?", (sid,)).fetchone()
     repo, cost = (row[0], row[1]) if row else (None, 0.0)
-    return f"session {sid[:8]}" + (f" ({repo}, ${cost:.2f})" if repo else "")
+    return f"session {_short(paths, sid)}" + (f" ({repo}, ${cost:.2f})" if repo else "")
+
+
+def _short(paths: BatonPaths, sid: str) -> str:
+    """Return the id as `baton report recent` shows it: its shortest unambiguous prefix (8 or more)."""
+    from daemon import session_reports
+
+    with sessions.connect(paths.ledger_db) as conn:
+        known = session_reports.load_session_ids(conn)
+    return session_reports.short_ids([sid], known)[sid]
 
 
 def record_value(
@@ -147,7 +156,7 @@ def note(args: tuple[str, ...]) -> None:
             "INSERT INTO session_notes (session_id, ts_ms, text) VALUES (?, ?, ?)",
             (sid, int(time.time() * 1000), text),
         )
-    click.echo(f"Noted on session {sid[:8]}.")
+    click.echo(f"Noted on session {_short(paths, sid)}.")
 
 
 @click.command("tag")
@@ -161,4 +170,4 @@ def tag(args: tuple[str, ...]) -> None:
             "INSERT INTO session_tags (session_id, tag, ts_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             (sid, name, int(time.time() * 1000)),
         )
-    click.echo(f"Tagged session {sid[:8]}: {name}")
+    click.echo(f"Tagged session {_short(paths, sid)}: {name}")

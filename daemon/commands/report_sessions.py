@@ -191,8 +191,15 @@ def _pricing_mode(paths: BatonPaths) -> str:
 @report_options
 @click.option("-n", "--limit", default=10, show_default=True, type=click.IntRange(1, 10_000))
 def recent(since: str | None, until: str | None, tz_name: str | None, fmt: str | None, limit: int) -> None:
-    """The latest sessions: start, active time, messages, tokens, cost, repo, category, value and tags."""
-    _simple(lambda rows, p: sr.recent(rows, p.tz, limit))(since, until, tz_name, fmt)
+    """The latest sessions: start, active time, messages, tokens, cost, repo, category, value and tags.
+
+    Ids show as their shortest unambiguous prefix (at least 8 characters), which `--session` accepts."""
+    paths = BatonPaths.from_env()
+    p = period(paths, since, until, tz_name)
+    with opened(paths) as conn:
+        rows = sr.load_sessions(conn, p.since_ms, p.until_ms)
+        known = sr.load_session_ids(conn)
+    _emit(sr.recent(rows, p.tz, limit, known), fmt)
 
 
 def _span(p: Period, default_days: int) -> tuple[date, date]:
@@ -224,7 +231,8 @@ def value(since: str | None, until: str | None, tz_name: str | None, fmt: str | 
     with opened(paths) as conn:
         rows = sr.load_sessions(conn, p.since_ms, p.until_ms)
         loose = sr.load_unattached(conn, p.since_ms, p.until_ms)
-    _emit(sr.value(rows, loose), fmt)
+        known = sr.load_session_ids(conn)
+    _emit(sr.value(rows, loose, known), fmt)
 
 
 @click.command("compare")

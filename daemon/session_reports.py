@@ -519,12 +519,31 @@ def trends(sessions: Sequence[SessionRow], tz: tzinfo, first: date, last: date, 
     return Report(f"Trends ({window}-day rolling average)", columns, tuple(rows))
 
 
+NOT_RATED = (
+    "No session in this period is rated yet, so there is no zero-value share and no pattern to show.",
+    'Rate the latest session with: baton log quick "what it delivered" high',
+    "(--session ID for another one; values: high, medium, low, zero, creation, maintenance, debt, refactor)",
+)
+
+
 def _value_patterns(
     rated: Sequence[SessionRow], known: Iterable[str]
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Return the value report's figures (zero share, median, patterns) and notes, from rated sessions (ids in
-    the notes shortened among `known`)."""
-    median = statistics.median(s.cost_usd for s in rated) if rated else 0.0
+    the notes shortened among `known`). With none rated there is no share, median or pattern: the figures are
+    None (empty lists for the patterns) and the notes say how to rate a session instead."""
+    if not rated:
+        return {
+            "rated_sessions": 0,
+            "zero_value_share": None,
+            "median_cost_usd": None,
+            "high_cost_low_value": [],
+            "low_cost_high_value": [],
+            "debt": {"sessions": 0, "cost_usd": 0.0},
+            "refactor": {"sessions": 0, "cost_usd": 0.0},
+            "debt_to_refactor": None,
+        }, NOT_RATED
+    median = statistics.median(s.cost_usd for s in rated)
     high_low = [s.session_id for s in rated if s.cost_usd >= median and s.value in LOW_VALUES]
     low_high = [s.session_id for s in rated if s.cost_usd < median and s.value == "high"]
     debt = [s for s in rated if s.value == "debt"]
@@ -535,7 +554,7 @@ def _value_patterns(
     low_high_ids = ", ".join(short[i] for i in low_high) or "none"
     extra: dict[str, Any] = {
         "rated_sessions": len(rated),
-        "zero_value_share": round(100 * zero / len(rated), 2) if rated else 0.0,
+        "zero_value_share": round(100 * zero / len(rated), 2),
         "median_cost_usd": _money(median),
         "high_cost_low_value": high_low,
         "low_cost_high_value": low_high,

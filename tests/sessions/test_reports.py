@@ -142,6 +142,23 @@ def test_value_report_and_patterns(run: Any) -> None:
     assert "Low cost + high value: cccc3333" in table
 
 
+def test_value_report_with_nothing_rated_says_so_and_how_to_rate(run: Any) -> None:
+    table = run("report", "value")
+    assert "unrated" in table and "$7.31" in table  # what there is: five unrated sessions
+    assert "No session in this period is rated yet, so there is no zero-value share" in table
+    assert 'baton log quick "what it delivered" high' in table
+    for misleading in ("%", "median", "busywork", "none"):
+        assert misleading not in table.split("Avg cost")[1], misleading
+    report = _json(run, "value")
+    assert report["rated_sessions"] == 0
+    assert report["zero_value_share"] is None and report["median_cost_usd"] is None
+    assert report["high_cost_low_value"] == report["low_cost_high_value"] == []
+    # Rated sessions outside the period do not count for it.
+    run("log", "quick", "early work", "zero", "--session", A[:8])
+    assert "is rated yet" in run("report", "value", "--since", "2026-03-03")
+    assert "zero value: 100.0%" in run("report", "value", "--until", "2026-03-02")
+
+
 def test_compare_before_and_after_a_date(run: Any) -> None:
     rows = _json(run, "compare", "--before-after", "2026-03-06")["rows"]
     before, after = rows

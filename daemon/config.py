@@ -7,17 +7,28 @@ reported instead of silently ignored. Read once at the edge (CLI or daemon start
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
@@ -123,22 +134,29 @@ class QuotaSettings(Section):
         return self
 
 
-def _thresholds(value: list[int]) -> list[int]:
-    for i, t in enumerate(value):
-        if not 1 <= t <= 100:
-            raise ValueError(f"thresholds[{i}] = {t}: must be between 1 and 100")
-    return sorted(set(value))
+def _percent(value: int) -> int:
+    if not 1 <= value <= 100:
+        raise ValueError(f"{value} is out of range: must be between 1 and 100")
+    return value
+
+
+# Each item is checked on its own, so every bad item is reported (at its index), not only the first.
+Percents = Annotated[list[Annotated[int, AfterValidator(_percent)]], AfterValidator(lambda v: sorted(set(v)))]
 
 
 class AlertSettings(Section):
-    thresholds: list[int] = Field(default_factory=lambda: [80, 90, 95])
-    weekly_thresholds: list[int] = Field(default_factory=lambda: [80, 90, 95])
+    thresholds: Percents = Field(
+        default_factory=lambda: [80, 90, 95],
+        description="notify as the 5-hour window passes each percentage (1-100)",
+    )
+    weekly_thresholds: Percents = Field(
+        default_factory=lambda: [80, 90, 95],
+        description="notify as the weekly limit passes each percentage (1-100)",
+    )
     reset_notice: bool = Field(default=True, description="say when a window resets and the quota is back")
     daily_budget_usd: float | None = Field(default=None, gt=0, description="API plans: alert on daily spend")
     weekly_budget_usd: float | None = Field(default=None, gt=0)
     monthly_budget_usd: float | None = Field(default=None, gt=0)
-
-    _check = field_validator("thresholds", "weekly_thresholds")(classmethod(lambda cls, v: _thresholds(v)))
 
 
 class NotifySettings(Section):
@@ -219,13 +237,56 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = _TOML_FILE.get("path")
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _EnvSource(settings_cls)]
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
 
 
 _TOML_FILE: dict[str, Path | None] = {"path": None}
+# (dotted key, variable, JSON error) for each BATON_* value that is not the JSON its setting needs, noted by
+# _EnvSource during one load_settings call.
+_ENV_JSON_PROBLEMS: list[tuple[str, str, str]] = []
+
+
+class _EnvSource(EnvSettingsSource):
+    """The BATON_* source, noting each variable whose value is not valid JSON (for a list or table setting)
+    and leaving it out, instead of failing the whole source at the first one: every problem gets named."""
+
+    def prepare_field_value(
+        self, field_name: str, field: FieldInfo, value: Any, value_is_complex: bool
+    ) -> Any:
+        try:
+            return super().prepare_field_value(field_name, field, value, value_is_complex)
+        except json.JSONDecodeError as exc:  # the whole section as JSON (BATON_ALERTS='{...}') did not decode
+            _ENV_JSON_PROBLEMS.append((field_name, f"{self.env_prefix}{field_name}", str(exc)))
+            return self.explode_env_vars(field_name, field, self.env_vars) or None
+
+    def explode_env_vars(
+        self, field_name: str, field: FieldInfo, env_vars: Mapping[str, str | None]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        prefix = self.env_prefix if self.case_sensitive else self.env_prefix.lower()
+        for name, value in env_vars.items():
+            if not name.startswith(prefix):
+                continue
+            try:
+                one = super().explode_env_vars(field_name, field, {name: value})
+            except json.JSONDecodeError as exc:
+                key = name[len(self.env_prefix) :].replace(str(self.env_nested_delimiter), ".")
+                _ENV_JSON_PROBLEMS.append((key, name, str(exc)))
+                continue
+            _merge(result, one)
+        return result
+
+
+def _merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
+    """Merge nested dict `new` into `into`, key by key."""
+    for key, value in new.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
 
 
 def format_error(error: Mapping[str, Any], where: str | None = None) -> str:
@@ -286,16 +347,22 @@ def _where(error: Mapping[str, Any], file: Path, text: str, env: Mapping[str, st
     return f"{file.name} line {line}" if line else None
 
 
-def _env_json_problem(message: str, env: Mapping[str, str]) -> str:
-    """Return pydantic-settings' "error parsing value for field" as a problem naming the BATON_* variables."""
+def _env_json_problem(key: str, variable: str, error: str, env: Mapping[str, str]) -> str:
+    """Return a BATON_* value that is not valid JSON as a problem naming the setting and the variable."""
+    name = next((k for k in env if k.upper() == variable.upper()), variable.upper())
+    return (
+        f"At '{key.lower()}' (from ${name}): not valid JSON ({error}); lists and tables are JSON"
+        " in the environment, e.g. BATON_ALERTS__THRESHOLDS='[80, 90, 95]'"
+    )
+
+
+def _settings_error_problem(message: str, env: Mapping[str, str]) -> str:
+    """Return any other failure of a settings source (unexpected) as a problem naming the section."""
     match = re.search(r'field "(\w+)"', message)
     section = match.group(1) if match else ""
     names = sorted(k for k in env if section and k.upper().startswith(f"BATON_{section.upper()}"))
     where = ", ".join(f"${n}" for n in names) or "a BATON_* variable"
-    return (
-        f"At '{section or '(top level)'}' (from {where}): not valid JSON (lists and tables are JSON"
-        " in the environment, e.g. BATON_ALERTS__THRESHOLDS='[80, 90, 95]')"
-    )
+    return f"At '{section or '(top level)'}' (from {where}): {message}"
 
 
 def load_settings(paths: BatonPaths | None = None, **overrides: Any) -> Settings:
@@ -317,14 +384,23 @@ def load_settings(paths: BatonPaths | None = None, **overrides: Any) -> Settings
         source = f"{file} and BATON_* variables" if env_set else str(file)
     else:
         source = "BATON_* environment variables"
+    _ENV_JSON_PROBLEMS.clear()
+    env: Mapping[str, str] = os.environ
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
-        env = os.environ
-        raise ConfigError(
-            [format_error(e, _where(e, file, text, env)) for e in exc.errors()], source
-        ) from exc
-    except SettingsError as exc:  # a BATON_* value that is not valid JSON for a list or table setting
-        raise ConfigError([_env_json_problem(str(exc), os.environ)], source) from exc
+        problems = [_env_json_problem(*p, env) for p in _ENV_JSON_PROBLEMS]
+        # A variable left out as not JSON did not set anything: the value checked came from the file.
+        left_out = {variable.upper() for _, variable, _ in _ENV_JSON_PROBLEMS}
+        env = {k: v for k, v in env.items() if k.upper() not in left_out}
+        problems += [format_error(e, _where(e, file, text, env)) for e in exc.errors()]
+        raise ConfigError(problems, source) from exc
+    except SettingsError as exc:
+        raise ConfigError([_settings_error_problem(str(exc), env)], source) from exc
     finally:
         _TOML_FILE["path"] = None
+    if _ENV_JSON_PROBLEMS:  # BATON_* values left out as not JSON: the rest was valid
+        problems = [_env_json_problem(*p, env) for p in _ENV_JSON_PROBLEMS]
+        _ENV_JSON_PROBLEMS.clear()
+        raise ConfigError(problems, source)
+    return settings

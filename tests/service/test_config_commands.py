@@ -119,8 +119,21 @@ def test_unknown_key_in_a_section_is_named(baton_home: Path) -> None:
 def test_out_of_range_threshold_is_named_with_its_index(baton_home: Path) -> None:
     problems = _problems(baton_home, "[alerts]\nthresholds = [80, 90, 105]\n")
     assert problems == [
-        "At 'alerts.thresholds' (config.toml line 2): thresholds[2] = 105: must be between 1 and 100"
+        "At 'alerts.thresholds[2]' (config.toml line 2): 105 is out of range: must be between 1 and 100"
     ]
+
+
+def test_every_out_of_range_threshold_is_named_not_only_the_first(baton_home: Path) -> None:
+    problems = _problems(baton_home, "[alerts]\nthresholds = [80, 150, -5]\nweekly_thresholds = [0]\n")
+    assert problems == [
+        "At 'alerts.thresholds[1]' (config.toml line 2): 150 is out of range: must be between 1 and 100",
+        "At 'alerts.thresholds[2]' (config.toml line 2): -5 is out of range: must be between 1 and 100",
+        "At 'alerts.weekly_thresholds[0]' (config.toml line 3): 0 is out of range: must be between 1 and 100",
+    ]
+
+
+def test_thresholds_are_still_sorted_without_repeats() -> None:
+    assert Settings(alerts={"thresholds": [95, 80, 80]}).alerts.thresholds == [80, 95]  # type: ignore[arg-type]
 
 
 def test_bad_time_zone_is_named(baton_home: Path) -> None:
@@ -153,6 +166,67 @@ def test_a_bad_value_in_the_environment_names_the_variable(
         load_settings(BatonPaths.from_env())
 
 
+def test_a_variable_that_is_not_json_is_named_at_its_key_with_every_other_bad_variable(
+    baton_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATON_ALERTS__THRESHOLDS", "[80,")
+    monkeypatch.setenv("BATON_QUOTA__PLAN", "maxx")
+    monkeypatch.setenv("BATON_SCHEDULER__MAX_RETRIES", "1000")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(BatonPaths.from_env())
+    problems = caught.value.problems
+    assert len(problems) == 3, problems
+    assert problems[0].startswith(
+        "At 'alerts.thresholds' (from $BATON_ALERTS__THRESHOLDS): not valid JSON (Expecting value"
+    )
+    assert any(p.startswith("At 'quota.plan' (from $BATON_QUOTA__PLAN): Input should be") for p in problems)
+    assert any(
+        p.startswith("At 'scheduler.max_retries' (from $BATON_SCHEDULER__MAX_RETRIES)") for p in problems
+    )
+
+
+def test_a_variable_that_is_not_json_is_reported_even_when_all_else_is_valid(
+    baton_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATON_ALERTS__WEEKLY_THRESHOLDS", "80, 90")
+    monkeypatch.setenv("BATON_QUOTA__PLAN", "max5")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(BatonPaths.from_env())
+    assert [p.split(": not valid JSON")[0] for p in caught.value.problems] == [
+        "At 'alerts.weekly_thresholds' (from $BATON_ALERTS__WEEKLY_THRESHOLDS)"
+    ]
+
+
+def test_a_whole_section_that_is_not_json_is_named_with_the_other_problems(
+    baton_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The file's own mistake is still found at its line: the variable left out sets nothing.
+    (baton_home / "config.toml").write_text("[alerts]\nthresholds = [0]\n")
+    monkeypatch.setenv("BATON_ALERTS", "{thresholds: [80]}")
+    monkeypatch.setenv("baton_general__log_level", "loud")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(BatonPaths.from_env())
+    problems = caught.value.problems
+    assert problems[0].startswith("At 'alerts' (from $BATON_ALERTS): not valid JSON")
+    assert problems[1:] == [
+        "At 'general.log_level' (from $baton_general__log_level): "
+        "Input should be 'debug', 'info', 'warning' or 'error'",
+        "At 'alerts.thresholds[0]' (config.toml line 2): 0 is out of range: must be between 1 and 100",
+    ]
+
+
+def test_json_variables_still_set_lists_and_sections(
+    baton_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATON_ALERTS", '{"thresholds": [50], "reset_notice": false}')
+    monkeypatch.setenv("BATON_ALERTS__WEEKLY_THRESHOLDS", "[60, 70]")
+    monkeypatch.setenv("BATON_LAUNCH__EXTRA_ARGS", '["--verbose"]')
+    settings = load_settings(BatonPaths.from_env())
+    assert settings.alerts.thresholds == [50] and settings.alerts.reset_notice is False
+    assert settings.alerts.weekly_thresholds == [60, 70]
+    assert settings.launch.extra_args == ["--verbose"]
+
+
 def test_validate_lists_every_problem_at_once_and_exits_78(baton_home: Path) -> None:
     (baton_home / "config.toml").write_text(
         "bogus = 1\n[general]\nlog_backups = 'many'\ntimezone = 'Mars/Olympus'\n[alerts]\nthresholds = [0]\n"
@@ -164,7 +238,7 @@ def test_validate_lists_every_problem_at_once_and_exits_78(baton_home: Path) -> 
         "At 'bogus' (config.toml line 1): unknown setting",
         "At 'general.log_backups' (config.toml line 3)",
         "At 'general.timezone' (config.toml line 4)",
-        "At 'alerts.thresholds' (config.toml line 6): thresholds[0] = 0",
+        "At 'alerts.thresholds[0]' (config.toml line 6): 0 is out of range",
     ):
         assert fragment in done.stderr
 

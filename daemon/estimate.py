@@ -136,6 +136,7 @@ class PhaseEstimate:
     spread: float = 0.0  # the range runs this fraction below the low hours' figure and above the high one's
     confidence_reason: str = ""
     stated: tuple[int, int] | None = None  # the plan's own figure, shown beside the estimate
+    hours_assumed: bool = False  # no duration in the plan: 1 hour counted
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,7 @@ def estimate_phase(
         spread=round(spread, 4),
         confidence_reason=why,
         stated=phase.stated,
+        hours_assumed=phase.hours_assumed,
     )
 
 

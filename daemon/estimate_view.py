@@ -38,7 +38,8 @@ _TYPE_SOURCE = {"given": "given", "inferred": "inferred from its words", "defaul
 
 def _phase_lines(p: PhaseEstimate) -> list[str]:
     """Return a phase's lines: its range and confidence, then how its figures were made."""
-    head = f"Phase {p.number}: {p.name} ({_span(p.hours_low, p.hours_high)}, {p.task_type}, "
+    span = _span(p.hours_low, p.hours_high) + (" assumed: no duration given" if p.hours_assumed else "")
+    head = f"Phase {p.number}: {p.name} ({span}, {p.task_type}, "
     lines = [
         head + f"{_TYPE_SOURCE.get(p.type_source, p.type_source)})",
         f"  {fmt_tokens(p.low)} - {fmt_tokens(p.high)} tokens, mid {fmt_tokens(p.mid)}; "
@@ -305,11 +306,23 @@ def render_report(
     )
     planned_h = f" (estimated {fmt_hours(est['hours_low'])} - {fmt_hours(est['hours_high'])})" if est else ""
     out.append(f"- **Duration**: {fmt_hours(worked_h)}{planned_h}")
-    if prog.original is not None:
+    if prog.original is not None and view.ended_ms is None:
+        share = prog.used / prog.original if prog.original else 0.0
+        out.append(
+            f"- **Tokens used so far**: {fmt_tokens(prog.used)}, {share:.0%} of the "
+            f"{fmt_tokens(prog.original)} estimated (the session is still running)"
+        )
+        if prog.projected is not None:
+            out.append(
+                f"- **Projected**: {fmt_tokens(prog.projected)} at the session's end "
+                f"({_pct(prog.projected_variance_pct)} against the estimate)"
+            )
+    elif prog.original is not None:
         out.append(
             f"- **Tokens used**: {fmt_tokens(prog.used)} (estimated {fmt_tokens(prog.original)}, "
             f"{_pct(variance_pct(prog.original, prog.used))})"
         )
+    if prog.original is not None:
         out.append(
             f"- **Finished phases**: {fmt_tokens(prog.done_actual)} against {fmt_tokens(prog.done_estimated)}"
             f" estimated, {_pct(prog.done_variance_pct)}: {rating(prog.done_variance_pct)}"

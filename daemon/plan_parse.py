@@ -189,6 +189,7 @@ class PlannedPhase:
     given_tokens: int | None
     line: int
     stated: tuple[int, int] | None = None  # the plan's own token range for a phase that also has hours
+    hours_assumed: bool = False  # the plan gave no duration: baton counted 1 hour
 
     @property
     def hours_mid(self) -> float | None:
@@ -502,7 +503,8 @@ def _finish(sec: _Section, preamble: _Section, source: str, warnings: list[str])
     tokens = sec.tokens
     if tokens is None and duration is None and sec.stated is not None:
         tokens = round(sum(sec.stated) / 2)  # no hours: the plan's own figure is the estimate
-    if duration is None and tokens is None:
+    assumed = duration is None and tokens is None
+    if assumed:
         warnings.append(f"{source}:{sec.line}: phase {sec.name!r} states no duration; counted as 1 hour")
         duration = (1.0, 1.0)
     if duration is not None and duration[1] <= 0:
@@ -520,6 +522,7 @@ def _finish(sec: _Section, preamble: _Section, source: str, warnings: list[str])
         given_tokens=tokens,
         line=sec.line,
         stated=sec.stated if duration is not None else None,
+        hours_assumed=assumed,
     )
 
 
@@ -556,5 +559,8 @@ def _objectives(lines: list[str]) -> tuple[PlannedPhase, ...]:
             )
         )
     if phases and all(p.hours_low is None and p.given_tokens is None for p in phases):
-        phases = [PlannedPhase(**{**p.__dict__, "hours_low": 1.0, "hours_high": 1.0}) for p in phases]
+        phases = [
+            PlannedPhase(**{**p.__dict__, "hours_low": 1.0, "hours_high": 1.0, "hours_assumed": True})
+            for p in phases
+        ]
     return tuple(phases)

@@ -223,12 +223,14 @@ def _grouped(conn: sqlite3.Connection, sql: str) -> dict[str, list[str]]:
 def load_unattached(
     conn: sqlite3.Connection, since_ms: int | None, until_ms: int | None
 ) -> list[tuple[str, int | None]]:
-    """Return (value, tokens) of the value entries logged in the period that belong to no session."""
+    """Return (value, tokens) of the value entries logged in the period that belong to no session the reports
+    show: none at all, or one without usage (older versions attached entries to the row the SessionEnd hook
+    writes for a session left before any prompt)."""
     lo = since_ms if since_ms is not None else -(2**62)
     hi = until_ms if until_ms is not None else 2**62
     rows = conn.execute(
-        "SELECT value, tokens FROM value_logs WHERE session_id IS NULL AND ts_ms >= ? AND ts_ms <= ? "
-        "ORDER BY id",
+        "SELECT v.value, v.tokens FROM value_logs v LEFT JOIN sessions s ON s.session_id = v.session_id "
+        "WHERE s.started_ms IS NULL AND v.ts_ms >= ? AND v.ts_ms <= ? ORDER BY v.id",
         (lo, hi),
     ).fetchall()
     return [(str(r[0]), r[1]) for r in rows]

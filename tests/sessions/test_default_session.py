@@ -131,3 +131,19 @@ def test_prefixes_are_plain_text_not_like_patterns(filled: Path) -> None:
         for pattern in ("aaaa_111", "%111", "AAAA1111"):  # LIKE would have matched each of these
             with pytest.raises(BatonError, match="no session matches"):
                 sessions.resolve_session(conn, pattern)
+
+
+def test_entries_older_versions_attached_to_a_session_without_usage_still_show(
+    filled: Path, claude_dir: Path
+) -> None:
+    _ok("report", "summary")
+    _session_end("../../etc")
+    with sessions.connect(filled) as conn:  # what `baton log quick "shipped it" high` used to write
+        conn.execute(
+            "INSERT INTO value_logs (session_id, ts_ms, task, value, tokens) VALUES (?, 1, 'shipped it', "
+            "'high', 900)",
+            ("../../etc",),
+        )
+    report = json.loads(_ok("report", "value", "--json"))
+    assert report["unattached_logs"] == {"high": {"entries": 1, "tokens": 900}}
+    assert "Entries logged without a session: high 1" in _ok("report", "value")

@@ -233,3 +233,14 @@ def test_the_auto_plan_says_where_its_figure_comes_from() -> None:
     assert got == QuotaLimit(
         200_000, "settings quota.plan = auto: pro's figure until the daemon has worked out your plan"
     )
+
+
+def test_an_hour_baton_assumed_is_shown_as_assumed() -> None:
+    handoff = "# H\n## Next Session Objectives\n1. Write importer tests\n2. Fix CSV edge cases\n"
+    plan = parse_plan(handoff, "h.md")
+    est = estimate_plan(plan, default_calibration(), None)
+    assert all(p.hours_assumed and p.hours_low == 1.0 for p in est.phases)
+    assert "Phase 1: Write importer tests (1h assumed: no duration given, testing" in render_text(est)
+    timed = parse_plan("# P\n### Phase 1: Tests (2h)\nType: testing\n", "p.md")
+    (p,) = estimate_plan(timed, default_calibration(), None).phases
+    assert not p.hours_assumed

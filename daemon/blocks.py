@@ -36,6 +36,22 @@ class BlockEntry(NamedTuple):
         return self.input_tokens + self.output_tokens + self.cache_creation_tokens + self.cache_read_tokens
 
 
+class ModelUsage(NamedTuple):
+    """One model's share of a block (`identify_blocks(..., by_model=True)`)."""
+
+    model: str
+    entries: int
+    input_tokens: int
+    output_tokens: int
+    cache_creation_tokens: int
+    cache_read_tokens: int
+    cost: float
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_creation_tokens + self.cache_read_tokens
+
+
 @dataclass(frozen=True)
 class BurnRate:
     tokens_per_minute: float
@@ -71,6 +87,7 @@ class Block:
     burn_rate: BurnRate | None = None
     projection: Projection | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    by_model: tuple[ModelUsage, ...] = ()  # filled by `identify_blocks(..., by_model=True)`, most cost first
 
     @property
     def total_tokens(self) -> int:
@@ -83,11 +100,16 @@ def floor_to_hour(ts_ms: int) -> int:
 
 
 def identify_blocks(
-    entries: Sequence[BlockEntry], now_ms: int, *, block_ms: int = DEFAULT_BLOCK_MS, floor_ms: int = HOUR_MS
+    entries: Sequence[BlockEntry],
+    now_ms: int,
+    *,
+    block_ms: int = DEFAULT_BLOCK_MS,
+    floor_ms: int = HOUR_MS,
+    by_model: bool = False,
 ) -> list[Block]:
     """Return ccusage's blocks (gaps included) for `entries` (any order), with the active one's burn rate.
     A block starts at its first entry floored to `floor_ms` (the UTC hour; the daemon's sub-hour test
-    windows floor to the second)."""
+    windows floor to the second). With `by_model`, each block also carries its sums per model."""
     ordered = sorted(entries, key=lambda e: e.ts_ms)
     blocks: list[Block] = []
     current: list[BlockEntry] = []
@@ -96,7 +118,7 @@ def identify_blocks(
         if current:
             last = current[-1]
             if e.ts_ms - start > block_ms or e.ts_ms - last.ts_ms > block_ms:
-                blocks.append(_close(start, current, now_ms, block_ms))
+                blocks.append(_close(start, current, now_ms, block_ms, by_model))
                 if e.ts_ms - last.ts_ms > block_ms:
                     blocks.append(_gap(last.ts_ms + block_ms, e.ts_ms))
                 current = []
@@ -104,7 +126,7 @@ def identify_blocks(
             start = e.ts_ms - e.ts_ms % floor_ms
         current.append(e)
     if current:
-        blocks.append(_close(start, current, now_ms, block_ms))
+        blocks.append(_close(start, current, now_ms, block_ms, by_model))
     return blocks
 
 
@@ -112,7 +134,7 @@ def _gap(start_ms: int, end_ms: int) -> Block:
     return Block(start_ms, end_ms, None, False, True, 0, 0, 0, 0, 0, 0.0, ())
 
 
-def _close(start: int, entries: list[BlockEntry], now_ms: int, block_ms: int) -> Block:
+def _close(start: int, entries: list[BlockEntry], now_ms: int, block_ms: int, by_model: bool) -> Block:
     end = start + block_ms
     actual_end = entries[-1].ts_ms
     models: dict[str, None] = {}
@@ -135,11 +157,32 @@ def _close(start: int, entries: list[BlockEntry], now_ms: int, block_ms: int) ->
         models=tuple(models),
         first_ms=entries[0].ts_ms,
         limit_reset_ms=resets[0] if resets else None,
+        by_model=_by_model(entries) if by_model else (),
     )
     if not block.is_active:
         return block
     burn = burn_rate(block)
     return _with(block, burn, projection(block, burn, now_ms))
+
+
+def _by_model(entries: list[BlockEntry]) -> tuple[ModelUsage, ...]:
+    """Sum a block's entries per model (synthetic and model-less entries left out, as in its `models`),
+    most cost first, then by name."""
+    sums: dict[str, list[float]] = {}
+    for e in entries:
+        if e.model and e.model != SYNTHETIC:
+            s = sums.setdefault(e.model, [0, 0, 0, 0, 0, 0.0])
+            s[0] += 1
+            s[1] += e.input_tokens
+            s[2] += e.output_tokens
+            s[3] += e.cache_creation_tokens
+            s[4] += e.cache_read_tokens
+            s[5] += e.cost
+    found = [
+        ModelUsage(m, int(s[0]), int(s[1]), int(s[2]), int(s[3]), int(s[4]), float(s[5]))
+        for m, s in sums.items()
+    ]
+    return tuple(sorted(found, key=lambda u: (-u.cost, u.model)))
 
 
 def _with(block: Block, burn: BurnRate | None, proj: Projection | None) -> Block:

@@ -70,6 +70,24 @@ def iso_ms(ts_ms: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+def local_minute(ts_ms: int, zone: tzinfo) -> str:
+    """Return `ts_ms` as the wall-clock minute in `zone`: `2026-02-11 06:00`."""
+    return datetime.fromtimestamp(ts_ms / 1000, zone).strftime("%Y-%m-%d %H:%M")
+
+
+def local_iso(ts_ms: int, zone: tzinfo) -> str:
+    """Return `ts_ms` as ISO 8601 in `zone` with its offset, to the second: `2026-02-11T06:00:00+09:00`."""
+    return datetime.fromtimestamp(ts_ms // 1000, zone).isoformat(timespec="seconds")
+
+
+def zone_label(zone: tzinfo) -> str:
+    """Return a zone's IANA name (`Asia/Tokyo`), `UTC` for UTC, else `local time`."""
+    key = getattr(zone, "key", None)
+    if key:
+        return str(key)
+    return "UTC" if zone is UTC else "local time"
+
+
 def resolve_zone(name: str | None) -> tzinfo:
     """Return the IANA zone `name`, or the local zone when `name` is empty or unknown (as ccusage)."""
     if name:

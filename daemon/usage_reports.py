@@ -13,12 +13,12 @@ import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from daemon.errors import BatonError
-from daemon.timeutil import iso_ms, offset_ranges, resolve_zone
+from daemon.timeutil import iso_ms, local_iso, local_minute, offset_ranges, resolve_zone, zone_label
 
 if TYPE_CHECKING:
     from daemon.blocks import Block
@@ -285,9 +285,10 @@ def period_report(conn: sqlite3.Connection, kind: str, opts: ReportOptions) -> R
 
 
 def blocks_report(
-    conn: sqlite3.Connection, opts: ReportOptions, now_ms: int
+    conn: sqlite3.Connection, opts: ReportOptions, now_ms: int, *, by_model: bool = False
 ) -> tuple[list[Block], list[str]]:
-    """Return ccusage's 5-hour blocks over the ledger (local-day and project filters), and unpriced models."""
+    """Return ccusage's 5-hour blocks over the ledger (local-day and project filters), and unpriced models;
+    with `by_model`, each block carries its sums per model."""
     cte, tz_params = _tz_cte(conn, opts.zone)
     where, params = _filters(opts)
     sql = (
@@ -304,7 +305,7 @@ def blocks_report(
         entries.append(BlockEntry(ts, inp, out, cc, cr, float(cost), label))
         if no_price and label and label != SYNTHETIC:
             unpriced.add(label)
-    blocks = identify_blocks(entries, now_ms)
+    blocks = identify_blocks(entries, now_ms, by_model=by_model)
     resets = conn.execute(
         "SELECT ts_ms, reset_at_ms FROM limit_events WHERE reset_at_ms IS NOT NULL ORDER BY ts_ms"
     ).fetchall()
@@ -370,12 +371,13 @@ def report_json(report: Report) -> dict[str, Any]:
     return {report.kind: rows, "totals": _token_fields(report.totals)}
 
 
-def blocks_json(blocks: list[Block]) -> dict[str, Any]:
-    """Return blocks as ccusage 20's `blocks --json` object."""
-    return {"blocks": [_block_json(b) for b in blocks]}
+def blocks_json(blocks: list[Block], breakdown: bool = False) -> dict[str, Any]:
+    """Return blocks as ccusage 20's `blocks --json` object; with `breakdown`, each block also has
+    `modelBreakdowns` shaped as in the daily report (ccusage's blocks have no such field)."""
+    return {"blocks": [_block_json(b, breakdown) for b in blocks]}
 
 
-def _block_json(b: Block) -> dict[str, Any]:
+def _block_json(b: Block, breakdown: bool = False) -> dict[str, Any]:
     item: dict[str, Any] = {
         "actualEndTime": iso_ms(b.actual_end_ms) if b.actual_end_ms is not None else None,
         "burnRate": None,
@@ -410,6 +412,19 @@ def _block_json(b: Block) -> dict[str, Any]:
         }
     if b.limit_reset_ms is not None:
         item["usageLimitResetTime"] = iso_ms(b.limit_reset_ms)
+    if breakdown:
+        item["modelBreakdowns"] = [
+            {
+                "cacheCreationTokens": u.cache_creation_tokens,
+                "cacheReadTokens": u.cache_read_tokens,
+                "cost": u.cost,
+                "entries": u.entries,
+                "inputTokens": u.input_tokens,
+                "modelName": u.model,
+                "outputTokens": u.output_tokens,
+            }
+            for u in b.by_model
+        ]
     return item
 
 
@@ -423,6 +438,7 @@ def dumps(data: Mapping[str, Any]) -> str:
 # ---- tables, CSV and the chart -------------------------------------------------------------------
 
 _HEADERS = ("Input", "Output", "Cache Create", "Cache Read", "Total Tokens", "Cost (USD)")
+_FIRST = {"session": "Session", "daily": "Date", "weekly": "Week", "monthly": "Month"}
 
 
 def _cells(t: Tokens) -> list[str]:
@@ -436,21 +452,53 @@ def _cells(t: Tokens) -> list[str]:
     ]
 
 
+def plain_number(x: float) -> str:
+    """Return a cost for machines: every digit `--json` gives, as a plain decimal (`0.00001`, not `1e-05`)."""
+    from decimal import Decimal
+
+    return format(Decimal(repr(x)), "f")
+
+
+def _plain_cells(t: Tokens) -> list[str]:
+    return [str(v) for v in (t.input, t.output, t.cache_creation, t.cache_read, t.total)] + [
+        plain_number(t.cost)
+    ]
+
+
 def _short(model: str) -> str:
     return model.removeprefix("claude-")
 
 
+def _by_cost(models: Mapping[str, Tokens]) -> list[tuple[str, Tokens]]:
+    return sorted(models.items(), key=lambda kv: (-kv[1].cost, kv[0]))
+
+
 def table_rows(report: Report, breakdown: bool) -> tuple[list[str], list[list[str]]]:
     """Return the header and rows of the readable table (with breakdown: a row per model under each)."""
-    first = {"session": "Session", "daily": "Date", "weekly": "Week", "monthly": "Month"}[report.kind]
-    header = [first, "Models", *_HEADERS]
+    header = [_FIRST[report.kind], "Models", *_HEADERS]
     rows: list[list[str]] = []
     for r in report.rows:
         rows.append([r.period, ", ".join(_short(m) for m in sorted(r.models)), *_cells(r.tokens)])
         if breakdown:
-            for name, t in sorted(r.models.items(), key=lambda kv: -kv[1].cost):
+            for name, t in _by_cost(r.models):
                 rows.append(["  └─", _short(name), *_cells(t)])
     rows.append(["Total", "", *_cells(report.totals)])
+    return header, rows
+
+
+def csv_rows(report: Report, breakdown: bool) -> tuple[list[str], list[list[str]]]:
+    """Return the header and rows of the CSV: plain integers, costs with every digit, full model names.
+
+    With breakdown the second column is `Model`: each period's row leaves it empty and is followed by one
+    row per model (the period repeated), so a machine can filter either.
+    """
+    header = [_FIRST[report.kind], "Model" if breakdown else "Models", *_HEADERS]
+    rows: list[list[str]] = []
+    for r in report.rows:
+        rows.append([r.period, "" if breakdown else ", ".join(sorted(r.models)), *_plain_cells(r.tokens)])
+        if breakdown:
+            rows.extend([r.period, name, *_plain_cells(t)] for name, t in _by_cost(r.models))
+    rows.append(["Total", "", *_plain_cells(report.totals)])
     return header, rows
 
 
@@ -471,12 +519,11 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, left: 
 
 
 def render_csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Return the table as CSV with plain numbers (no thousands separators or $)."""
+    """Return the rows of `csv_rows` or `blocks_csv_rows` as CSV text."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
-    for r in rows:
-        writer.writerow([c.replace(",", "").replace("$", "") if i >= 2 else c for i, c in enumerate(r)])
+    writer.writerows(rows)
     return out.getvalue()
 
 
@@ -496,22 +543,33 @@ def render_chart(report: Report, width: int = 40) -> str:
     return "\n".join(lines)
 
 
-def blocks_table(blocks: list[Block]) -> tuple[list[str], list[list[str]]]:
-    """Return the header and rows of the readable blocks table."""
-    header = ["Block start (UTC)", "Status", "Models", "Entries", "Total Tokens", "Cost (USD)"]
+def _status(b: Block) -> str:
+    return "gap" if b.is_gap else ("ACTIVE" if b.is_active else "")
+
+
+def blocks_table(
+    blocks: list[Block], zone: tzinfo, breakdown: bool = False
+) -> tuple[list[str], list[list[str]]]:
+    """Return the header and rows of the readable blocks table, times in `zone` (named in the header); with
+    breakdown, a row per model under each block."""
+    header = [
+        f"Block start ({zone_label(zone)})",
+        "Status",
+        "Models",
+        "Entries",
+        "Total Tokens",
+        "Cost (USD)",
+    ]
     rows = []
     for b in blocks:
-        status = "gap" if b.is_gap else ("ACTIVE" if b.is_active else "")
-        rows.append(
-            [
-                iso_ms(b.start_ms)[:16].replace("T", " "),
-                status,
-                ", ".join(_short(m) for m in b.models),
-                str(b.entries),
-                f"{b.total_tokens:,}",
-                f"${b.cost:,.2f}",
-            ]
-        )
+        models = ", ".join(_short(m) for m in b.models)
+        cells = [str(b.entries), f"{b.total_tokens:,}", f"${b.cost:,.2f}"]
+        rows.append([local_minute(b.start_ms, zone), _status(b), models, *cells])
+        if breakdown:
+            for u in b.by_model:
+                rows.append(
+                    ["  └─", "", _short(u.model), str(u.entries), f"{u.total_tokens:,}", f"${u.cost:,.2f}"]
+                )
     total = sum(b.total_tokens for b in blocks)
     rows.append(
         [
@@ -523,6 +581,33 @@ def blocks_table(blocks: list[Block]) -> tuple[list[str], list[list[str]]]:
             f"${sum(b.cost for b in blocks):,.2f}",
         ]
     )
+    return header, rows
+
+
+def blocks_csv_rows(
+    blocks: list[Block], zone: tzinfo, breakdown: bool = False
+) -> tuple[list[str], list[list[str]]]:
+    """Return the header and rows of the blocks CSV: start times as ISO 8601 in `zone` with its offset, the
+    four token kinds, plain numbers, full model names; with breakdown, a `Model` column as in `csv_rows`."""
+    header = ["Block start", "Status", "Model" if breakdown else "Models", "Entries", *_HEADERS]
+    rows: list[list[str]] = []
+    sums = Tokens()
+    entries = 0
+    for b in blocks:
+        t = Tokens(b.input_tokens, b.output_tokens, b.cache_creation_tokens, b.cache_read_tokens, b.cost)
+        start = local_iso(b.start_ms, zone)
+        rows.append(
+            [start, _status(b), "" if breakdown else ", ".join(b.models), str(b.entries), *_plain_cells(t)]
+        )
+        sums.add(t)
+        entries += b.entries
+        if breakdown:
+            for u in b.by_model:
+                m = Tokens(
+                    u.input_tokens, u.output_tokens, u.cache_creation_tokens, u.cache_read_tokens, u.cost
+                )
+                rows.append([start, _status(b), u.model, str(u.entries), *_plain_cells(m)])
+    rows.append(["Total", "", "", str(entries), *_plain_cells(sums)])
     return header, rows
 
 

@@ -36,7 +36,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "by-category": (f"{_SESSIONS}:by_category", "Sessions grouped by category."),
     "by-model": (f"{_SESSIONS}:by_model", "Sessions grouped by model."),
     "recent": (f"{_SESSIONS}:recent", "The most recent sessions."),
-    "trends": (f"{_SESSIONS}:trends", "Week-by-week trends."),
+    "trends": (f"{_SESSIONS}:trends", "Daily tokens and cost with a 7-day rolling average."),
     "value": (f"{_SESSIONS}:value", "What sessions delivered for what they cost."),
     "compare": (f"{_SESSIONS}:compare", "Compare two periods or strategies."),
     "html": (f"{_SESSIONS}:html", "Write an HTML report."),
@@ -84,7 +84,7 @@ def run_catch_up(paths: BatonPaths, *, quiet_log: bool, only_if_changed: bool = 
 
     settings = load_settings(paths)
     paths.ensure()
-    logs.configure(paths.log_file, level=settings.general.log_level, console=not quiet_log)
+    logs.configure(paths.log_file, level=settings.general.log_level, console=not quiet_log, plain=True)
     bar = _Bar()
     try:
         if only_if_changed:
@@ -143,7 +143,10 @@ def usage_options(func: F) -> F:
         click.option("-s", "--since", help="First local day to include (YYYY-MM-DD or YYYYMMDD)."),
         click.option("-u", "--until", help="Last local day to include (inclusive)."),
         click.option(
-            "-z", "--timezone", "zone", help="IANA zone for local days (default: config, else system)."
+            "-z",
+            "--timezone",
+            "zone",
+            help="IANA zone for local days and times (default: config, else system).",
         ),
         click.option(
             "-p",
@@ -214,10 +217,10 @@ def _period_command(kind: str, **kw: Any) -> None:
     if kw["as_json"]:
         click.echo(ur.dumps(ur.report_json(rep)))
         return
-    header, rows = ur.table_rows(rep, kw["breakdown"])
     if kw["as_csv"]:
-        click.echo(ur.render_csv(header, rows), nl=False)
+        click.echo(ur.render_csv(*ur.csv_rows(rep, kw["breakdown"])), nl=False)
         return
+    header, rows = ur.table_rows(rep, kw["breakdown"])
     if kw.get("chart"):
         click.echo(ur.render_chart(rep))
     else:
@@ -260,8 +263,13 @@ def session(**kw: Any) -> None:
 @click.option("--active", is_flag=True, help="Only the active block.")
 @click.option("--recent", is_flag=True, help="Blocks of the last 3 days and the active one.")
 def blocks(**kw: Any) -> None:
-    """Usage by 5-hour block, with the active block's burn rate and projection (ccusage-compatible)."""
+    """Usage by 5-hour block, with the active block's burn rate and projection (ccusage-compatible).
+
+    Blocks start on a UTC hour (as Claude's limits do); the table shows their times in the display zone
+    (--timezone, else general.timezone, else the system's) and names it. --json keeps ccusage's UTC times.
+    """
     from daemon import usage_reports as ur
+    from daemon.timeutil import resolve_zone
 
     _check_zone(kw["zone"])
     _check_dates(kw["since"], kw["until"])
@@ -269,18 +277,18 @@ def blocks(**kw: Any) -> None:
     opts = _options(db, kw["since"], kw["until"], kw["zone"] or zone, kw["project"], mode)
     now_ms = int(time.time() * 1000)
     with closing(ur.read_only(db)) as conn:
-        found, unpriced = ur.blocks_report(conn, opts, now_ms)
+        found, unpriced = ur.blocks_report(conn, opts, now_ms, by_model=kw["breakdown"])
     if kw["active"]:
         found = [b for b in found if b.is_active]
     if kw["recent"]:
         found = [b for b in found if b.is_active or b.start_ms >= now_ms - 3 * 86_400_000]
     if kw["as_json"]:
-        click.echo(ur.dumps(ur.blocks_json(found)))
+        click.echo(ur.dumps(ur.blocks_json(found, kw["breakdown"])))
         return
-    header, rows = ur.blocks_table(found)
-    click.echo(
-        ur.render_csv(header, rows) if kw["as_csv"] else ur.render_table(header, rows, left=3),
-        nl=not kw["as_csv"],
-    )
+    display = resolve_zone(opts.zone)
+    if kw["as_csv"]:
+        click.echo(ur.render_csv(*ur.blocks_csv_rows(found, display, kw["breakdown"])), nl=False)
+    else:
+        click.echo(ur.render_table(*ur.blocks_table(found, display, kw["breakdown"]), left=3))
     if unpriced:
         click.echo(f"Unpriced models (cost not counted): {', '.join(unpriced)}", err=True)

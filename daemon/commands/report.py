@@ -155,7 +155,9 @@ def usage_options(func: F) -> F:
         ),
         click.option("-b", "--breakdown", is_flag=True, help="Show a row per model under each period."),
         click.option("-j", "--json", "as_json", is_flag=True, help="ccusage-compatible JSON."),
-        click.option("--csv", "as_csv", is_flag=True, help="CSV with plain numbers."),
+        click.option(
+            "--csv", "as_csv", is_flag=True, help="CSV with plain numbers (with --breakdown: a Model column)."
+        ),
         click.option(
             "-m",
             "--mode",

@@ -75,7 +75,7 @@ def test_invalid_config_refuses_to_start_with_exit_78(baton_home: Path, claude_d
         check=False,
     )
     assert done.returncode == 78
-    assert "At 'alerts.thresholds'" in done.stderr and "between 1 and 100" in done.stderr
+    assert "At 'alerts.thresholds" in done.stderr and "between 1 and 100" in done.stderr
 
 
 @pytest.mark.slow

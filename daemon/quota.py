@@ -13,11 +13,21 @@ An official figure is used while its window is open (its reset time is still ahe
 has passed the figure is stale: it is never used again, and the usage before it no longer counts in the
 window that follows (a new window starts fresh at 0 %, whatever the estimate's blocks would say).
 The weekly estimate is a rolling 7 days: it has no reset, only the time its oldest usage leaves it.
+
+What an official figure may hold (`plausible_percent`, `plausible_reset`, `usable`): a percent from 0 to 100
+and a reset time within [recorded − 8 days, recorded + 1 day] for the 5-hour window (5 hours plus room for a
+wrong clock) or [recorded − 8 days, recorded + 8 days] for the week. 8 days back is as far as the quota reads;
+anything outside (a reset in milliseconds, 0, year 58901) is not an instant Anthropic could have meant.
+`baton statusline` refuses such a field before storing it; `evaluate` skips any figure that is not `usable`,
+so a bad row can never stop an evaluation. A figure whose reset was refused (`resets_at_ms` None) still
+tells the percent of the current 5-hour window while it is fresh (UNKNOWN_RESET_FRESH_MS) and falls in the
+window the ledger's blocks show running (or an official figure's reset tells that window's end).
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -42,6 +52,11 @@ LEVELS: tuple[tuple[float, str], ...] = (
     (95.0, "emergency"),
 )
 OFFICIAL_SOURCES = ("statusline", "limit_message", "oauth")  # best first
+DAY_MS = 24 * HOUR_MS
+RESET_BEHIND_MS = 8 * DAY_MS  # the oldest plausible reset of a figure, before it was recorded
+RESET_AHEAD_MS = {"five_hour": DAY_MS, "seven_day": 8 * DAY_MS}  # the latest, after it was recorded
+UNKNOWN_RESET_FRESH_MS = 30 * MINUTE_MS  # how long a figure without a usable reset tells the current window
+MIN_MS, MAX_MS = 0, 253_402_300_799_000  # what a datetime holds: 1970 to 9999-12-31T23:59:59Z
 
 
 @dataclass(frozen=True)
@@ -123,6 +138,36 @@ class QuotaSnapshot:
             data[key] = None if value is None else value.isoformat()
         data["weekly"] = self.weekly.to_dict() if self.weekly is not None else None
         return data
+
+
+def plausible_percent(value: Any) -> float | None:
+    """Return `value` as a used percent if it is a real number from 0 to 100 (not a bool, str, NaN or inf)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or not 0 <= value <= 100:
+        return None
+    return float(value)
+
+
+def plausible_reset(window: str, resets_at_ms: Any, at_ms: int) -> bool:
+    """Return True if `resets_at_ms` (an int) can be `window`'s reset as reported at `at_ms`: within
+    [at_ms − RESET_BEHIND_MS, at_ms + RESET_AHEAD_MS[window]] (8 days ahead for a window not listed)."""
+    if isinstance(resets_at_ms, bool) or not isinstance(resets_at_ms, int):
+        return False
+    ahead = RESET_AHEAD_MS.get(window, 8 * DAY_MS)
+    return at_ms - RESET_BEHIND_MS <= resets_at_ms <= at_ms + ahead
+
+
+def usable(f: OfficialFigure) -> bool:
+    """Return True if `f` can be evaluated: a percent from 0 to 100, a sane recording time and a reset that
+    is None or plausible (see the module's docstring). Stored rows are checked with this before use."""
+    if isinstance(f.ts_ms, bool) or not isinstance(f.ts_ms, int):
+        return False
+    if not MIN_MS + RESET_BEHIND_MS <= f.ts_ms <= MAX_MS - 8 * DAY_MS:  # so any plausible reset is a datetime
+        return False
+    if plausible_percent(f.used_percent) is None:
+        return False
+    return f.resets_at_ms is None or plausible_reset(f.window, f.resets_at_ms, f.ts_ms)
 
 
 def level_for(percent: float) -> str:
@@ -245,20 +290,41 @@ def last_official_reset(figures: Sequence[OfficialFigure], window: str, now_ms: 
     return max(past, default=None)
 
 
-def _best_official(figures: Sequence[OfficialFigure], window: str, now_ms: int) -> OfficialFigure | None:
+def _best_official(
+    figures: Sequence[OfficialFigure], window: str, now_ms: int, since_ms: int | None = None
+) -> OfficialFigure | None:
     """Return the most useful official figure for `window` whose reset is still ahead, or None.
 
-    A limit message (100 %) wins while it holds; else the newest figure (the statusline on a tie).
+    A limit message (100 %) wins while it holds; else the newest figure (the statusline on a tie). A figure
+    without a reset counts only when `since_ms` (the start of the window the ledger shows running) is given
+    and it was recorded since then and within UNKNOWN_RESET_FRESH_MS; it then takes the reset of an open
+    figure of the same window, if there is one.
     """
     open_ = [
         f for f in figures if f.window == window and f.resets_at_ms is not None and f.resets_at_ms > now_ms
     ]
-    if not open_:
-        return None
     limits = [f for f in open_ if f.source == "limit_message"]
     if limits:
         return max(limits, key=lambda f: f.ts_ms)
-    return max(open_, key=lambda f: (f.ts_ms, -OFFICIAL_SOURCES.index(f.source)))
+    unknown = []
+    if since_ms is not None:
+        fresh_from = max(since_ms, now_ms - UNKNOWN_RESET_FRESH_MS)
+        unknown = [
+            f
+            for f in figures
+            if f.window == window and f.resets_at_ms is None and fresh_from <= f.ts_ms <= now_ms
+        ]
+    candidates = open_ + unknown
+    if not candidates:
+        return None
+    best = max(candidates, key=lambda f: (f.ts_ms, f.resets_at_ms is not None, -_source_rank(f.source)))
+    if best.resets_at_ms is None and open_:
+        best = replace(best, resets_at_ms=max(open_, key=lambda f: f.ts_ms).resets_at_ms)
+    return best
+
+
+def _source_rank(source: str) -> int:
+    return OFFICIAL_SOURCES.index(source) if source in OFFICIAL_SOURCES else len(OFFICIAL_SOURCES)
 
 
 def _percent(tokens: int, cost: float, messages: int, limits: Limits, token_limit: int | None) -> float:
@@ -290,9 +356,10 @@ def _window(
     """Return one window's snapshot: the official figure when there is one, else the estimate. With
     `limit_known` False, `token_limit` is a guess: it makes the estimated percent, never a token figure."""
     age: float | None = None
-    if official is not None and official.resets_at_ms is not None:
-        end_ms = official.resets_at_ms
-        start_ms = end_ms - length_ms
+    if official is not None:
+        if official.resets_at_ms is not None:
+            end_ms = official.resets_at_ms
+            start_ms = end_ms - length_ms
         active = True
         age = (now_ms - official.ts_ms) / 1000
     counted_from = start_ms if active else now_ms
@@ -355,6 +422,7 @@ def evaluate(
     """
     now_ms = to_ms(now)
     window_ms = int(window_hours * HOUR_MS)
+    figures = [f for f in figures if usable(f)]  # a bad stored row is skipped, never a crash
     reset_ms = last_official_reset(figures, "five_hour", now_ms)
     lo = 0 if reset_ms is None else bisect.bisect_left(points, reset_ms, key=_ts)
     current = points[lo : bisect.bisect_right(points, now_ms, key=_ts)]  # after the last official reset
@@ -374,7 +442,7 @@ def evaluate(
         end_ms=end_ms,
         length_ms=window_ms,
         active=active,
-        official=_best_official(figures, "five_hour", now_ms),
+        official=_best_official(figures, "five_hour", now_ms, start_ms if active else None),
         limits=limits,
         token_limit=limits.tokens,
         now_ms=now_ms,
@@ -394,6 +462,7 @@ def evaluate_week(
     rolling 7 days (`rolling`: its `reset_at` is when the oldest usage in it leaves the window, or a week
     from now when it holds none). Usage before a past official weekly reset does not count."""
     since = now_ms - WEEK_MS
+    figures = [f for f in figures if usable(f)]
     reset_ms = last_official_reset(figures, "seven_day", now_ms)
     if reset_ms is not None:
         since = max(since, reset_ms - 1)

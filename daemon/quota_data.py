@@ -17,6 +17,19 @@ HISTORY_MS = 8 * 24 * quota.HOUR_MS
 # The `auto` plan learns from the windows of the last 12 weeks: limits change, and the whole history would
 # cost a row per API response ever made, every hour.
 AUTO_HISTORY_MS = 12 * 7 * 24 * quota.HOUR_MS
+_reported: set[str] = set()  # bad stored rows already logged by this process
+
+
+def _report_skipped(skipped: list[str]) -> None:
+    """Log each stored row the quota could not use, once per process (the daemon evaluates often)."""
+    new = [row for row in skipped if row not in _reported]
+    if not new:
+        return
+    _reported.update(new)
+    from daemon.logs import get_logger
+
+    for row in new:
+        get_logger("baton.quota").warning("official_figure_skipped", row=row, reason="out of range")
 
 
 def counted_points(conn: sqlite3.Connection, since_ms: int) -> list[quota.UsagePoint]:
@@ -87,6 +100,9 @@ def current(
     """Return the quota snapshot at `now` from the ledger and the official figures."""
     now_ms = quota.to_ms(now)
     points = counted_points(conn, now_ms - HISTORY_MS)
-    figures = official.load(conn, now_ms)
+    skipped: list[str] = []
+    figures = official.load(conn, now_ms, skipped)
+    if skipped:
+        _report_skipped(skipped)
     limits = limits or resolve_limits(conn, q, now_ms)
     return quota.evaluate(points, figures, limits, now, window_hours=q.window_hours)

@@ -143,6 +143,7 @@ def test_statusline_has_help_for_baton_help() -> None:
 
 
 def test_a_figure_whose_window_has_reset_is_not_shown(baton_home: Path) -> None:
-    stale = {"rate_limits": {"five_hour": {"used_percentage": 97.0, "resets_at": 1767380400}}}
+    two_hours_ago = int(time.time()) - 2 * 3600  # a real reset, already past (not an implausible instant)
+    stale = {"rate_limits": {"five_hour": {"used_percentage": 97.0, "resets_at": two_hours_ago}}}
     done = run(json.dumps(stale).encode())
     assert (done.returncode, done.stdout) == (0, "baton · no quota data yet\n")

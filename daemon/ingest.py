@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daemon import ledger_write as ledger
-from daemon.parse import USAGE_MARKER, LimitEvent, Skip, UsageEvent, parse_marked_line
+from daemon.parse import USAGE_MARKER, LimitEvent, Skip, UsageEvent, parse_marked_line, usage_fields
 from daemon.pricing import PriceTable, load_prices
 from daemon.timeutil import local_zone
 from daemon.transcripts import (
@@ -110,10 +110,13 @@ class FileResult:
 def parse_file(path: str, state: FileState, prices: PriceTable, zone: tzinfo) -> FileResult:
     """Return the new events of `path` since `state`. Never raises: an unreadable file gives `error`.
 
-    The file is read in bounded chunks of complete lines (transcripts.CHUNK_BYTES), never whole.
+    The file is read in bounded chunks of complete lines (transcripts.CHUNK_BYTES), never whole. Ordinary
+    assistant lines take `parse.usage_fields` (a plain tuple, no event object); the others the full parser.
     """
     project, session = path_identity(path)
     merger = ledger.Merger()
+    best, by_message, add = merger.best, merger.by_message, merger.add
+    cost, intern = prices.cost, sys.intern  # interned strings are pickled once per worker result
     limits: list[tuple[object, ...]] = []
     bad, samples = 0, list[tuple[int, str]]()
     current, restarted, bytes_read = state, False, 0
@@ -133,6 +136,42 @@ def parse_file(path: str, state: FileState, prices: PriceTable, zone: tzinfo) ->
                     samples.append((line_no, f"line longer than {MAX_LINE_BYTES >> 20} MB: skipped"))
             for line_no, line in chunk.lines_with(USAGE_MARKER):
                 try:
+                    fields = usage_fields(line)
+                    if fields is not None:
+                        ts, mid, rid, cwd, branch, ver, model, speed, side, inp, out, c5, c1, cr, usd = fields
+                        key = f"{mid}\x1f{rid or ''}"  # usage_fields only accepts lines with a message id
+                        row = (
+                            key,
+                            mid,
+                            rid,
+                            ts,
+                            session,
+                            project,
+                            None if cwd is None else intern(cwd),
+                            None if branch is None else intern(branch),
+                            None if ver is None else intern(ver),
+                            None if model is None else intern(model),
+                            speed,
+                            side,
+                            "assistant",
+                            inp,
+                            out,
+                            c5 + c1,
+                            c5,
+                            c1,
+                            cr,
+                            inp + out + c5 + c1 + cr,
+                            usd,
+                            cost(model, speed, inp, out, c5, c1, cr),
+                            None,  # file_id, set by the writer
+                            line_no,
+                        )
+                        if key not in best and mid not in by_message:  # Merger.add's common case
+                            best[key] = (row, path)
+                            by_message[mid] = [key]  # type: ignore[index]
+                        else:
+                            add(row, path)
+                        continue
                     parsed = parse_marked_line(line, zone)
                 except Exception as exc:  # a parser bug must cost one line, never the file
                     parsed = Skip(f"unexpected error: {exc!r}", bad=True)
@@ -146,7 +185,7 @@ def parse_file(path: str, state: FileState, prices: PriceTable, zone: tzinfo) ->
                 if isinstance(parsed, LimitEvent):
                     limits.append(_limit_row(parsed, session, project, line_no))
                 if usage is not None:
-                    merger.add(_usage_row(usage, session, project, path, line_no, line, prices), path)
+                    add(_usage_row(usage, session, project, path, line_no, line, prices), path)
             if not chunk.data or current.offset >= current.size:
                 break
         rows = [r for r, _ in merger.rows()]

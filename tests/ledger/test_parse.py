@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -221,3 +222,94 @@ def test_rate_limit_error_with_unknown_text_is_an_unknown_limit() -> None:
 
 def test_writer_lines_are_compact_json() -> None:
     assert json.loads(assistant_line(1))["message"]["usage"]["input_tokens"] == 10
+
+
+def _fast_and_full_agree(line: bytes) -> bool:
+    """usage_fields either declines a line or gives exactly the full parser's event."""
+    from daemon.parse import parse_marked_line, usage_fields
+
+    fields = usage_fields(line)
+    if fields is None:
+        return False
+    e = parse_marked_line(line, UTC_ZONE)
+    assert isinstance(e, UsageEvent), (line[:200], e)
+    assert fields == (
+        e.ts_ms,
+        e.message_id,
+        e.request_id,
+        e.cwd,
+        e.git_branch,
+        e.version,
+        e.model,
+        e.speed,
+        int(e.is_sidechain),
+        e.input_tokens,
+        e.output_tokens,
+        e.cache_5m_tokens,
+        e.cache_1h_tokens,
+        e.cache_read_tokens,
+        e.cost_usd,
+    )
+    return True
+
+
+def test_the_ingest_fast_path_gives_the_full_parser_answer_or_declines() -> None:
+    import json as _json
+
+    def variant(**changes: object) -> bytes:
+        entry = _json.loads(assistant_line(5))
+        for path, value in changes.items():
+            node = entry
+            *parents, last = path.split("__")
+            for p in parents:
+                node = node[p]
+            node[last] = value
+        return _json.dumps(entry, separators=(",", ":")).encode()
+
+    accepted = [
+        assistant_line(1),
+        assistant_line(2, sidechain=True, speed="fast", cache_5m=3),
+        assistant_line(3, extra={"costUSD": 0.5}),
+        variant(timestamp="2026-02-10T21:00:59.999Z"),
+        variant(message__usage__cache_creation=None),
+    ]
+    declined = [
+        variant(message__id=""),  # empty ids are bad lines
+        variant(requestId=""),
+        variant(message__model=""),
+        variant(sessionId=""),
+        variant(timestamp="2026-02-10T21:00:60.000Z"),  # not a time
+        variant(version="x.y"),
+        variant(isApiErrorMessage=True),
+        variant(message__usage__input_tokens="10"),
+        assistant_line(4, extra={"somewhere": {"cwd": None}}),
+        _json.dumps({k: v for k, v in _json.loads(assistant_line(6)).items() if k != "timestamp"}).encode(),
+        progress_line(1),
+        b'{"usage":{bad',
+        b'"usage":{}',
+        limit_line("Claude AI usage limit reached|1751997600"),
+    ]
+    declined.append(variant(message__id=None))  # no message id: keyed by its line, by the full parser
+    either = [  # other shapes of timestamp: handed to the full parser's rule, the same answer either way
+        variant(timestamp="2026-02-10T21:00:03Z"),
+        variant(timestamp="2026-02-10T21:00:03.250+02:00"),
+        variant(timestamp="2026-02-10T21:00:0\u0663.000Z"),
+    ]
+    assert all(_fast_and_full_agree(line) for line in accepted)
+    assert not any(_fast_and_full_agree(line) for line in declined)
+    for line in either:
+        _fast_and_full_agree(line)
+    # the minute cache answers as the full parser does once warm
+    for second in (0, 7, 59):
+        assert _fast_and_full_agree(variant(timestamp=f"2026-03-01T10:11:{second:02d}.123Z"))
+
+
+def test_the_ingest_fast_path_agrees_on_the_real_transcripts(real_corpus: Path) -> None:
+    from daemon.parse import USAGE_MARKER
+
+    fast = 0
+    for f in sorted(real_corpus.rglob("*.jsonl")):
+        for line in f.read_bytes().splitlines():
+            if USAGE_MARKER in line:
+                fast += _fast_and_full_agree(line)
+    assert fast > 50

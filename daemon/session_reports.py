@@ -282,8 +282,15 @@ def _money(x: float) -> float:
     return round(x, 6)
 
 
-def summary(sessions: Sequence[SessionRow], tz: tzinfo) -> Report:
-    """Return the overall figures: sessions, tokens by kind, cost, time, averages, first and last day."""
+def summary(sessions: Sequence[SessionRow], tz: tzinfo, models: Sequence[ModelRow] | None = None) -> Report:
+    """Return the overall figures: sessions, tokens by kind, cost, time, averages, first and last day, and the
+    top repository, category and model by cost.
+
+    Each "top" is the first row of the matching breakdown, so the two never disagree: the top repository is
+    `by_repo`'s first group, "(no repository)" included (a third of the cost with no known repository is worth
+    seeing, not hiding behind the next one), and the top model is `by_model`'s first row when `models` (the
+    ledger's per-model totals) is given, else the model most of each session's cost went to.
+    """
     n = len(sessions)
     tokens = sum(s.all_tokens for s in sessions)
     cost = sum(s.cost_usd for s in sessions)
@@ -306,14 +313,21 @@ def summary(sessions: Sequence[SessionRow], tz: tzinfo) -> Report:
         ("avg_tokens_per_session", round(tokens / n, 2) if n else 0, "float"),
         ("avg_cost_per_session", _money(cost / n) if n else 0.0, "usd"),
         ("avg_active_min_per_session", _minutes(active // n) if n else 0.0, "minutes"),
-        ("top_repo", _top(sessions, lambda s: s.git_repo), "text"),
-        ("top_category", _top(sessions, lambda s: s.category), "text"),
-        ("top_model", _top(sessions, lambda s: s.model), "text"),
     ]
+    tops = {
+        "top_repo": _top(by_repo(sessions), "repo"),
+        "top_category": _top(by_category(sessions), "category"),
+        "top_model": _top(by_model(models), "model") if models is not None else _top_session_model(sessions),
+    }
+    rows += [(k, name, "text") for k, (name, _) in tops.items()]
     return Report(
         "Summary",
         (Column("metric", "Metric"), Column("value", "Value")),
-        tuple({"metric": _LABELS.get(k, k), "value": v, "_kind": kind} for k, v, kind in rows),
+        tuple(
+            {"metric": _LABELS.get(k, k), "value": v, "_kind": kind}
+            | ({"_shown_value": tops[k][1]} if k in tops and tops[k][1] else {})
+            for k, v, kind in rows
+        ),
         extra={k: v for k, v, _ in rows},
     )
 
@@ -339,20 +353,32 @@ _LABELS = {
 }
 
 
-def _top(sessions: Iterable[SessionRow], key: Callable[[SessionRow], str | None]) -> str | None:
-    cost: dict[str, float] = {}
-    for s in sessions:
-        k = key(s)
-        if k:
-            cost[k] = cost.get(k, 0.0) + s.cost_usd
-    return min(cost, key=lambda k: (-cost[k], k)) if cost else None
+def _top(breakdown: Report, key: str) -> tuple[str | None, str | None]:
+    """Return the first group of a breakdown and how the table shows it: "name ($cost, share%)"."""
+    if not breakdown.rows:
+        return None, None
+    first = breakdown.rows[0]
+    return str(first[key]), f"{first[key]} (${first['cost_usd']:,.2f}, {first['share']:.1f}%)"
 
 
-def group_by(sessions: Sequence[SessionRow], key: Callable[[SessionRow], str | None], label: str) -> Report:
-    """Return sessions, tokens, cost, active minutes and share of cost per `key` value, most costly first."""
+def _top_session_model(sessions: Sequence[SessionRow]) -> tuple[str | None, str | None]:
+    """The model most cost went to, counting each session's whole cost under its main model."""
+    return _top(group_by(sessions, lambda s: s.model, "model", NO_MODEL), "model")
+
+
+NO_REPO = "(no repository)"  # no working directory recorded for the session
+NO_CATEGORY = "(no category)"
+NO_MODEL = "(no model)"
+
+
+def group_by(
+    sessions: Sequence[SessionRow], key: Callable[[SessionRow], str | None], label: str, missing: str
+) -> Report:
+    """Return sessions, tokens, cost, active minutes and share of cost per `key` value, most costly first;
+    sessions without one form the group named `missing`."""
     groups: dict[str, list[SessionRow]] = {}
     for s in sessions:
-        groups.setdefault(key(s) or "(none)", []).append(s)
+        groups.setdefault(key(s) or missing, []).append(s)
     total_cost = sum(s.cost_usd for s in sessions)
     total_tokens = sum(s.all_tokens for s in sessions)
     rows: list[dict[str, Any]] = [
@@ -389,11 +415,11 @@ def _share(cost: float, total_cost: float, tokens: int, total_tokens: int) -> fl
 
 
 def by_repo(sessions: Sequence[SessionRow]) -> Report:
-    return group_by(sessions, lambda s: s.git_repo, "repo")
+    return group_by(sessions, lambda s: s.git_repo, "repo", NO_REPO)
 
 
 def by_category(sessions: Sequence[SessionRow]) -> Report:
-    return group_by(sessions, lambda s: s.category, "category")
+    return group_by(sessions, lambda s: s.category, "category", NO_CATEGORY)
 
 
 def by_model(models: Sequence[ModelRow]) -> Report:
@@ -442,7 +468,7 @@ def recent(sessions: Sequence[SessionRow], tz: tzinfo, limit: int = 10, known: I
     rows = tuple(
         {
             "session_id": s.session_id,
-            "_short_session_id": short[s.session_id],
+            "_shown_session_id": short[s.session_id],
             "started": local(s.started_ms, tz).isoformat(timespec="seconds"),
             "active_min": _minutes(s.active_ms),
             "messages": s.messages,
@@ -685,12 +711,12 @@ def _cell(v: Any, kind: str) -> str:
 
 
 def _shown(row: dict[str, Any], column: Column) -> Any:
-    """Return the value a table cell shows: an id by the shortest unique prefix the report computed (else 8
-    characters)."""
+    """Return the value a table cell shows: the row's `_shown_<key>` when it has one (an id's shortest unique
+    prefix, a top group with its cost), else the value (an id cut to 8 characters)."""
+    if f"_shown_{column.key}" in row:
+        return row[f"_shown_{column.key}"]
     v = row.get(column.key)
-    if column.kind != "id" or v is None:
-        return v
-    return row.get(f"_short_{column.key}", str(v)[:8])
+    return str(v)[:8] if column.kind == "id" and v is not None else v
 
 
 def _kind(row: dict[str, Any], column: Column) -> str:

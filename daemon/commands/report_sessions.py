@@ -147,7 +147,12 @@ def _simple(build: Callable[[list[sr.SessionRow], Period], sr.Report]) -> Callab
 @report_options
 def summary(**kw: Any) -> None:
     """Totals for the period: sessions, tokens by kind, cost, active time, averages, top repo and model."""
-    _simple(lambda rows, p: sr.summary(rows, p.tz))(**kw)
+    paths = BatonPaths.from_env()
+    p = period(paths, kw["since"], kw["until"], kw["tz_name"])
+    with opened(paths) as conn:
+        rows = sr.load_sessions(conn, p.since_ms, p.until_ms)
+        models = sr.load_models(conn, p.since_ms, p.until_ms, _pricing_mode(paths))
+    _emit(sr.summary(rows, p.tz, models), kw["fmt"])
 
 
 @click.command("by-repo")

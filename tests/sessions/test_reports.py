@@ -19,7 +19,10 @@ import pytest
 from click.testing import CliRunner
 
 from daemon.cli import cli
-from tests.sessions.fixture_ledger import A, B, C, D, E
+from tests.sessions.fixture_ledger import A, B, C, D, E, Ev, add
+
+F = "ffff6666-0000-4000-8000-000000000006"
+G = "99997777-0000-4000-8000-000000000007"
 
 
 @pytest.fixture
@@ -52,6 +55,32 @@ def test_summary_totals(run: Any) -> None:
         "terraform",
         "claude-opus-4-6",
     )
+
+
+def test_summary_names_the_first_row_of_each_breakdown(run: Any, filled: Path) -> None:
+    # F: $8.00 on haiku with no working directory recorded (so no repository), the most of any group.
+    # G ($6.50, in "app"): most of its tokens on sonnet, most of its cost on opus.
+    add(
+        filled,
+        [
+            Ev(F, "2026-03-30T10:00:00Z", model="claude-haiku-4-5", inp=10, cost=8.0, cwd="", project="-tmp"),
+            Ev(G, "2026-03-30T11:00:00Z", model="claude-sonnet-4-5", cr=100_000, cost=0.5),
+            Ev(G, "2026-03-30T11:01:00Z", inp=5, out=5, cost=6.0),
+        ],
+    )
+    s = _json(run, "summary")
+    repos = _json(run, "by-repo")["rows"]
+    assert [r["repo"] for r in repos[:3]] == ["(no repository)", "app", "terraform-gcp"]
+    assert s["top_repo"] == repos[0]["repo"] == "(no repository)"
+    # Counting each session's whole cost under its main model would make haiku the top (8.0, against sonnet
+    # 0.5 + 6.5 and opus 6.81); by-model, which counts each response under its own model, ranks opus first
+    # (6.8 + 6.0 = 12.8), and so does the summary.
+    assert s["top_model"] == _json(run, "by-model")["rows"][0]["model"] == "claude-opus-4-6"
+    assert s["top_category"] == _json(run, "by-category")["rows"][0]["category"] == "general"
+    table = run("report", "summary")
+    assert "top repository (cost)    (no repository) ($8.00, 36.7%)" in table  # of $21.81
+    assert "top model (cost)         claude-opus-4-6 ($12.80, 58.7%)" in table
+    assert "(no repository)  " in run("report", "by-repo")
 
 
 def test_since_until_select_by_start_day_and_a_midnight_session_stays_on_its_first_day(run: Any) -> None:

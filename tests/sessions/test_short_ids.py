@@ -64,7 +64,7 @@ def test_recent_log_and_value_tell_similar_ids_apart(filled: Path, claude_dir: P
     # JSON and CSV keep the full ids.
     rows = json.loads(_ok("report", "recent", "--json", "-n", "2"))["rows"]
     assert [r["session_id"] for r in rows] == [BETA, ALPHA]
-    assert "_short_session_id" not in rows[0]
+    assert "_shown_session_id" not in rows[0]
     assert _ok("report", "recent", "--csv", "-n", "1").splitlines()[1].startswith(f"{BETA},")
 
     # What the table shows is what --session takes, and the confirmation shows it the same way.

@@ -744,7 +744,13 @@ def resolve_session(conn: sqlite3.Connection, ref: str | None) -> str | None:
     if ref in rows:
         return ref
     if len(rows) > 1:
-        raise BatonError(f"{ref!r} matches {len(rows)} sessions", hint="give more characters of the id")
+        from daemon.session_reports import short_ids
+
+        shown = sorted(short_ids(rows, rows).values())
+        listed = ", ".join(shown[:5]) + (", ..." if len(shown) > 5 else "")
+        raise BatonError(
+            f"{ref!r} matches {len(rows)} sessions: {listed}", hint="give more characters of the id"
+        )
     if rows:
         return str(rows[0])
     empty = conn.execute(

@@ -23,6 +23,12 @@ def _ok(*args: str) -> str:
     return result.output
 
 
+def _fail(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code != 0, result.output
+    return str(result.output) + str(result.exception or "")
+
+
 def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(db)
     try:
@@ -72,6 +78,8 @@ def test_recent_log_and_value_tell_similar_ids_apart(filled: Path, claude_dir: P
     assert "-> session session-b " in _ok("log", "quick", "quick win", "high", "--session", "session-b")
     assert "Noted on session session-b." in _ok("note", "session-b", "kept")
     assert "Tagged session session-a: x" in _ok("tag", "session-a", "x")
+    # Too short a prefix names the candidates the same way.
+    assert "'session' matches 2 sessions: session-a, session-b" in _fail("tag", "session", "y")
     assert _rows(filled, "SELECT session_id, value FROM value_logs ORDER BY id") == [
         (ALPHA, "zero"),
         (BETA, "high"),

@@ -1,11 +1,18 @@
 """Launching a primed Claude Code session from a handoff.
 
 The prompt and the command line are built by pure functions (`build_prompt`, `claude_args`, `plan_launch`);
-`execute` runs the plan and `launch_handoff` ties a handoff file to a recorded launch. Nothing goes through a
-shell: `claude` gets an argument list, in a detached tmux session (default on Linux), in a new Terminal window
-through osascript (macOS: the text is passed as an argv item, never spliced into AppleScript), or headless
-with `claude -p` and its output in a log file. Prompts too long for tmux (it refuses commands past ~16 KB) go
-into a private file that the short prompt points to, with `--add-dir` so that Claude may read it.
+`execute` runs the plan and `launch_handoff` ties a handoff file to a recorded launch. Nothing from a handoff,
+a project path or the configuration is ever parsed by the user's shell: `claude` gets an argument list, in a
+detached tmux session (default on Linux), or headless with `claude -p` and its output in a log file.
+
+On macOS (Terminal or iTerm) the new window's shell is the user's login shell, which may be fish, tcsh or
+anything else, so no quoting can be trusted there. That shell is given one fixed command,
+`exec /bin/sh <script>`, where the script's path is made by baton of characters that are literal in every
+shell (`SAFE_PATH`). The script (0700, alone in a fresh 0700 folder) is run by /bin/sh, for which
+`shlex.quote` is exact: it removes itself, changes to the project directory and execs claude with the argv.
+
+Prompts too long for tmux (it refuses commands past ~16 KB) go into a private file that the short prompt
+points to, with `--add-dir` so that Claude may read it.
 """
 
 from __future__ import annotations
@@ -16,8 +23,11 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,6 +73,12 @@ PROMPT_INLINE_MAX = 12_000  # bytes; tmux refuses a command past 16,304 bytes an
 # Passed into a tmux session with -e (its server keeps the environment of whoever started it). Never TERM,
 # which tmux sets for the pane itself, and never credentials.
 ENV_PASSED = ("PATH", "CLAUDE_CONFIG_DIR", "BATON_HOME", "LANG", "LC_ALL", "XDG_RUNTIME_DIR")
+# A path every common shell (sh, bash, zsh, fish, tcsh, ...) reads literally, unquoted: absolute, and made
+# only of letters, digits and `/._-` (no space, quote, `$`, `~`, `#`, `!`, glob or brace character).
+SAFE_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
+LAUNCHER_PREFIX = "baton-launch-"  # the private folder of one Terminal/iTerm launcher script, in a temp dir
+LAUNCHER_NAME = "launch.sh"
+LAUNCHER_MAX_AGE = 24 * 3600  # seconds: a script never run by its window (closed, failed) is swept after this
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,8 @@ class LaunchPlan:
     log_path: str | None = None
     prompt_file: str | None = None
     attach_command: str | None = None
+    script_path: str | None = None  # terminal mode: the launcher script that /bin/sh runs in the new window
+    script: str | None = None  # its text
 
 
 @dataclass(frozen=True)
@@ -95,19 +113,20 @@ class LaunchResult:
 
 def build_prompt(handoff_body: str, memory_summary: str, project: str) -> str:
     """Return the opening prompt of the resumed session: context, handoff, memory, what to do first."""
+    memory = memory_summary.strip("\n") if memory_summary.strip() else ""
+    then = ", then a short summary of what baton remembers of the project" if memory else ""
     parts = [
         "# Resuming earlier work",
         "",
         f"This session resumes work on the project in {project}, started by an earlier Claude Code session "
-        "that stopped when its usage quota ran out. Below is the handoff it wrote for you, then a short "
-        "summary of what baton remembers of the project.",
+        f"that stopped when its usage quota ran out. Below is the handoff it wrote for you{then}.",
         "",
         "<handoff>",
         handoff_body.strip("\n"),
         "</handoff>",
     ]
-    if memory_summary.strip():
-        parts += ["", "<project-memory>", memory_summary.strip("\n"), "</project-memory>"]
+    if memory:
+        parts += ["", "<project-memory>", memory, "</project-memory>"]
     parts += [
         "",
         "Please:",
@@ -180,7 +199,7 @@ def resolve_mode(settings: LaunchSettings, platform: str, tmux_found: bool) -> M
 
 _APPLESCRIPT = {
     # Each app runs the command (argv item 1 of the script's run handler) in a new window's shell; nothing
-    # from the handoff is spliced into the AppleScript itself.
+    # is spliced into the AppleScript itself, and the command is `terminal_command`'s fixed text.
     "Terminal": ('tell application "Terminal"', "activate", "do script (item 1 of argv)", "end tell"),
     "iTerm": (
         'tell application "iTerm"', "activate", "set w to (create window with default profile)",
@@ -193,6 +212,43 @@ def osascript_argv(command: str, app: str = "Terminal") -> tuple[str, ...]:
     """Return the osascript command that runs `command` (shell text) in a new window of `app`."""
     lines = ("on run argv", *_APPLESCRIPT[app], "end run")
     return ("osascript", *(part for line in lines for part in ("-e", line)), "--", command)
+
+
+def terminal_command(script_path: str) -> str:
+    """Return the text the new window's shell runs: `exec /bin/sh <script_path>`, the same in every shell.
+
+    Raise ValueError if `script_path` is not a `SAFE_PATH` (it would need quoting, and quoting differs
+    between shells: fish reads `\\'` inside single quotes as an escaped quote, tcsh expands `!`).
+    """
+    if not SAFE_PATH.fullmatch(script_path):
+        raise ValueError(f"launcher script path is not plain enough for every shell: {script_path!r}")
+    return f"exec /bin/sh {script_path}"
+
+
+def launcher_script(script_path: str, project: str, claude_argv: Sequence[str]) -> str:
+    """Return the /bin/sh script that starts claude in a Terminal/iTerm window.
+
+    It is read by /bin/sh only (POSIX), where `shlex.quote` is exact. It removes itself and its folder first
+    (sh keeps the open file), so that nothing is left once the window has started; claude gets its argv.
+    """
+    q = shlex.quote
+    return "\n".join([
+        "# Written by baton: starts one Claude Code session, then is gone. Run by /bin/sh only.",
+        f"rm -f -- {q(script_path)}",
+        f"rmdir -- {q(str(Path(script_path).parent))} 2>/dev/null",
+        "unset CDPATH",
+        f"cd -- {q(project)} || exit 1",
+        f"exec {shlex.join(claude_argv)}",
+        "",
+    ])  # fmt: skip
+
+
+def tmux_format_literal(text: str) -> str:
+    """Return `text` escaped for a tmux option that tmux expands as a format (`-c`): `#` doubled.
+
+    Without it, a project directory named `x#(cmd)` would make tmux run `cmd` through a shell.
+    """
+    return text.replace("#", "##")
 
 
 def plan_launch(
@@ -209,10 +265,14 @@ def plan_launch(
     taken_sessions: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     name: str | None = None,
+    script_path: str | None = None,
 ) -> LaunchPlan:
     """Return the plan for starting claude in `project` with `prompt` (pure: no file is written here).
 
     With `prompt_file` set, the caller has written `prompt` there and claude gets a short pointer to it.
+    Terminal mode needs `script_path`, a `SAFE_PATH` in a private folder (see `make_launcher_dir`): the plan's
+    `script` is to be written there (`write_launcher`) before its `argv` runs. Raise ValueError if that path
+    is missing or not safe, BatonError if an argument holds a NUL byte (no argv item can).
     """
     add_dirs: list[str] = []
     text = prompt
@@ -223,6 +283,8 @@ def plan_launch(
         claude_path,
         *claude_args(settings, text, headless=mode == "headless", agent=agent, add_dirs=add_dirs, name=name),
     )
+    if any("\0" in a for a in (*cargv, project)):
+        raise BatonError("the prompt or the project path holds a NUL byte, which no command argument can")
     env_items = tuple(sorted((k, v) for k, v in (env or {}).items() if k in ENV_PASSED))
     if mode == "tmux":
         session = tmux_session_name(project, taken_sessions)
@@ -236,7 +298,7 @@ def plan_launch(
             "-s",
             session,
             "-c",
-            project,
+            tmux_format_literal(project),
         )
         for k, v in env_items:
             argv += ("-e", f"{k}={v}")
@@ -245,9 +307,14 @@ def plan_launch(
         attach = shlex.join([shown, "attach", "-t", session])
         return LaunchPlan(mode, argv, cargv, project, env_items, session, None, prompt_file, attach)
     if mode == "terminal":
-        command = f"cd {shlex.quote(project)} && exec {shlex.join(cargv)}"
-        argv = osascript_argv(command, settings.terminal_app)
-        return LaunchPlan(mode, argv, cargv, project, env_items, prompt_file=prompt_file)
+        if script_path is None:
+            raise ValueError("terminal mode needs a launcher script path")
+        argv = osascript_argv(terminal_command(script_path), settings.terminal_app)
+        script = launcher_script(script_path, project, cargv)
+        return LaunchPlan(
+            mode, argv, cargv, project, env_items, prompt_file=prompt_file, script_path=script_path,
+            script=script,
+        )  # fmt: skip
     return LaunchPlan(mode, cargv, cargv, project, env_items, log_path=log_path, prompt_file=prompt_file)
 
 
@@ -257,6 +324,65 @@ def needs_prompt_file(prompt: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------- the edge
+
+
+def _temp_roots() -> list[str]:
+    return [tempfile.gettempdir(), "/tmp"]
+
+
+def make_launcher_dir(roots: Sequence[str] | None = None, *, now: float | None = None) -> Path:
+    """Create and return a fresh private folder (0700) for one launcher script, at a `SAFE_PATH`.
+
+    It goes in the first temp dir (`$TMPDIR`, else /tmp) whose path is safe; stale folders of earlier
+    launches there (older than a day, owned by this user) are swept first. Raise BatonError if none is.
+    """
+    for root in _temp_roots() if roots is None else roots:
+        if not SAFE_PATH.fullmatch(root) or not os.path.isdir(root):
+            continue
+        sweep_launchers(Path(root), now=now)
+        made = tempfile.mkdtemp(prefix=LAUNCHER_PREFIX, dir=root)  # 0700, a name no one can guess
+        if SAFE_PATH.fullmatch(made):
+            return Path(made)
+        os.rmdir(made)
+    raise BatonError(
+        "no temporary folder with a plain path for the launcher script",
+        hint="set TMPDIR to a folder whose path has only letters, digits and / . _ -",
+    )
+
+
+def sweep_launchers(root: Path, *, now: float | None = None) -> None:
+    """Remove this user's launcher folders in `root` left by windows that never ran them (over a day old)."""
+    now = time.time() if now is None else now
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            if not entry.name.startswith(LAUNCHER_PREFIX):
+                continue
+            with contextlib.suppress(OSError):
+                info = entry.stat(follow_symlinks=False)
+                if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+                    continue
+                if now - info.st_mtime > LAUNCHER_MAX_AGE:
+                    discard_launcher(str(Path(entry.path) / LAUNCHER_NAME))
+
+
+def write_launcher(plan: LaunchPlan) -> None:
+    """Write the plan's launcher script, mode 0700, as a new file (never through a link) in its folder."""
+    assert plan.script_path is not None and plan.script is not None
+    fd = os.open(plan.script_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o700)
+    try:
+        os.fchmod(fd, 0o700)
+        os.write(fd, plan.script.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def discard_launcher(script_path: str) -> None:
+    """Remove a launcher script and its folder (when empty); what is already gone is fine."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(script_path)
+    with contextlib.suppress(OSError):
+        os.rmdir(Path(script_path).parent)
 
 
 def find_program(name: str, what: str, fallback: str | None = None) -> str:
@@ -311,8 +437,12 @@ def execute(plan: LaunchPlan, *, wait: bool = False) -> tuple[LaunchResult, subp
             stdin=subprocess.DEVNULL,
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as exc:
+        if plan.script_path is not None:
+            discard_launcher(plan.script_path)
         return LaunchResult(plan, error=f"cannot run {plan.argv[0]}: {exc}"), None
     if out.returncode != 0:
+        if plan.script_path is not None:  # no window will run it
+            discard_launcher(plan.script_path)
         detail = (out.stderr or out.stdout).strip()[:500]
         return LaunchResult(plan, exit_code=out.returncode, error=f"{plan.argv[0]} failed: {detail}"), None
     pid = int(out.stdout.strip()) if plan.mode == "tmux" and out.stdout.strip().isdigit() else None
@@ -354,13 +484,23 @@ def prepare(
         prompt_file = str(prompt_path)
     tmux_path = find_program(ls.tmux_path, "tmux") if mode == "tmux" else ls.tmux_path
     stamp = now.strftime("%Y%m%d-%H%M%S")
-    return plan_launch(
-        ls, mode=mode, project=h.project, prompt=prompt, claude_path=claude, tmux_path=tmux_path,
-        agent=h.agent, prompt_file=prompt_file,
-        log_path=str(paths.log_dir / "launches" / f"{h.id}-{stamp}.log"),
-        taken_sessions=tmux_sessions(tmux_path) if mode == "tmux" else (),
-        env=os.environ if env is None else env, name=f"baton: {h.title or h.project_name}",
-    )  # fmt: skip
+    script_path = str(make_launcher_dir() / LAUNCHER_NAME) if mode == "terminal" else None
+    try:
+        plan = plan_launch(
+            ls, mode=mode, project=h.project, prompt=prompt, claude_path=claude, tmux_path=tmux_path,
+            agent=h.agent, prompt_file=prompt_file,
+            log_path=str(paths.log_dir / "launches" / f"{h.id}-{stamp}.log"),
+            taken_sessions=tmux_sessions(tmux_path) if mode == "tmux" else (),
+            env=os.environ if env is None else env, name=f"baton: {h.title or h.project_name}",
+            script_path=script_path,
+        )  # fmt: skip
+        if plan.script is not None:
+            write_launcher(plan)
+    except BaseException:
+        if script_path is not None:
+            discard_launcher(script_path)
+        raise
+    return plan
 
 
 @dataclass(frozen=True)
@@ -380,7 +520,8 @@ class Launched:
         if plan.mode == "tmux":
             return f"Claude Code runs in tmux session {plan.tmux_session}; attach with: {plan.attach_command}"
         if plan.mode == "terminal":
-            return "Claude Code opened in a new Terminal window."
+            app = "iTerm" if 'tell application "iTerm"' in plan.argv else "Terminal"
+            return f"Claude Code opened in a new {app} window."
         return f"Claude Code runs headless (pid {self.result.pid}); output: {plan.log_path}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from daemon import handoff as ho
 from daemon import memory
 from daemon.config import LaunchSettings
 from daemon.db import open_ledger
-from daemon.launch import PROMPT_INLINE_MAX, build_prompt, claude_args, plan_launch
+from daemon.launch import PROMPT_INLINE_MAX, build_prompt, claude_args, execute, plan_launch
 from daemon.launch_store import recent
 from daemon.paths import BatonPaths
 from tests.handoff.conftest import Daemons, FakeClaude, run_baton, tmux_sessions, write_handoff
@@ -123,46 +123,27 @@ def test_a_failed_start_is_recorded_and_the_handoff_stays_pending(
     assert recent(open_ledger(paths.ledger_db))[0].status == "failed"
 
 
-def test_the_terminal_command_reaches_claude_unchanged_through_a_shell(
-    tmp_path: Path, fake_claude: FakeClaude
+@pytest.mark.slow
+def test_a_project_path_with_tmux_format_syntax_is_taken_literally(
+    tmp_path: Path, fake_claude: FakeClaude, tmux: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Terminal.app runs the command it is given in a shell: the quoting must hold there.
-    folder = tmp_path / "dir with 'quote' and $(x)"
+    # tmux expands formats in `new-session -c`: unescaped, `#(cmd)` in a directory name runs cmd in a shell.
+    folder = tmp_path / "app #(touch pwned-tmux) #{pane_pid} ## $(touch pwned-sh) 'q'"
     folder.mkdir()
+    monkeypatch.setenv("FAKE_CLAUDE_SLEEP", "0")
+    prompt = f"{NASTY} #(touch {tmp_path}/pwned-prompt) #{{session_name}}"
     plan = plan_launch(
-        LaunchSettings(),
-        mode="terminal",
-        project=str(folder),
-        prompt=NASTY,
-        claude_path=str(fake_claude.path),
-    )
-    assert plan.argv[0] == "osascript" and plan.argv[-2] == "--" and '"Terminal"' in plan.argv[4]
-    assert NASTY not in " ".join(plan.argv[:-1])  # the text is an argv item, never inside the AppleScript
-    env = {**os.environ, "FAKE_CLAUDE_SLEEP": "0"}
-    subprocess.run(["/bin/sh", "-c", plan.argv[-1]], check=True, env=env, cwd=tmp_path)
-    [call] = fake_claude.calls()
-    assert call["argv"][-1] == NASTY.encode() and call["cwd"] == str(folder)
-
-
-def test_iterm_gets_the_same_command_as_an_argv_item(tmp_path: Path) -> None:
-    plan = plan_launch(
-        LaunchSettings(terminal_app="iTerm"),
-        mode="terminal",
-        project=str(tmp_path),
-        prompt=NASTY,
-        claude_path="/usr/local/bin/claude",
-    )
-    terminal = plan_launch(
-        LaunchSettings(),
-        mode="terminal",
-        project=str(tmp_path),
-        prompt=NASTY,
-        claude_path="/usr/local/bin/claude",
-    )
-    assert plan.argv[-1] == terminal.argv[-1] and plan.argv[-2] == "--"
-    script = "\n".join(plan.argv[2:-2:2])
-    assert 'tell application "iTerm"' in script and "write text (item 1 of argv)" in script
-    assert NASTY not in script
+        LaunchSettings(), mode="tmux", project=str(folder), prompt=prompt, claude_path=str(fake_claude.path),
+        tmux_path=tmux, env={"PATH": os.environ["PATH"], "BATON_HOME": "#(touch pwned-env)"},
+    )  # fmt: skip
+    result, _ = execute(plan)
+    assert result.ok, result.error
+    [call] = fake_claude.wait_for(1)
+    assert call["cwd"] == str(folder) and call["argv"][-1] == prompt.encode()
+    assert call["baton_home"] == "#(touch pwned-env)"
+    time.sleep(0.5)  # a format job would have run by now
+    places = (tmp_path, folder, Path.home(), Path.cwd(), Path("/tmp"))
+    assert not [p for d in places for p in d.glob("pwned-*")]
 
 
 def test_permissions_are_bypassed_only_when_configured() -> None:

@@ -9,6 +9,7 @@ file.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import logging
@@ -102,13 +103,17 @@ class FileResult:
     bad_samples: list[tuple[int, str]]
     bytes_read: int
     error: str | None = None
+    file_id: int | None = None  # when the parser was given it (a new ledger's build numbers its files)
 
 
 # ---- parsing one file (runs in a worker or in process) -----------------------------------------------------
 
 
-def parse_file(path: str, state: FileState, prices: PriceTable, zone: tzinfo) -> FileResult:
+def parse_file(
+    path: str, state: FileState, prices: PriceTable, zone: tzinfo, file_id: int | None = None
+) -> FileResult:
     """Return the new events of `path` since `state`. Never raises: an unreadable file gives `error`.
+    Rows and limit messages carry `file_id` (None: the writer sets it).
 
     The file is read in bounded chunks of complete lines (transcripts.CHUNK_BYTES), never whole. Ordinary
     assistant lines take `parse.usage_fields` (a plain tuple, no event object); the others the full parser.
@@ -163,7 +168,7 @@ def parse_file(path: str, state: FileState, prices: PriceTable, zone: tzinfo) ->
                             inp + out + c5 + c1 + cr,
                             usd,
                             cost(model, speed, inp, out, c5, c1, cr),
-                            None,  # file_id, set by the writer
+                            file_id,
                             line_no,
                         )
                         if key not in best and mid not in by_message:  # Merger.add's common case
@@ -183,17 +188,24 @@ def parse_file(path: str, state: FileState, prices: PriceTable, zone: tzinfo) ->
                     continue
                 usage = parsed.usage if isinstance(parsed, LimitEvent) else parsed
                 if isinstance(parsed, LimitEvent):
-                    limits.append(_limit_row(parsed, session, project, line_no))
+                    limits.append(_limit_row(parsed, session, project, line_no, file_id))
                 if usage is not None:
-                    add(_usage_row(usage, session, project, path, line_no, line, prices), path)
+                    add(_usage_row(usage, session, project, path, line_no, line, prices, file_id), path)
             if not chunk.data or current.offset >= current.size:
                 break
         rows = [r for r, _ in merger.rows()]
-    return FileResult(path, current, restarted, rows, limits, bad, samples, bytes_read)
+    return FileResult(path, current, restarted, rows, limits, bad, samples, bytes_read, None, file_id)
 
 
 def _usage_row(
-    e: UsageEvent, session: str, project: str, path: str, line_no: int, line: bytes, prices: PriceTable
+    e: UsageEvent,
+    session: str,
+    project: str,
+    path: str,
+    line_no: int,
+    line: bytes,
+    prices: PriceTable,
+    file_id: int | None = None,
 ) -> ledger.Row:
     key = e.dedup_key
     if key is None:
@@ -233,15 +245,17 @@ def _usage_row(
         e.total_tokens,
         e.cost_usd,
         cost,
-        None,  # file_id, set by the writer
+        file_id,
         line_no,
     )
 
 
-def _limit_row(e: LimitEvent, session: str, project: str, line_no: int) -> tuple[object, ...]:
+def _limit_row(
+    e: LimitEvent, session: str, project: str, line_no: int, file_id: int | None = None
+) -> tuple[object, ...]:
     digest = hashlib.blake2b(e.text.encode(), digest_size=8).hexdigest()
     key = f"limit:{session}:{e.ts_ms}:{digest}"
-    return (key, e.ts_ms, session, project, e.cwd, e.kind, e.reset_at_ms, e.text, None, line_no)
+    return (key, e.ts_ms, session, project, e.cwd, e.kind, e.reset_at_ms, e.text, file_id, line_no)
 
 
 @contextmanager
@@ -264,10 +278,13 @@ def _init_worker(prices: PriceTable, zone: tzinfo) -> None:
     _WORKER["prices"], _WORKER["zone"] = prices, zone
 
 
-def _work(task: tuple[str, FileState]) -> FileResult:
+Task = tuple[str, FileState, int | None]  # path, stored state, file id for its rows (None: writer sets it)
+
+
+def _work(task: Task) -> FileResult:
     prices, zone = _WORKER["prices"], _WORKER["zone"]
     assert isinstance(prices, PriceTable) and isinstance(zone, tzinfo)
-    return parse_file(task[0], task[1], prices, zone)
+    return parse_file(task[0], task[1], prices, zone, task[2])
 
 
 # ---- writing -----------------------------------------------------------------------------------------------
@@ -517,20 +534,214 @@ def catch_up(
     roots = find_roots(settings, os.environ if env is None else env)
     listing, dirs = scan(roots)
     prices = load_prices(settings.pricing.file)
-    tasks, total = _plan(listing, read_states(paths.ledger_db))
-    with gc_paused(), _Parsed(tasks, prices, local_zone(), total, workers) as parsed:
-        # the workers are parsing already: open (and if need be create) the ledger meanwhile
-        writer = open_writer(paths.ledger_db)
-        try:
-            writer.refresh_costs(prices)
-            summary = _write_all(writer, parsed, total, progress)
-            writer.mark_deleted(set(listing))
-            writer.save_tree(roots, dirs)
-        finally:
-            writer.conn.close()
+    built = None
+    if not paths.ledger_db.exists():
+        built = _build_new(paths.ledger_db, listing, roots, dirs, prices, progress, workers)
+    if built is not None:
+        summary = built
+    else:
+        tasks, total = _plan(listing, read_states(paths.ledger_db))
+        with gc_paused(), _Parsed(tasks, prices, local_zone(), total, workers) as parsed:
+            # the workers are parsing already: open (and if need be create) the ledger meanwhile
+            writer = open_writer(paths.ledger_db)
+            try:
+                writer.refresh_costs(prices)
+                summary = _write_all(writer, parsed, total, progress)
+                writer.mark_deleted(set(listing))
+                writer.save_tree(roots, dirs)
+            finally:
+                writer.conn.close()
     summary.files = len(listing)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+# ---- a first catch-up: a new ledger, built aside -----------------------------------------------------------
+
+BUILD_SUFFIX = ".new-"  # <ledger>.new-<pid>: a new ledger being built by that process
+_FILE_INSERT = (
+    "INSERT INTO files (id, path, device, inode, size, offset, lines, mtime_ns, head, session_id, project, "
+    "deleted, skipped_lines) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
+)
+KEPT_INDEXES = frozenset({"ix_usage_events_message"})  # the merge of duplicates across files looks up by it
+
+
+def _build_new(
+    db: Path,
+    listing: list[str],
+    roots: list[Path],
+    dirs: dict[str, int],
+    prices: PriceTable,
+    progress: Progress | None,
+    workers: int | None,
+) -> IngestSummary | None:
+    """Catch up into a ledger that does not exist yet: build it aside, then move it into place whole.
+
+    The ledger is written to a private file (`<ledger>.new-<pid>`) with no rollback journal and no fsync,
+    without the secondary indexes of usage_events (created once at the end from sorted keys, cheaper than
+    keeping them up to date row by row); the files are numbered by the parsers, so that rows arrive ready to
+    insert. The finished file is switched to WAL and hard-linked into place, which fails rather than replace
+    a ledger that another process created meanwhile: then None is returned, and the caller catches up into
+    that ledger the usual way. A crash or kill leaves no ledger at all (the next catch-up starts again and
+    removes the stray file), so nothing can be counted twice or lost. Return what was done.
+    """
+    _remove_stray_builds(db)
+    tmp = db.with_name(f"{db.name}{BUILD_SUFFIX}{os.getpid()}-{os.urandom(4).hex()}")
+    planned, total = _plan(listing, {})
+    tasks: list[Task] = [(path, state, i) for i, (path, state, _) in enumerate(planned, start=1)]
+    try:
+        with gc_paused(), _Parsed(tasks, prices, local_zone(), total, workers) as parsed:
+            # the workers are parsing already: create the ledger's schema meanwhile
+            builder = _Builder(tmp)
+            try:
+                builder.writer.refresh_costs(prices)  # no rows yet: records the price table's digest
+                summary = builder.write_all(parsed, total, progress)
+                builder.finish(roots, dirs)
+            finally:
+                builder.conn.close()
+        placed = _place(tmp, db)
+    except sqlite3.IntegrityError as exc:  # two rows with one key that the build took for distinct
+        log.warning("building a new ledger failed (%s): catching up the usual way", exc)
+        return None
+    finally:
+        _remove_build(tmp)
+    return summary if placed else None
+
+
+class _Builder:
+    """Writes a new ledger file that no other process knows of (see `_build_new`)."""
+
+    def __init__(self, path: Path) -> None:
+        from daemon.db import open_ledger
+
+        _remove_build(path)
+        open_ledger(path).dispose()
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=OFF")  # a failure discards the whole file: nothing to roll back
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        self.conn, self.writer = conn, LedgerWriter(conn)
+        self.deferred = [
+            (name, sql)
+            for name, sql in conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_events' "
+                "AND sql IS NOT NULL"
+            )
+            if name not in KEPT_INDEXES
+        ]
+        for name, _ in self.deferred:
+            conn.execute(f'DROP INDEX "{name}"')
+        self.seen: set[object] = set()  # message ids, and keys of rows without one, written so far
+
+    def write_all(self, parsed: Iterator[FileResult], total: int, progress: Progress | None) -> IngestSummary:
+        summary = IngestSummary()
+        done, pending = 0, 0
+        batch: list[FileResult] = []
+        for res in parsed:
+            _log_bad(res)
+            if res.error:
+                summary.errors.append(res.error)
+                continue
+            batch.append(res)
+            pending += len(res.rows) + len(res.limits)
+            done += res.bytes_read
+            if pending >= BATCH_ROWS:
+                summary.add(self.commit(batch))
+                batch, pending = [], 0
+            if progress is not None:
+                progress(done, total)
+        if batch:
+            summary.add(self.commit(batch))
+        return summary
+
+    def commit(self, results: list[FileResult]) -> IngestSummary:
+        """Write `results` (their rows carry their file ids): a file whose message ids (and keys of rows
+        without one) are all new is inserted as it is; the others go through the full merge."""
+        summary = IngestSummary()
+        conn, seen = self.conn, self.seen
+        files: list[tuple[object, ...]] = []
+        direct: list[ledger.Row] = []
+        candidates: list[tuple[ledger.Row, str]] = []
+        limits: list[tuple[object, ...]] = []
+        msg, key = ledger.MSG, ledger.KEY
+        for res in results:
+            project, session = path_identity(res.path)
+            s = res.state
+            files.append(
+                (res.file_id, res.path, *s[:7], session, project, res.bad)  # FileState's 7 fields, in order
+            )
+            ids = {r[key] if r[msg] is None else r[msg] for r in res.rows}
+            if seen.isdisjoint(ids):
+                direct.extend(res.rows)
+            else:
+                candidates.extend((row, res.path) for row in res.rows)
+            seen.update(ids)
+            limits.extend(res.limits)
+            summary.files_read += 1
+            summary.skipped_lines += res.bad
+            summary.bytes_read += res.bytes_read
+        conn.execute("BEGIN")
+        conn.executemany(_FILE_INSERT, files)
+        summary.new_events = ledger.insert_new(conn, direct)
+        summary.new_events += ledger.write_events(conn, candidates, table_empty=False)
+        before = conn.total_changes
+        conn.executemany(ledger.INSERT_LIMIT, limits)
+        summary.new_limits = conn.total_changes - before
+        conn.execute("COMMIT")
+        return summary
+
+    def finish(self, roots: list[Path], dirs: dict[str, int]) -> None:
+        """Create the deferred indexes, remember the listing, and switch the file to WAL."""
+        conn = self.conn
+        conn.execute("BEGIN")
+        for _, sql in self.deferred:
+            conn.execute(sql)
+        conn.execute(TREE_UPSERT, (tree_json(roots, dirs),))
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA journal_mode=WAL")
+
+
+def _place(tmp: Path, db: Path) -> bool:
+    """Move the finished ledger `tmp` to `db` unless a ledger is there already; return whether it was."""
+    try:
+        os.link(tmp, db)
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links on this file system
+        if db.exists():
+            return False
+        os.replace(tmp, db)
+    return True
+
+
+def _remove_build(tmp: Path) -> None:
+    for suffix in ("", "-journal", "-wal", "-shm", ".migrate-lock"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{tmp}{suffix}")
+
+
+def _remove_stray_builds(db: Path) -> None:
+    """Remove the unfinished builds of processes that are gone (killed in the middle of one)."""
+    prefix = db.name + BUILD_SUFFIX
+    try:
+        names = os.listdir(db.parent)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(prefix) :].partition("-")[0]
+        if name.startswith(prefix) and pid.isdigit() and not _alive(int(pid)):
+            _remove_build(db.parent / name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def ensure_current(
@@ -557,9 +768,9 @@ def ensure_current(
     return catch_up(paths, settings, progress=progress)
 
 
-def _plan(listing: list[str], states: dict[str, FileState]) -> tuple[list[tuple[str, FileState]], int]:
+def _plan(listing: list[str], states: dict[str, FileState]) -> tuple[list[Task], int]:
     """Return the files to read (with their stored state) and how many bytes that is."""
-    tasks: list[tuple[str, FileState]] = []
+    tasks: list[Task] = []
     total = 0
     for path in listing:
         try:
@@ -568,7 +779,7 @@ def _plan(listing: list[str], states: dict[str, FileState]) -> tuple[list[tuple[
             continue
         state = states.get(path, FileState())
         if not unchanged(st, state):
-            tasks.append((path, state))
+            tasks.append((path, state, None))
             total += max(st.st_size - state.offset, 0) if st.st_ino == state.inode else st.st_size
     return tasks, total
 
@@ -628,7 +839,7 @@ class _Parsed:
 
     def __init__(
         self,
-        tasks: list[tuple[str, FileState]],
+        tasks: list[Task],
         prices: PriceTable,
         zone: tzinfo,
         total: int,
@@ -641,7 +852,7 @@ class _Parsed:
 
     def __enter__(self) -> Iterator[FileResult]:
         if not self.workers:
-            return (parse_file(path, state, self.prices, self.zone) for path, state in self.tasks)
+            return (parse_file(*task[:2], self.prices, self.zone, task[2]) for task in self.tasks)
         # fork is cheap, but forking a process that runs other threads (the daemon's watcher, scheduler)
         # can deadlock the child on a lock some thread held: then pay for spawn instead.
         fork = sys.platform.startswith("linux") and threading.active_count() == 1

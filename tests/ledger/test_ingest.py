@@ -333,8 +333,11 @@ def make_corpus(claude_dir: Path, files: int, lines: int) -> int:
 
 @pytest.mark.slow
 def test_kill_9_during_ingestion_then_restart_is_exact(baton_home: Path, claude_dir: Path) -> None:
+    from daemon.ingest import open_writer
+
     expected = make_corpus(claude_dir, files=60, lines=400)
     env = {"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
+    open_writer(baton_home / "baton.db").conn.close()  # an existing ledger: written batch by batch
     # small write batches, so that the kill lands after some commits and before others
     script = "import daemon.ingest as i; i.BATCH_ROWS = 1500; from daemon.cli import main; main(['ingest'])"
     proc = subprocess.Popen(
@@ -363,6 +366,65 @@ def test_kill_9_during_ingestion_then_restart_is_exact(baton_home: Path, claude_
     assert partial[0] < 60 * 400
     run_baton("ingest", env=env)
     assert totals(baton_home) == (60 * 400, expected)
+
+
+@pytest.mark.slow
+def test_kill_9_while_building_a_new_ledger_leaves_none_then_restart_is_exact(
+    baton_home: Path, claude_dir: Path
+) -> None:
+    expected = make_corpus(claude_dir, files=60, lines=400)
+    env = {"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
+    script = "import daemon.ingest as i; i.BATCH_ROWS = 1500; from daemon.cli import main; main(['ingest'])"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        env={**os.environ, **env},
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    building: list[Path] = []
+    while time.monotonic() < deadline and not building:  # kill while the new ledger is being written
+        building = [p for p in baton_home.glob("baton.db.new-*") if p.stat().st_size > 200_000]
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert building and not (baton_home / "baton.db").exists()  # no ledger rather than half of one
+    run_baton("ingest", env=env)
+    assert totals(baton_home) == (60 * 400, expected)
+    assert not list(baton_home.glob("baton.db.new-*"))  # the killed build's file is cleaned up
+
+
+def test_a_new_ledger_is_built_aside_and_matches_one_written_in_place(
+    baton_home: Path, claude_dir: Path
+) -> None:
+    from daemon.ingest import open_writer
+
+    make_corpus(claude_dir, files=6, lines=30)
+    # a replayed response in another file: the build merges it with the stored row as the writer does
+    copy = transcript(claude_dir, "replay.jsonl", project="-home-me-other")
+    write(copy, assistant_line(3, session="s1", sidechain=True, output_tokens=7), assistant_line(900))
+    settings = load_settings(BatonPaths.from_env())
+    built = catch_up(BatonPaths.from_env(), settings, workers=2)
+    db = baton_home / "baton.db"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        rows_built = conn.execute(f"SELECT {COMPARED} FROM usage_events ORDER BY dedup_key").fetchall()
+    assert {"ix_usage_events_ts", "ix_usage_events_session", "ix_usage_events_message"} <= indexes
+    db.unlink()
+    for suffix in ("-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    open_writer(db).conn.close()  # an existing, empty ledger: the usual path
+    again = catch_up(BatonPaths.from_env(), settings, workers=2)
+    with sqlite3.connect(db) as conn:
+        rows_in_place = conn.execute(f"SELECT {COMPARED} FROM usage_events ORDER BY dedup_key").fetchall()
+    assert rows_built == rows_in_place and built.new_events == again.new_events == len(rows_built)
+    assert totals(baton_home)[0] == len(rows_built)
+
+
+COMPARED = "dedup_key, session_id, project, ts_ms, total_tokens, cost_calc, is_sidechain, line_no"
 
 
 @pytest.mark.slow

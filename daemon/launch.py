@@ -159,13 +159,17 @@ def claude_args(
     """Return claude's arguments (without the program): flags from `settings`, then `--` and the prompt.
 
     The prompt comes after `--` so that neither a variadic flag (`--add-dir`) nor a leading `-` can eat it.
-    Permissions are bypassed only when `settings.permission_mode` says so.
+    Permissions are bypassed only when `settings.permission_mode` says so. Raise BatonError for an agent
+    name that looks like a flag.
     """
     args: list[str] = []
     if headless:
         args += ["-p", "--output-format", "text"]
     if agent or settings.agent:
-        args += ["--agent", str(agent or settings.agent)]
+        chosen = str(agent or settings.agent)
+        if chosen.startswith("-"):  # a handoff's header must not smuggle a flag in (no agent name starts so)
+            raise BatonError(f"not an agent name: {chosen!r}", hint="fix the handoff's agent: header")
+        args += ["--agent", chosen]
     if settings.model:
         args += ["--model", settings.model]
     if settings.permission_mode:

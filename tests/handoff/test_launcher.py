@@ -18,6 +18,7 @@ from daemon import handoff as ho
 from daemon import memory
 from daemon.config import LaunchSettings
 from daemon.db import open_ledger
+from daemon.errors import BatonError
 from daemon.launch import PROMPT_INLINE_MAX, build_prompt, claude_args, execute, plan_launch
 from daemon.launch_store import recent
 from daemon.paths import BatonPaths
@@ -151,6 +152,9 @@ def test_permissions_are_bypassed_only_when_configured() -> None:
     assert not any("dangerously" in a for a in claude_args(LaunchSettings(), "p", headless=True))
     configured = claude_args(LaunchSettings(permission_mode="bypassPermissions"), "p", headless=False)
     assert configured[:2] == ["--permission-mode", "bypassPermissions"]
+    # nor through a handoff's agent header that looks like a flag
+    with pytest.raises(BatonError, match="not an agent name"):
+        claude_args(LaunchSettings(), "p", headless=False, agent="--dangerously-skip-permissions")
 
 
 @pytest.mark.slow

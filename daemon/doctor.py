@@ -164,6 +164,43 @@ def check_ledger(probe: Probe) -> Check:
     return Check("ledger", "ok", f"{db}: writable, schema up to date")
 
 
+def check_privacy(probe: Probe) -> Check:
+    """baton's data folder (ledger, handoffs, logs) and its runtime folder (the control socket, which can
+    schedule launches) are private to the user: theirs, closed to others. Doctor only reports; `baton run`
+    creates missing ones private, and `baton service install` makes the data folder private."""
+    folders = [
+        ("data folder", probe.paths.data_dir, "the ledger, handoffs and logs are kept there"),
+        ("runtime folder", probe.paths.runtime_dir(probe.env), "the control socket is there"),
+    ]
+    problems: list[str] = []
+    fixes: list[str] = []
+    open_folders: list[str] = []
+    present: list[Path] = []
+    for what, folder, holds in folders:
+        try:
+            info = folder.stat()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            problems.append(f"cannot check the {what} {folder}: {exc.strerror}")
+            continue
+        present.append(folder)
+        mode = info.st_mode & 0o777
+        if info.st_uid != os.getuid():
+            problems.append(f"the {what} {folder} belongs to another user (uid {info.st_uid}; {holds})")
+            fixes.append(f"sudo chown -R $USER {folder} && chmod 700 {folder}")
+        elif mode & 0o077:
+            problems.append(f"the {what} {folder} (mode {mode:o}) is open to other users ({holds})")
+            open_folders.append(str(folder))
+    if open_folders:
+        fixes.append("chmod 700 " + " ".join(open_folders))
+    if problems:
+        return Check("privacy", "warn", "; ".join(problems), "; ".join(fixes) or None)
+    if not present:
+        return Check("privacy", "ok", f"{probe.paths.data_dir} will be created private to you (mode 700)")
+    return Check("privacy", "ok", f"{' and '.join(str(p) for p in present)}: private to you")
+
+
 def _pending_migrations(applied: set[tuple[str, int]]) -> list[tuple[str, int]]:
     from daemon import db
 
@@ -285,7 +322,8 @@ def _claude_env(probe: Probe) -> dict[str, str]:
 
 
 def statusline_configured(probe: Probe) -> bool:
-    """Return True when Claude Code's settings.json runs `baton statusline` as its status line."""
+    """Return True when Claude Code's status line feeds baton: settings.json runs `baton statusline`, or
+    runs a script that has passed figures to it within OFFICIAL_RECENT."""
     return check_statusline(probe).status == "ok"
 
 
@@ -312,26 +350,76 @@ def check_statusline(probe: Probe) -> Check:
             )
         return Check("statusline", "ok", f"configured in {file}")
     if command:
+        latest = _latest_official_figure(probe.paths.ledger_db, "statusline")
+        if latest is not None and _recent(probe, latest[0]):  # that script calls `baton statusline`
+            return Check(
+                "statusline",
+                "ok",
+                f"{command!r} is configured in {file} and passes Claude Code's figures to baton"
+                f" (last {_ago(probe.now - latest[0])} ago)",
+            )
         return Check(
             "statusline",
             "warn",
-            f"another status line is configured ({command!r}): baton falls back to its own estimates",
+            f"another status line is configured ({command!r}) and has passed no figures to baton in the last"
+            f" {_ago(OFFICIAL_RECENT)}: baton relies on its estimates",
             "call `baton statusline` from your status line script (it reads the same JSON on stdin)",
         )
     return Check("statusline", "warn", f"not configured in {file}: baton relies on its estimates", fix)
 
 
-def _has_official_figures(db: Path) -> bool:
+# Official figures recorded within this long count as flowing now (from baton's status line called by another
+# script, the OAuth endpoint or a limit message); older ones say nothing about the windows to come.
+OFFICIAL_RECENT = timedelta(hours=24)
+_SOURCES = {
+    "statusline": "the status line",
+    "oauth": "the OAuth usage endpoint",
+    "limit_message": "a limit message",
+}
+
+
+def _latest_official_figure(db: Path, source: str | None = None) -> tuple[datetime, str] | None:
+    """Return when the ledger's latest official figure (from `source`, or any) was recorded, and its source;
+    None if there is none."""
     if not db.is_file():
-        return False
+        return None
+    where, args = ("WHERE source = ? ", (source,)) if source else ("", ())
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
         try:
-            return conn.execute("SELECT 1 FROM official_figures LIMIT 1").fetchone() is not None
+            row = conn.execute(
+                f"SELECT ts_ms, source FROM official_figures {where}ORDER BY ts_ms DESC LIMIT 1", args
+            ).fetchone()
         finally:
             conn.close()
     except sqlite3.Error:
-        return False
+        return None
+    if not row or not isinstance(row[0], int):
+        return None
+    return datetime.fromtimestamp(row[0] / 1000, UTC), str(row[1])
+
+
+def _ago(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
+
+
+def _official_source(probe: Probe) -> str | None:
+    """Return where baton's official figures come from, when they do: baton's status line configured in
+    Claude Code, or figures actually recorded within OFFICIAL_RECENT. None otherwise."""
+    if statusline_configured(probe):
+        return "Claude Code's status line gives the official figures"
+    latest = _latest_official_figure(probe.paths.ledger_db)
+    if latest is None:
+        return None
+    at, source = latest
+    if not _recent(probe, at):
+        return None
+    return f"official figures recorded {_ago(probe.now - at)} ago (from {_SOURCES.get(source, source)})"
+
+
+def _recent(probe: Probe, at: datetime) -> bool:
+    return probe.now - OFFICIAL_RECENT <= at <= probe.now + timedelta(minutes=5)
 
 
 def check_plan(probe: Probe) -> Check:
@@ -341,22 +429,23 @@ def check_plan(probe: Probe) -> Check:
         return Check("plan", "ok", f"{q.plan} (quota.plan)")
     from daemon import subscription
 
-    official = statusline_configured(probe) or _has_official_figures(probe.paths.ledger_db)
+    official = _official_source(probe)
     try:
         login = subscription.detect(_claude_env(probe), keychain=q.oauth_usage, enabled=q.read_login_plan)
     except Exception:  # an unreadable login must not break doctor; it is "unknown"
         login = None
     if official and login:
-        return Check("plan", "ok", f"auto: Claude Code's official figures, and your login's plan ({login})")
+        return Check("plan", "ok", f"auto: {official}, and your login's plan is {login}")
     if official:
-        return Check("plan", "ok", "auto: Claude Code's status line gives the official figures")
+        return Check("plan", "ok", f"auto: {official}")
     if login:
         return Check("plan", "ok", f"auto: your Claude login's plan is {login}")
     unread = "" if q.read_login_plan else " (quota.read_login_plan is off)"
     return Check(
         "plan",
         "warn",
-        f"auto, but baton has no official figure (status line) and does not know your subscription{unread}:"
+        "auto, but baton gets no official figures (baton's status line is not configured, none recorded in"
+        f" the last {_ago(OFFICIAL_RECENT)}) and does not know your subscription{unread}:"
         " the alerts' percentages are a guess from your history (Pro's limits until a window hits its limit)",
         'baton claude install-hooks (official figures), or set your plan: quota.plan = "max5"'
         " (pro, max5, max20) in config.toml, or BATON_QUOTA__PLAN=max5",
@@ -422,6 +511,7 @@ def run_checks(probe: Probe) -> list[Check]:
         ("config", check_config),
         ("transcripts", check_transcripts),
         ("ledger", check_ledger),
+        ("privacy", check_privacy),
         ("notification", check_notification),
         ("tmux", lambda p: check_tool(p, "tmux")),
         ("claude", lambda p: check_tool(p, "claude")),

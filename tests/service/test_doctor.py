@@ -282,18 +282,99 @@ def test_an_auto_plan_without_official_figures_or_a_known_subscription_is_a_warn
     (baton_home / "config.toml").unlink()
     (claude_dir / ".credentials.json").unlink()
 
-    # Official figures: the status line is set up, or the ledger already holds some.
+    # Official figures: the status line is set up, or the ledger has recorded some in the last 24 h.
     _claude_settings(claude_dir, {"statusLine": {"type": "command", "command": "baton statusline"}})
     assert doctor.check_plan(_probe(home_dir)).status == "ok"
     (claude_dir / "settings.json").unlink()
-    with sqlite3.connect(BatonPaths.from_env().ledger_db) as conn:
-        conn.execute("CREATE TABLE official_figures (ts_ms INTEGER)")
-        conn.execute("INSERT INTO official_figures VALUES (1)")
-    assert doctor.check_plan(_probe(home_dir)).status == "ok"
+    _official_figure(NOW - timedelta(hours=2), "oauth")
+    check = doctor.check_plan(_probe(home_dir))
+    assert check == Check(
+        "plan", "ok", "auto: official figures recorded 2 h ago (from the OAuth usage endpoint)"
+    )
+    assert doctor.check_plan(_probe(home_dir, now=NOW + timedelta(days=2))).status == "warn"  # long ago
     BatonPaths.from_env().ledger_db.unlink()
 
     (baton_home / "config.toml").write_text("[quota]\nplan = 'max5'\n")
     assert doctor.check_plan(_probe(home_dir)) == Check("plan", "ok", "max5 (quota.plan)")
+
+
+def _official_figure(at: datetime, source: str = "statusline") -> None:
+    """Record one official figure in the ledger, as the daemon would."""
+    from daemon.db import open_ledger
+
+    db = BatonPaths.from_env().ledger_db
+    if not db.exists():
+        open_ledger(db).dispose()
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO official_figures (ts_ms, source, window, used_percent)"
+            " VALUES (?, ?, 'five_hour', 40)",
+            (int(at.timestamp() * 1000), source),
+        )
+
+
+def test_plan_and_statusline_agree_when_another_status_line_is_configured(
+    healthy: Path, claude_dir: Path
+) -> None:
+    _claude_settings(claude_dir, {"statusLine": {"type": "command", "command": "~/bin/my-line.sh"}})
+    _official_figure(NOW - timedelta(days=3))  # from when baton's status line was configured
+    checks = _by_name(doctor.run_checks(_probe(healthy)))
+    assert checks["statusline"].status == "warn" and "my-line.sh" in checks["statusline"].detail
+    assert checks["plan"].status == "warn" and "gets no official figures" in checks["plan"].detail
+    assert "gives the official figures" not in checks["plan"].detail
+
+    # That script calls `baton statusline`: figures arrive, and both checks say so.
+    _official_figure(NOW - timedelta(minutes=20))
+    checks = _by_name(doctor.run_checks(_probe(healthy)))
+    assert checks["statusline"].status == "ok"
+    assert "passes Claude Code's figures to baton (last 20 min ago)" in checks["statusline"].detail
+    assert checks["plan"] == Check("plan", "ok", "auto: Claude Code's status line gives the official figures")
+
+    # Figures from the OAuth endpoint are official too, while the status line still passes none.
+    checks = _by_name(doctor.run_checks(_probe(healthy, now=NOW + timedelta(days=2))))
+    assert checks["statusline"].status == "warn" and checks["plan"].status == "warn"
+    _official_figure(NOW + timedelta(days=2) - timedelta(hours=5), "oauth")
+    checks = _by_name(doctor.run_checks(_probe(healthy, now=NOW + timedelta(days=2))))
+    assert checks["statusline"].status == "warn" and "passed no figures" in checks["statusline"].detail
+    assert checks["plan"].detail == "auto: official figures recorded 5 h ago (from the OAuth usage endpoint)"
+
+
+def test_a_data_or_runtime_folder_open_to_others_is_a_warning_with_its_chmod(
+    home_dir: Path, baton_home: Path
+) -> None:
+    probe = _probe(home_dir)
+    paths = BatonPaths.from_env()
+    runtime = paths.runtime_dir(probe.env)
+    assert not runtime.exists()
+    assert doctor.check_privacy(probe) == Check("privacy", "ok", f"{baton_home}: private to you")
+
+    baton_home.chmod(0o755)  # e.g. a virtualenv made inside it, or a umask of 022
+    check = doctor.check_privacy(probe)
+    assert check.status == "warn"
+    assert f"the data folder {baton_home} (mode 755) is open to other users" in check.detail
+    assert check.fix == f"chmod 700 {baton_home}"
+
+    runtime.mkdir(mode=0o755)
+    runtime.chmod(0o755)
+    check = doctor.check_privacy(probe)
+    assert (
+        f"the runtime folder {runtime} (mode 755) is open to other users (the control socket" in check.detail
+    )
+    assert check.fix == f"chmod 700 {baton_home} {runtime}"
+
+    baton_home.chmod(0o700)
+    runtime.chmod(0o700)
+    assert doctor.check_privacy(probe) == Check(
+        "privacy", "ok", f"{baton_home} and {runtime}: private to you"
+    )
+
+
+def test_privacy_is_reported_with_the_ledger_in_the_full_run(home_dir: Path, baton_home: Path) -> None:
+    baton_home.chmod(0o750)
+    results = doctor.run_checks(_probe(home_dir))
+    assert [c.name for c in results][2:4] == ["ledger", "privacy"]
+    assert _by_name(results)["privacy"].status == "warn"
+    assert f"fix: chmod 700 {baton_home}" in doctor.render(results)
 
 
 def test_usage_from_the_future_means_the_clock_is_wrong(home_dir: Path, baton_home: Path) -> None:
@@ -320,4 +401,4 @@ def test_a_crashing_check_is_reported_and_the_others_still_run(
     assert _by_name(results)["ledger"] == Check(
         "ledger", "fail", "the check itself failed: RuntimeError: boom"
     )
-    assert len(results) == 11
+    assert len(results) == 12

@@ -112,6 +112,8 @@ def test_then_dry_run_and_doctor_give_a_correct_picture(
     assert "Traceback" not in dry.stderr
     assert f"would write {unit}:" in dry.stdout
     assert "warning: systemd is not running on this machine" in dry.stdout
+    assert "would run where systemd runs: systemctl --user enable --now baton.service" in dry.stdout
+    assert "is written" not in dry.stdout
     assert unit.read_text() == before  # a dry run changes nothing
 
     doc = _baton(["doctor", "--no-notify"], home, tmp)
@@ -121,7 +123,7 @@ def test_then_dry_run_and_doctor_give_a_correct_picture(
         line.split()[1]: line for line in doc.stdout.splitlines() if line[:4] in ("ok  ", "warn", "fail")
     }
     assert set(lines) == {
-        "config", "transcripts", "ledger", "notification", "tmux", "claude",
+        "config", "transcripts", "ledger", "privacy", "notification", "tmux", "claude",
         "service", "inotify", "statusline", "plan", "clock",
     }  # fmt: skip
     assert lines["transcripts"].startswith("warn") and "no Claude Code history" in lines["transcripts"]
@@ -129,6 +131,7 @@ def test_then_dry_run_and_doctor_give_a_correct_picture(
     assert lines["plan"].startswith("warn") and "guess" in lines["plan"]
     assert "fix: run baton in the foreground: `baton run`" in doc.stdout
     assert lines["config"].startswith("ok") and lines["ledger"].startswith("ok")
+    assert lines["privacy"].startswith("ok")  # install made the data folder private
     assert "baton can run;" in doc.stdout
     assert not (home / ".local/share/baton/baton.db").exists()  # doctor creates nothing
 

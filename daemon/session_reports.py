@@ -648,27 +648,32 @@ def value(
 
 def compare(groups: Sequence[tuple[str, Sequence[SessionRow]]]) -> Report:
     """Return sessions, total and average tokens and cost per named group, with the change of the average
-    tokens from the first group to each other one, in percent."""
+    tokens from the first group to each other one, in percent. A group without sessions has no average and
+    no change (None, shown as "-", with a note), rather than a misleading 0 and -100 %."""
     rows = []
     base: dict[str, Any] | None = None
     for name, members in groups:
         n = len(members)
         tokens = sum(s.all_tokens for s in members)
-        cost = sum(s.cost_usd for s in members)
+        cost = sum((s.cost_usd for s in members), 0.0)
         row: dict[str, Any] = {
             "group": name,
             "sessions": n,
             "total_tokens": tokens,
-            "avg_tokens": round(tokens / n, 2) if n else 0.0,
+            "avg_tokens": round(tokens / n, 2) if n else None,
             "total_cost_usd": _money(cost),
-            "avg_cost_usd": _money(cost / n) if n else 0.0,
+            "avg_cost_usd": _money(cost / n) if n else None,
         }
         if base is None:
             base = row
             row["avg_tokens_change"] = None
+        elif base["avg_tokens"] is None or row["avg_tokens"] is None:
+            row["avg_tokens_change"] = None
         else:
             row["avg_tokens_change"] = _change(base["avg_tokens"], row["avg_tokens"])
         rows.append(row)
+    empty = [str(r["group"]) for r in rows if not r["sessions"]]
+    notes = (f"No sessions for {', '.join(empty)} in this period: nothing to compare.",) if empty else ()
     columns = (
         Column("group", "Group"),
         Column("sessions", "Sessions", "int"),
@@ -678,7 +683,7 @@ def compare(groups: Sequence[tuple[str, Sequence[SessionRow]]]) -> Report:
         Column("avg_cost_usd", "Avg cost", "usd"),
         Column("avg_tokens_change", "Avg tokens vs first", "percent"),
     )
-    return Report("Compare", columns, tuple(rows))
+    return Report("Compare", columns, tuple(rows), notes=notes)
 
 
 def _change(before: float, after: float) -> float | None:

@@ -211,6 +211,18 @@ def test_compare_between_tags(run: Any) -> None:
     assert strat["avg_tokens_change"] == pytest.approx(round(100 * (33_325 - 643.5) / 643.5, 2))
 
 
+def test_compare_with_a_group_without_sessions_shows_no_average_and_says_so(run: Any) -> None:
+    run("tag", A[:8], "strategy-x")
+    report = _json(run, "compare", "--tag", "strategy-x", "--tag", "typo")
+    x, typo = report["rows"]
+    assert (x["sessions"], x["avg_tokens"]) == (1, 55_550)
+    assert (typo["sessions"], typo["total_tokens"], typo["total_cost_usd"]) == (0, 0, 0.0)
+    assert typo["avg_tokens"] is None and typo["avg_cost_usd"] is None and typo["avg_tokens_change"] is None
+    table = run("report", "compare", "--tag", "typo", "--tag", "strategy-x")
+    assert "-100" not in table and "%" not in table
+    assert "No sessions for tag typo in this period: nothing to compare." in table
+
+
 def test_csv_and_table_outputs(run: Any) -> None:
     rows = list(csv.DictReader(io.StringIO(run("report", "by-repo", "--csv"))))
     assert [r["repo"] for r in rows] == ["terraform-gcp", "terraform-aws", "webapp", "notes"]

@@ -6,8 +6,10 @@ milliseconds, and never fails the prompt: every error ends in an exit status of 
 
 - `session-end`: reads the SessionEnd JSON on stdin ({"session_id", "cwd", "reason", ...}) and closes the
   session record at once (the daemon would otherwise close it after `sessions.idle_minutes`).
-- `user-prompt-submit`: at or past 80 % of the 5-hour window (the snapshot the daemon writes), prints a short
-  note for Claude: the level, the tokens and minutes left, and to plan the next session (/plan-next-session).
+- `user-prompt-submit`: at or past 80 % of the 5-hour window, prints a short note for Claude: the level, the
+  tokens and minutes left, and to plan the next session (/plan-next-session). The figure is
+  `daemon.snapshot.fast_view`: the running daemon's snapshot, else the newest official figure, else a stopped
+  daemon's last snapshot; one not known to be current is given with its age ("As of 42 minutes ago ...").
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import IO, Any, TypeGuard
 
 PLAN_AT_PERCENT = 80.0
+STALE_AFTER_S = 300.0  # as daemon.snapshot.STALE_AFTER_S (not imported: planning_note stays pure)
 _MAX_STDIN = 1_000_000  # a hook payload is a few hundred bytes; never read an unbounded stream
 
 
@@ -70,20 +73,36 @@ def _close(session_id: str, reason: str, cwd: str | None, now_ms: int) -> None:
 
 
 def _reset_at(value: Any) -> datetime | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 10_000_000_000 else value
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    if isinstance(value, str) and value:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    """Return the reset time of a snapshot (ISO 8601, or epoch seconds/ms), None if absent or impossible."""
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            seconds = value / 1000 if value > 10_000_000_000 else value
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        if isinstance(value, str) and value:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
     return None
+
+
+def _age_words(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 120:
+        return f"{minutes} minutes"
+    return f"{minutes // 60} hours" if minutes < 48 * 60 else f"{minutes // 1440} days"
 
 
 def planning_note(snapshot: Mapping[str, Any], now: datetime, zone: tzinfo | None = None) -> str:
     """Return the note for Claude when the 5-hour window is at or past 80 %, else "" (also for a stale
     snapshot whose window has already reset). Clock times are in `zone` (default: the snapshot's
     `timezone`, the daemon's `general.timezone`, else the system's). Raise ValueError/TypeError on a
-    malformed snapshot."""
+    malformed snapshot.
+
+    A figure not known to be current (`age_s` of STALE_AFTER_S or more, from `daemon.snapshot.fast_view`)
+    is given as of when it was true; percent only grows within a window, so it is still a floor."""
+    if snapshot.get("percent") is None:  # only the week is known
+        return ""
     percent = float(snapshot["percent"])
     if percent < PLAN_AT_PERCENT:
         return ""
@@ -91,7 +110,19 @@ def planning_note(snapshot: Mapping[str, Any], now: datetime, zone: tzinfo | Non
     if reset_at is not None and reset_at <= now:
         return ""
     level = str(snapshot.get("level") or "").upper() or "DANGER"
-    parts = [f"[baton] The 5-hour usage window is at {percent:.0f}% ({level})."]
+    age = snapshot.get("age_s")
+    if _number(age) and age >= STALE_AFTER_S:
+        why = (
+            "baton's daemon is not running, so it may be higher now"
+            if snapshot.get("daemon_stopped")
+            else "the latest figure baton has"
+        )
+        parts = [
+            f"[baton] As of {_age_words(age)} ago ({why}), the 5-hour usage window was at "
+            f"{percent:.0f}% ({level})."
+        ]
+    else:
+        parts = [f"[baton] The 5-hour usage window is at {percent:.0f}% ({level})."]
     remaining = _tokens_left(snapshot)
     runway = snapshot.get("runway_minutes")
     if remaining is not None:
@@ -139,7 +170,7 @@ def user_prompt_submit(stdin: IO[str], stdout: IO[str], now: datetime) -> int:
         snapshot_module = importlib.import_module("daemon.snapshot")  # the daemon's (engineer B's) file
 
         stdin.read(_MAX_STDIN)  # Claude Code writes the prompt; drain it so it never blocks on a full pipe
-        data = snapshot_module.read(BatonPaths.from_env())
+        data = snapshot_module.fast_view(BatonPaths.from_env(), now)
         if not isinstance(data, Mapping):
             return 0
         note = planning_note(data, now)

@@ -290,7 +290,7 @@ def last_official_reset(figures: Sequence[OfficialFigure], window: str, now_ms: 
     return max(past, default=None)
 
 
-def _best_official(
+def best_official(
     figures: Sequence[OfficialFigure], window: str, now_ms: int, since_ms: int | None = None
 ) -> OfficialFigure | None:
     """Return the most useful official figure for `window` whose reset is still ahead, or None.
@@ -442,7 +442,7 @@ def evaluate(
         end_ms=end_ms,
         length_ms=window_ms,
         active=active,
-        official=_best_official(figures, "five_hour", now_ms, start_ms if active else None),
+        official=best_official(figures, "five_hour", now_ms, start_ms if active else None),
         limits=limits,
         token_limit=limits.tokens,
         now_ms=now_ms,
@@ -469,7 +469,7 @@ def evaluate_week(
     week = points[bisect.bisect_right(points, since, key=_ts) : bisect.bisect_right(points, now_ms, key=_ts)]
     start_ms = week[0].ts_ms if week else now_ms
     weekly_limits = replace(limits, cost_usd=None, messages=None)
-    official = _best_official(figures, "seven_day", now_ms)
+    official = best_official(figures, "seven_day", now_ms)
     snap = _window(
         window="seven_day",
         points=week,

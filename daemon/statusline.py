@@ -2,8 +2,10 @@
 
 Claude Code runs the configured command on every refresh and writes a JSON object to its stdin (see
 claude-data-formats.md §5). When that object carries `rate_limits`, they are recorded in `official_figures`
-and the daemon is woken through a stamp file. The line printed comes from those figures, else from the
-daemon's last snapshot. Enable it in `~/.claude/settings.json`:
+and the daemon is woken through a stamp file. The line printed comes from those figures, else from
+`daemon.snapshot.fast_view`: the running daemon's snapshot, or the newest official figure recorded (by any
+session), or a stopped daemon's last snapshot; whatever is not known to be current says how old it is
+("· 42 min old"). Enable it in `~/.claude/settings.json`:
 
     "statusLine": {"type": "command", "command": "baton statusline"}
 
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.quota import OfficialFigure, level_for, to_datetime
+from daemon.snapshot import STALE_AFTER_S
 
 MAX_STDIN = 4 * 1024 * 1024
 
@@ -70,27 +73,62 @@ def render_official(figures: list[OfficialFigure], now: datetime, tz: tzinfo | N
     return " · ".join(parts) + " · official"
 
 
+def age_text(seconds: float) -> str:
+    """Return a short age: "7 min", "2 h", "3 d"."""
+    minutes = int(seconds // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h" if minutes < 48 * 60 else f"{minutes // 1440} d"
+
+
+def _age_part(view: Mapping[str, Any]) -> list[str]:
+    age = view.get("age_s")
+    if isinstance(age, bool) or not isinstance(age, int | float) or age < STALE_AFTER_S:
+        return ["daemon stopped"] if view.get("daemon_stopped") else []
+    stopped = ", daemon stopped" if view.get("daemon_stopped") else ""
+    return [f"{age_text(age)} old{stopped}"]
+
+
+def _week_part(weekly: Any) -> list[str]:
+    if isinstance(weekly, Mapping) and isinstance(weekly.get("percent"), int | float):
+        week_approx = "" if weekly.get("source") == "official" else "~"
+        return [f"7d {week_approx}{weekly['percent']:.0f}%"]
+    return []
+
+
 def render_snapshot(snap: Mapping[str, Any], now: datetime, tz: tzinfo | None) -> str | None:
-    """Return the line for the daemon's snapshot, or None when it is unusable or its window has reset."""
+    """Return the line for a `daemon.snapshot.fast_view` (or a bare snapshot), or None when it is unusable.
+
+    A window whose reset has passed is never shown as current ("window reset"); a view that is not known to
+    be current ends with its age."""
+    percent = snap.get("percent")
+    weekly = snap.get("weekly")
+    if percent is None:  # only the week is known
+        week = _week_part(weekly)
+        if not week or not isinstance(weekly, Mapping):
+            return None
+        return " · ".join([*week, str(weekly.get("source", "estimate")), *_age_part(weekly)])
     try:
-        reset = datetime.fromisoformat(str(snap["reset_at"]))
-        percent = float(snap["percent"])
-    except (KeyError, TypeError, ValueError):
+        percent = float(percent)
+        raw_reset = snap.get("reset_at")
+        reset = None if raw_reset is None else datetime.fromisoformat(str(raw_reset))
+        if reset is not None and reset.tzinfo is None:
+            return None
+    except (TypeError, ValueError):
         return None
-    if reset <= now:
+    if reset is not None and reset <= now:
         return "5h 0% fresh · window reset"
     approx = "" if snap.get("source") == "official" else "~"
     if snap.get("active") is False:  # no window runs: nothing used, no reset to show
         parts = ["5h 0% · no window yet"]
     else:
         head = "5h LIMIT" if snap.get("limited") else f"5h {approx}{percent:.0f}% {snap.get('level', '')}"
-        parts = [head.rstrip(), f"resets {_clock(reset, tz, now)}"]
-    weekly = snap.get("weekly")
-    if isinstance(weekly, Mapping) and isinstance(weekly.get("percent"), int | float):
-        week_approx = "" if weekly.get("source") == "official" else "~"
-        parts.append(f"7d {week_approx}{weekly['percent']:.0f}%")
+        parts = [head.rstrip()]
+        if reset is not None:
+            parts.append(f"resets {_clock(reset, tz, now)}")
+    parts += _week_part(weekly)
     parts.append(str(snap.get("source", "estimate")))
-    return " · ".join(parts)
+    return " · ".join(parts + _age_part(snap))
 
 
 def _record(figures: list[OfficialFigure], session_id: Any) -> None:
@@ -126,11 +164,14 @@ def line_for(data: Mapping[str, Any], now: datetime) -> str:
         # a locked or read-only database must not break Claude Code's status bar
         with contextlib.suppress(Exception):
             _record(figures, data.get("session_id"))
-    snap = snapshot.read(BatonPaths.from_env())
-    tz = _zone(snap.get("timezone")) if snap else None
-    line = render_official(figures, now, tz)
-    if line is None and snap is not None:
-        line = render_snapshot(snap, now, tz)
+    paths = BatonPaths.from_env()
+    if any(f.window == "five_hour" for f in figures):  # this input's own figures: current by definition
+        snap = snapshot.read(paths)
+        line = render_official(figures, now, _zone(snap.get("timezone")) if snap else None)
+        if line is not None:
+            return line
+    view = snapshot.fast_view(paths, now)
+    line = None if view is None else render_snapshot(view, now, _zone(view.get("timezone")))
     return line or "baton · no quota data yet"
 
 

@@ -169,3 +169,16 @@ def test_hooks_import_nothing_heavy() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=30)
     assert done.stdout.strip() == "[]"
+
+
+def test_planning_note_gives_a_stale_figure_as_of_when_it_was_true() -> None:
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    old = {"percent": 91, "level": "critical", "reset_at": "2026-03-02T13:00:00+00:00", "age_s": 45 * 60}
+    note = hooks.planning_note(old, now, UTC)
+    assert note.startswith("[baton] As of 45 minutes ago (the latest figure baton has), the 5-hour usage")
+    assert "was at 91% (CRITICAL)" in note
+    stopped = hooks.planning_note({**old, "age_s": 3 * 3600, "daemon_stopped": True}, now, UTC)
+    assert stopped.startswith("[baton] As of 3 hours ago (baton's daemon is not running")
+    fresh = hooks.planning_note({**old, "age_s": 60}, now, UTC)
+    assert fresh.startswith("[baton] The 5-hour usage window is at 91%")
+    assert hooks.planning_note({"percent": None, "weekly": {"percent": 99}}, now, UTC) == ""

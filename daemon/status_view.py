@@ -18,6 +18,10 @@ from daemon.paths import BatonPaths
 from daemon.quota import QuotaSnapshot, format_local
 
 BAR_WIDTH = 30
+# The token kinds the quota counts against a limit (daemon.quota_data.counted_points; cache reads are left
+# out, see the README), in words for the text and as the ledger's column stems for `--json`.
+COUNTED_TOKENS = "input + output + cache writes"
+COUNTED_TOKEN_KINDS = ("input", "output", "cache_creation")
 LEVEL_ICON = {
     "fresh": "FRESH",
     "excellent": "EXCELLENT",
@@ -161,8 +165,10 @@ def _five_hour_lines(st: Status) -> list[str]:
 
 def used_text(s: QuotaSnapshot) -> str:
     """Return what is known of the tokens used: token figures only against a known limit, adding up to it
-    (official: the share of the limit the official percent means); a guessed limit is named as such."""
-    counted = f"{s.tokens_used:,} tokens counted here"
+    (official: the share of the limit the official percent means); a guessed limit is named as such. It
+    says which tokens it counts (COUNTED_TOKENS: cache reads are not), so it can be told from reports."""
+    counted = f"{s.tokens_used:,} tokens counted here ({COUNTED_TOKENS})"
+    kinds = f", counting {COUNTED_TOKENS}"
     if s.source == "official":
         if s.tokens_limit and s.tokens_remaining is not None:
             at = s.tokens_limit - s.tokens_remaining
@@ -173,10 +179,10 @@ def used_text(s: QuotaSnapshot) -> str:
         return f"{s.percent:g}% used, {max(0.0, 100 - s.percent):g}% left (official) · {counted}"
     if s.tokens_limit:
         left = s.tokens_remaining if s.tokens_remaining is not None else 0
-        return f"{s.tokens_used:,} of {s.tokens_limit:,} tokens ({left:,} left)"
+        return f"{s.tokens_used:,} of {s.tokens_limit:,} tokens ({left:,} left){kinds}"
     if s.estimated_limit:
-        return f"{s.tokens_used:,} tokens ({s.percent:g}% of a guessed {s.estimated_limit:,})"
-    return f"{s.tokens_used:,} tokens"
+        return f"{s.tokens_used:,} tokens ({s.percent:g}% of a guessed {s.estimated_limit:,}){kinds}"
+    return f"{s.tokens_used:,} tokens{kinds}"
 
 
 def _unknown_limit_line(s: QuotaSnapshot) -> list[str]:
@@ -254,6 +260,9 @@ def render_text(st: Status) -> str:
 def to_json(st: Status) -> dict[str, Any]:
     """Return the `--json` object: the 5-hour snapshot's fields at the top, the week under `weekly`."""
     data = st.snapshot.to_dict()
+    data["counted_token_kinds"] = list(COUNTED_TOKEN_KINDS)  # what tokens_used and the limits count
+    if isinstance(data.get("weekly"), dict):
+        data["weekly"]["counted_token_kinds"] = list(COUNTED_TOKEN_KINDS)
     data["daemon_running"] = st.daemon_pid is not None
     data["daemon_pid"] = st.daemon_pid
     data["next_alert"] = None if st.next_alert is None else vars(st.next_alert)

@@ -226,3 +226,31 @@ def test_an_estimate_against_a_guessed_limit_says_so() -> None:
     assert [m.kind for m in meters] == ["five_hour"]  # no weekly alerts from a guessed weekly limit
     (alert,) = [a for a in alerts.due(meters, [], UTC, to_ms(now)) if a.send]
     assert "guessed limit of 200,000 tokens" in alert.body and "tokens left" not in alert.body
+
+
+def test_status_says_which_tokens_it_counts(
+    baton_home: Path, claude_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Newcomer review #3: `report blocks` (all kinds) and `status` (no cache reads) differ: say why."""
+    monkeypatch.setenv("BATON_QUOTA__PLAN", "custom")
+    monkeypatch.setenv("BATON_QUOTA__TOKEN_LIMIT", "200000")
+    line = assistant_line(
+        datetime.now(UTC) - timedelta(minutes=3),
+        input_tokens=962,
+        output_tokens=7000,
+        cache_creation=10_000,
+        cache_read=88_231,
+    )
+    append(claude_dir / "projects" / "-home-me-app" / "s.jsonl", [line])
+    text = status()
+    assert text.returncode == 0, text.stderr
+    assert (
+        "  Used        17,962 of 200,000 tokens (182,038 left), counting input + output + cache writes"
+        in text.stdout.splitlines()
+    )
+    data = json.loads(status("--json").stdout)
+    assert data["tokens_used"] == 17_962  # the 88,231 cache reads are not counted
+    assert data["counted_token_kinds"] == ["input", "output", "cache_creation"]
+    assert data["weekly"]["counted_token_kinds"] == ["input", "output", "cache_creation"]
+    official = render_text(Status(_official_55(plans.resolve("pro")), None, None, [], UTC))
+    assert "80,000 tokens counted here (input + output + cache writes)" in official

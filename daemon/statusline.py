@@ -139,7 +139,8 @@ def _record(figures: list[OfficialFigure], session_id: Any) -> None:
 
     paths = BatonPaths.from_env()
     with connect_fast(paths.ledger_db) as conn:
-        changed = official.record(conn, figures, session_id if isinstance(session_id, str) else None)
+        sid = session_id if isinstance(session_id, str) and len(session_id) <= 200 else None
+        changed = official.record(conn, figures, sid)
     if changed:
         poke(paths.data_dir / official.STAMP_NAME, figures[0].ts_ms)
 

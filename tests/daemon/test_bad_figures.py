@@ -174,12 +174,18 @@ def test_status_skips_stored_bad_rows_and_says_so_once(baton_home: Path, claude_
     recent_usage(claude_dir)
     assert status("--json").returncode == 0  # creates the ledger
     _store_bad_rows()
+    with sqlite3.connect(BatonPaths.from_env().ledger_db) as conn:  # a limit message "resetting" in 3026
+        now_ms = int(time.time() * 1000)
+        conn.execute(
+            "INSERT INTO limit_events (dedup_key, ts_ms, kind, reset_at_ms, text) VALUES (?, ?, ?, ?, ?)",
+            ("bad", now_ms, "session", now_ms + 1000 * 365 * DAY_MS, "You've hit your limit"),
+        )
     done = status("--json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["source"] == "estimate" and data["weekly"]["source"] == "estimate"
     skipped = [line for line in done.stderr.splitlines() if "official_figure_skipped" in line]
-    assert len(skipped) == 2, done.stderr  # the 5-hour row and the week's latest; each once
+    assert len(skipped) == 3, done.stderr  # the 5-hour row, the week's latest, the limit message; once each
     text = status()
     assert text.returncode == 0 and "5-hour window" in text.stdout
 
@@ -243,3 +249,19 @@ def test_the_daemon_still_alerts_with_bad_rows_stored(
     log = BatonPaths.from_env().log_file.read_text()
     assert "evaluation_failed" not in log and "evaluation_failed" not in daemon.output()
     assert log.count("official_figure_skipped") == 2  # each bad row once, however often it evaluated
+
+
+def test_an_oversized_session_id_is_not_stored(baton_home: Path) -> None:
+    limits = {"five_hour": {"used_percentage": 5, "resets_at": IN_2H}}
+    done = subprocess.run(
+        [sys.executable, "-m", "daemon", "statusline"],
+        input=json.dumps({"session_id": "x" * 100_000, "rate_limits": limits}),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=20,
+        check=False,
+    )
+    assert done.stdout.startswith("5h 5% fresh · resets ")
+    with sqlite3.connect(BatonPaths.from_env().ledger_db) as conn:
+        assert conn.execute("SELECT session_id FROM official_figures").fetchall() == [(None,)]

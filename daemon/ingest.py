@@ -577,28 +577,32 @@ def _build_new(
 ) -> IngestSummary | None:
     """Catch up into a ledger that does not exist yet: build it aside, then move it into place whole.
 
-    The ledger is written to a private file (`<ledger>.new-<pid>`) with no rollback journal and no fsync,
+    The ledger is written to a private file (`<ledger>.new-<pid>-...`) with no rollback journal and no fsync,
     without the secondary indexes of usage_events (created once at the end from sorted keys, cheaper than
     keeping them up to date row by row); the files are numbered by the parsers, so that rows arrive ready to
-    insert. The finished file is switched to WAL and hard-linked into place, which fails rather than replace
-    a ledger that another process created meanwhile: then None is returned, and the caller catches up into
-    that ledger the usual way. A crash or kill leaves no ledger at all (the next catch-up starts again and
-    removes the stray file), so nothing can be counted twice or lost. Return what was done.
+    insert. With much to read, the worker processes write what they parse themselves, taking turns on a lock
+    (nothing is shipped back but counts). The finished file is switched to WAL and hard-linked into place,
+    which fails rather than replace a ledger that another process created meanwhile: then None is returned,
+    and the caller catches up into that ledger the usual way. A crash or kill leaves no ledger at all (the
+    next catch-up starts again and removes the stray file), so nothing can be counted twice or lost.
     """
     _remove_stray_builds(db)
     tmp = db.with_name(f"{db.name}{BUILD_SUFFIX}{os.getpid()}-{os.urandom(4).hex()}")
     planned, total = _plan(listing, {})
     tasks: list[Task] = [(path, state, i) for i, (path, state, _) in enumerate(planned, start=1)]
+    zone = local_zone()
+    n = workers if workers is not None else worker_count()
     try:
-        with gc_paused(), _Parsed(tasks, prices, local_zone(), total, workers) as parsed:
-            # the workers are parsing already: create the ledger's schema meanwhile
-            builder = _Builder(tmp)
-            try:
-                builder.writer.refresh_costs(prices)  # no rows yet: records the price table's digest
-                summary = builder.write_all(parsed, total, progress)
-                builder.finish(roots, dirs)
-            finally:
-                builder.conn.close()
+        with gc_paused():
+            if n > 1 and len(tasks) > 1 and total >= PARALLEL_MIN_BYTES:
+                summary = _build_in_workers(tmp, tasks, total, prices, zone, n, progress)
+            else:
+                summary = _build_in_process(tmp, tasks, total, prices, zone, progress)
+        conn = _connect_build(tmp)
+        try:
+            _finish_build(conn, roots, dirs)
+        finally:
+            conn.close()
         placed = _place(tmp, db)
     except sqlite3.IntegrityError as exc:  # two rows with one key that the build took for distinct
         log.warning("building a new ledger failed (%s): catching up the usual way", exc)
@@ -608,37 +612,67 @@ def _build_new(
     return summary if placed else None
 
 
-class _Builder:
-    """Writes a new ledger file that no other process knows of (see `_build_new`)."""
+def _create_build(path: Path, prices: PriceTable) -> None:
+    """Create the new ledger's schema at `path`, without the deferred indexes."""
+    from daemon.db import open_ledger
 
-    def __init__(self, path: Path) -> None:
-        from daemon.db import open_ledger
-
-        _remove_build(path)
-        open_ledger(path).dispose()
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=OFF")  # a failure discards the whole file: nothing to roll back
-        conn.execute("PRAGMA synchronous=OFF")
-        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-        conn.execute("PRAGMA temp_store=MEMORY")
-        self.conn, self.writer = conn, LedgerWriter(conn)
-        self.deferred = [
-            (name, sql)
-            for name, sql in conn.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_events' "
-                "AND sql IS NOT NULL"
-            )
-            if name not in KEPT_INDEXES
-        ]
-        for name, _ in self.deferred:
+    _remove_build(path)
+    open_ledger(path).dispose()
+    conn = _connect_build(path)
+    try:
+        for name, sql in _deferred_indexes(conn):
             conn.execute(f'DROP INDEX "{name}"')
-        self.seen: set[object] = set()  # message ids, and keys of rows without one, written so far
+            conn.execute("INSERT INTO ledger_meta (key, value) VALUES (?, ?)", (f"build_index:{name}", sql))
+        LedgerWriter(conn).refresh_costs(prices)  # no rows yet: records the price table's digest
+    finally:
+        conn.close()
 
-    def write_all(self, parsed: Iterator[FileResult], total: int, progress: Progress | None) -> IngestSummary:
-        summary = IngestSummary()
-        done, pending = 0, 0
-        batch: list[FileResult] = []
-        for res in parsed:
+
+def _deferred_indexes(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    rows = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_events' "
+        "AND sql IS NOT NULL"
+    )
+    return [(name, sql) for name, sql in rows if name not in KEPT_INDEXES]
+
+
+def _connect_build(path: Path | str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=60.0, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=OFF")  # a failure discards the whole file: nothing to roll back
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    return conn
+
+
+def _finish_build(conn: sqlite3.Connection, roots: list[Path], dirs: dict[str, int]) -> None:
+    """Create the deferred indexes, remember the listing, and switch the file to WAL."""
+    conn.execute("BEGIN IMMEDIATE")
+    stored = conn.execute("SELECT key, value FROM ledger_meta WHERE key LIKE 'build_index:%'").fetchall()
+    for _, sql in stored:
+        conn.execute(sql)
+    conn.execute("DELETE FROM ledger_meta WHERE key LIKE 'build_index:%'")
+    conn.execute(TREE_UPSERT, (tree_json(roots, dirs),))
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA journal_mode=WAL")
+
+
+def _build_in_process(
+    tmp: Path,
+    tasks: list[Task],
+    total: int,
+    prices: PriceTable,
+    zone: tzinfo,
+    progress: Progress | None,
+) -> IngestSummary:
+    _create_build(tmp, prices)
+    conn = _connect_build(tmp)
+    summary = IngestSummary()
+    done, pending = 0, 0
+    batch: list[FileResult] = []
+    try:
+        for path, state, file_id in tasks:
+            res = parse_file(path, state, prices, zone, file_id)
             _log_bad(res)
             if res.error:
                 summary.errors.append(res.error)
@@ -647,41 +681,146 @@ class _Builder:
             pending += len(res.rows) + len(res.limits)
             done += res.bytes_read
             if pending >= BATCH_ROWS:
-                summary.add(self.commit(batch))
+                summary.add(_write_batch(conn, batch))
                 batch, pending = [], 0
             if progress is not None:
                 progress(done, total)
         if batch:
-            summary.add(self.commit(batch))
-        return summary
+            summary.add(_write_batch(conn, batch))
+    finally:
+        conn.close()
+    return summary
 
-    def commit(self, results: list[FileResult]) -> IngestSummary:
-        """Write `results` (their rows carry their file ids): a file whose message ids (and keys of rows
-        without one) are all new is inserted as it is; the others go through the full merge."""
-        summary = IngestSummary()
-        conn, seen = self.conn, self.seen
-        files: list[tuple[object, ...]] = []
-        direct: list[ledger.Row] = []
-        candidates: list[tuple[ledger.Row, str]] = []
-        limits: list[tuple[object, ...]] = []
-        msg, key = ledger.MSG, ledger.KEY
-        for res in results:
+
+BUILD_BATCH_BYTES = 48 << 20  # of transcript per worker batch: one write transaction each
+HAND_BACK_EARLY = True  # batches parsed before the schema exists go to the parent (False: the worker waits)
+
+
+def _build_in_workers(
+    tmp: Path,
+    tasks: list[Task],
+    total: int,
+    prices: PriceTable,
+    zone: tzinfo,
+    workers: int,
+    progress: Progress | None,
+) -> IngestSummary:
+    """Parse and write in `workers` processes; the parent creates the schema meanwhile, then only counts."""
+    fork = sys.platform.startswith("linux") and threading.active_count() == 1  # see _Parsed
+    ctx = multiprocessing.get_context("fork" if fork else "spawn")
+    ready, lock = ctx.Event(), ctx.Lock()
+    pool = ctx.Pool(workers, initializer=_init_build_worker, initargs=(prices, zone, str(tmp), ready, lock))
+    summary = IngestSummary()
+    conn: sqlite3.Connection | None = None
+    try:
+        batches = _batches(tasks, workers)
+        parts = pool.imap_unordered(_build_work, batches)
+        _create_build(tmp, prices)  # the workers are parsing already
+        ready.set()
+        done = 0
+        for part, files in parts:
+            for res in files:
+                _log_bad(res)
+                if res.error:
+                    summary.errors.append(res.error)
+            if part is None:  # parsed before the schema was there: written here
+                conn = conn or _connect_build(tmp)
+                with lock:
+                    part = _write_batch(conn, [r for r in files if not r.error])
+            summary.add(part)
+            done += part.bytes_read
+            if progress is not None:
+                progress(done, total)
+    finally:
+        pool.terminate()
+        pool.join()
+        if conn is not None:
+            conn.close()
+    return summary
+
+
+def _batches(tasks: list[Task], workers: int) -> list[list[Task]]:
+    """Group `tasks` into batches of files to parse and write at once: each about a fourth of the bytes left
+    per worker (at most BUILD_BATCH_BYTES, at least 1 MB), so that batches shrink towards the end and the
+    workers finish together."""
+    sizes = []
+    for path, state, _ in tasks:
+        try:
+            sizes.append(max(os.stat(path).st_size - state.offset, 0))
+        except OSError:
+            sizes.append(0)
+    left = sum(sizes)
+    batches: list[list[Task]] = []
+    current: list[Task] = []
+    size, target = 0, 0
+    for task, n in zip(tasks, sizes, strict=True):
+        if not current:
+            target = max(1 << 20, min(BUILD_BATCH_BYTES, left // (workers * 4)))
+        current.append(task)
+        size += n
+        left -= n
+        if size >= target:
+            batches.append(current)
+            current, size = [], 0
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _init_build_worker(prices: PriceTable, zone: tzinfo, path: str, ready: Any, lock: Any) -> None:
+    _init_worker(prices, zone)
+    _WORKER.update(path=path, ready=ready, lock=lock)
+
+
+def _build_work(batch: list[Task]) -> tuple[IngestSummary | None, list[FileResult]]:
+    """Parse a batch of files, then write it to the new ledger under the writers' lock; return the counts,
+    and the files' results without their rows (the parent logs their bad lines). When the parent has not
+    created the ledger's schema yet, return (None, the results with their rows) instead: the parent writes
+    them, and this worker goes on parsing rather than wait."""
+    prices, zone = _WORKER["prices"], _WORKER["zone"]
+    assert isinstance(prices, PriceTable) and isinstance(zone, tzinfo)
+    results = [parse_file(path, state, prices, zone, file_id) for path, state, file_id in batch]
+    ready = _WORKER["ready"]
+    if HAND_BACK_EARLY and not ready.is_set():  # type: ignore[attr-defined]
+        return None, results
+    ready.wait()  # type: ignore[attr-defined]
+    conn = _WORKER.get("conn")
+    if not isinstance(conn, sqlite3.Connection):
+        conn = _WORKER["conn"] = _connect_build(str(_WORKER["path"]))
+    with _WORKER["lock"]:  # type: ignore[attr-defined]
+        summary = _write_batch(conn, [r for r in results if not r.error])
+    return summary, [
+        FileResult(r.path, r.state, r.restarted, [], [], r.bad, r.bad_samples, r.bytes_read, r.error)
+        for r in results
+    ]
+
+
+def _write_batch(conn: sqlite3.Connection, results: list[FileResult]) -> IngestSummary:
+    """Write `results` (their rows carry their file ids) to a ledger being built, in one transaction: a file
+    none of whose message ids (and keys of rows without one) is stored yet or shared with another file of
+    the batch is inserted as it is; the others go through the full merge with the stored rows."""
+    summary = IngestSummary()
+    files: list[tuple[object, ...]] = []
+    direct: list[ledger.Row] = []
+    candidates: list[tuple[ledger.Row, str]] = []
+    limits: list[tuple[object, ...]] = []
+    msg, key = ledger.MSG, ledger.KEY
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        ids = [{r[key] if r[msg] is None else r[msg] for r in res.rows} for res in results]
+        seen = _stored_ids(conn, [r for res in results for r in res.rows])
+        for res, file_ids in zip(results, ids, strict=True):
             project, session = path_identity(res.path)
-            s = res.state
-            files.append(
-                (res.file_id, res.path, *s[:7], session, project, res.bad)  # FileState's 7 fields, in order
-            )
-            ids = {r[key] if r[msg] is None else r[msg] for r in res.rows}
-            if seen.isdisjoint(ids):
+            files.append((res.file_id, res.path, *res.state, session, project, res.bad))
+            if seen.isdisjoint(file_ids):
                 direct.extend(res.rows)
             else:
                 candidates.extend((row, res.path) for row in res.rows)
-            seen.update(ids)
+            seen.update(file_ids)
             limits.extend(res.limits)
             summary.files_read += 1
             summary.skipped_lines += res.bad
             summary.bytes_read += res.bytes_read
-        conn.execute("BEGIN")
         conn.executemany(_FILE_INSERT, files)
         summary.new_events = ledger.insert_new(conn, direct)
         summary.new_events += ledger.write_events(conn, candidates, table_empty=False)
@@ -689,17 +828,24 @@ class _Builder:
         conn.executemany(ledger.INSERT_LIMIT, limits)
         summary.new_limits = conn.total_changes - before
         conn.execute("COMMIT")
-        return summary
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):  # no journal: the build is discarded whole anyway
+            conn.execute("ROLLBACK")
+        raise
+    return summary
 
-    def finish(self, roots: list[Path], dirs: dict[str, int]) -> None:
-        """Create the deferred indexes, remember the listing, and switch the file to WAL."""
-        conn = self.conn
-        conn.execute("BEGIN")
-        for _, sql in self.deferred:
-            conn.execute(sql)
-        conn.execute(TREE_UPSERT, (tree_json(roots, dirs),))
-        conn.execute("COMMIT")
-        conn.execute("PRAGMA journal_mode=WAL")
+
+def _stored_ids(conn: sqlite3.Connection, rows: list[ledger.Row]) -> set[object]:
+    """Return the message ids of `rows` (and the dedup keys of those without one) that the ledger holds."""
+    found: set[object] = set()
+    msgs = sorted({str(m) for r in rows if (m := r[ledger.MSG]) is not None})
+    keys = sorted({str(r[ledger.KEY]) for r in rows if r[ledger.MSG] is None})
+    for column, values in (("message_id", msgs), ("dedup_key", keys)):
+        for i in range(0, len(values), 500):
+            part = values[i : i + 500]
+            sql = f"SELECT {column} FROM usage_events WHERE {column} IN ({', '.join('?' * len(part))})"
+            found.update(r[0] for r in conn.execute(sql, part))
+    return found
 
 
 def _place(tmp: Path, db: Path) -> bool:

@@ -315,7 +315,7 @@ def _event(
 # cache 1h, cache read, costUSD)
 _S = str | None
 Fields = tuple[int, _S, _S, _S, _S, _S, _S, _S, int, int, int, int, int, int, float | None]
-_MINUTES: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM:" -> its epoch ms, filled from parse_ts_ms's answers
+_HOURS: dict[str, int] = {}  # "YYYY-MM-DDTHH" -> its epoch ms, filled from parse_ts_ms's answers
 
 
 def usage_fields(line: bytes) -> Fields | None:
@@ -369,21 +369,23 @@ def usage_fields(line: bytes) -> Fields | None:
 
 
 def _ts_ms(text: str) -> int | None:
-    """`parse_ts_ms`, with Claude Code's own shape (`...T12:34:56.789Z`) answered from the minute it starts
-    with once `parse_ts_ms` has accepted that minute; anything else goes to `parse_ts_ms`."""
-    if len(text) == 24 and text[19] == "." and text[23] == "Z":
-        base = _MINUTES.get(text[:17])
-        tail = text[17:19] + text[20:23]
-        if base is not None and tail.isascii() and tail.isdigit():
-            sec = int(tail[:2])
-            if sec <= 59:
-                return base + sec * 1000 + int(tail[2:])
-        ts = parse_ts_ms(text)
-        if ts is not None and tail.isascii() and tail.isdigit():
-            if len(_MINUTES) >= 100_000:  # a long-running daemon: bounded memory
-                _MINUTES.clear()
-            _MINUTES[text[:17]] = ts - int(tail[:2]) * 1000 - int(tail[2:])
-        return ts
+    """`parse_ts_ms`, with Claude Code's own shape (`...T12:34:56.789Z`) answered from the hour it starts
+    with once `parse_ts_ms` has accepted that hour; anything else goes to `parse_ts_ms`."""
+    if len(text) == 24 and text[13] == ":" and text[16] == ":" and text[19] == "." and text[23] == "Z":
+        digits = text[14:16] + text[17:19] + text[20:23]  # MMSSmmm
+        if digits.isascii() and digits.isdigit():
+            n = int(digits)
+            minute, sec, milli = n // 100_000, n // 1000 % 100, n % 1000
+            if minute <= 59 and sec <= 59:
+                base = _HOURS.get(text[:13])
+                if base is not None:
+                    return base + minute * 60_000 + sec * 1000 + milli
+                ts = parse_ts_ms(text)
+                if ts is not None:
+                    if len(_HOURS) >= 100_000:  # a long-running daemon: bounded memory
+                        _HOURS.clear()
+                    _HOURS[text[:13]] = ts - minute * 60_000 - sec * 1000 - milli
+                return ts
     return parse_ts_ms(text)
 
 

@@ -396,35 +396,49 @@ def test_kill_9_while_building_a_new_ledger_leaves_none_then_restart_is_exact(
     assert not list(baton_home.glob("baton.db.new-*"))  # the killed build's file is cleaned up
 
 
+@pytest.mark.parametrize(("workers", "hand_back"), [(1, True), (2, True), (2, False)])
 def test_a_new_ledger_is_built_aside_and_matches_one_written_in_place(
-    baton_home: Path, claude_dir: Path
+    baton_home: Path, claude_dir: Path, monkeypatch: pytest.MonkeyPatch, workers: int, hand_back: bool
 ) -> None:
+    import daemon.ingest as ingest_mod
     from daemon.ingest import open_writer
 
+    monkeypatch.setattr(ingest_mod, "PARALLEL_MIN_BYTES", 0)  # workers parse the build's files
+    monkeypatch.setattr(ingest_mod, "HAND_BACK_EARLY", hand_back)  # False: the workers write it all
     make_corpus(claude_dir, files=6, lines=30)
-    # a replayed response in another file: the build merges it with the stored row as the writer does
+    # responses replayed in other files (a sub-agent's copy, an id-less line copied with its session):
+    # the build merges them with the stored rows as the usual writer does
     copy = transcript(claude_dir, "replay.jsonl", project="-home-me-other")
     write(copy, assistant_line(3, session="s1", sidechain=True, output_tokens=7), assistant_line(900))
+    write(copy, b'{"usage":{bad\n', assistant_line(4, session="s2", output_tokens=5000))
+    twin = transcript(claude_dir, "s1.jsonl", project="-home-me-twin")
+    write(twin, idless_line(1), idless_line(2))
+    write(transcript(claude_dir, "s1.jsonl", project="-home-me-twin2"), idless_line(1))
     settings = load_settings(BatonPaths.from_env())
-    built = catch_up(BatonPaths.from_env(), settings, workers=2)
+    built = catch_up(BatonPaths.from_env(), settings, workers=workers)
     db = baton_home / "baton.db"
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         rows_built = conn.execute(f"SELECT {COMPARED} FROM usage_events ORDER BY dedup_key").fetchall()
+        files_built = conn.execute(FILES_COMPARED).fetchall()
     assert {"ix_usage_events_ts", "ix_usage_events_session", "ix_usage_events_message"} <= indexes
+    assert built.skipped_lines == 1 and not list(baton_home.glob("baton.db.new-*"))
     db.unlink()
     for suffix in ("-wal", "-shm"):
         db.with_name(db.name + suffix).unlink(missing_ok=True)
     open_writer(db).conn.close()  # an existing, empty ledger: the usual path
-    again = catch_up(BatonPaths.from_env(), settings, workers=2)
+    again = catch_up(BatonPaths.from_env(), settings, workers=workers)
     with sqlite3.connect(db) as conn:
         rows_in_place = conn.execute(f"SELECT {COMPARED} FROM usage_events ORDER BY dedup_key").fetchall()
-    assert rows_built == rows_in_place and built.new_events == again.new_events == len(rows_built)
+        files_in_place = conn.execute(FILES_COMPARED).fetchall()
+    assert rows_built == rows_in_place and files_built == files_in_place
+    assert built.new_events == again.new_events == len(rows_built)
     assert totals(baton_home)[0] == len(rows_built)
 
 
 COMPARED = "dedup_key, session_id, project, ts_ms, total_tokens, cost_calc, is_sidechain, line_no"
+FILES_COMPARED = "SELECT path, offset, lines, skipped_lines, session_id, project FROM files ORDER BY 1"
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ file.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import hashlib
@@ -537,6 +538,7 @@ def catch_up(
     built = None
     if not paths.ledger_db.exists():
         built = _build_new(paths.ledger_db, listing, roots, dirs, prices, progress, workers)
+    _drop_prepared(paths.ledger_db)  # unused, if a ledger appeared meanwhile
     if built is not None:
         summary = built
     else:
@@ -587,7 +589,7 @@ def _build_new(
     next catch-up starts again and removes the stray file), so nothing can be counted twice or lost.
     """
     _remove_stray_builds(db)
-    tmp = db.with_name(f"{db.name}{BUILD_SUFFIX}{os.getpid()}-{os.urandom(4).hex()}")
+    tmp = _take_prepared(db) or _build_path(db)
     planned, total = _plan(listing, {})
     tasks: list[Task] = [(path, state, i) for i, (path, state, _) in enumerate(planned, start=1)]
     zone = local_zone()
@@ -608,12 +610,24 @@ def _build_new(
         log.warning("building a new ledger failed (%s): catching up the usual way", exc)
         return None
     finally:
+        _await_prepared(tmp)  # if the build failed before it needed the schema
         _remove_build(tmp)
     return summary if placed else None
 
 
 def _create_build(path: Path, prices: PriceTable) -> None:
-    """Create the new ledger's schema at `path`, without the deferred indexes."""
+    """Create the new ledger's schema at `path` (unless a child started by `prepare` did), without the
+    deferred indexes."""
+    if not _await_prepared(path):
+        _create_schema(path)
+    conn = _connect_build(path)
+    try:
+        LedgerWriter(conn).refresh_costs(prices)  # no rows yet: records the price table's digest
+    finally:
+        conn.close()
+
+
+def _create_schema(path: Path) -> None:
     from daemon.db import open_ledger
 
     _remove_build(path)
@@ -623,9 +637,70 @@ def _create_build(path: Path, prices: PriceTable) -> None:
         for name, sql in _deferred_indexes(conn):
             conn.execute(f'DROP INDEX "{name}"')
             conn.execute("INSERT INTO ledger_meta (key, value) VALUES (?, ?)", (f"build_index:{name}", sql))
-        LedgerWriter(conn).refresh_costs(prices)  # no rows yet: records the price table's digest
     finally:
         conn.close()
+
+
+_PREPARED: dict[str, tuple[int, Path]] = {}  # ledger -> (pid of the child creating its schema, file)
+
+
+def prepare(paths: BatonPaths) -> None:
+    """When there is no ledger yet, start creating a new one's schema (SQLAlchemy and every part's migrations,
+    about 0.3 s) in a child process, for the catch-up that follows to build into: `baton ingest` calls this
+    before loading its settings, while its single thread leaves the other cores idle. Nothing happens on
+    platforms without fork or in a process that runs other threads."""
+    db = paths.ledger_db
+    if db.exists() or str(db) in _PREPARED or not hasattr(os, "fork") or threading.active_count() != 1:
+        return
+    db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = _build_path(db)
+    pid = os.fork()
+    if pid == 0:  # the child: create the schema, and exit without running the parent's exit handlers
+        code = 1
+        try:
+            _create_schema(tmp)
+            code = 0
+        finally:
+            os._exit(code)
+    if not _PREPARED:
+        atexit.register(_drop_all_prepared)  # e.g. the settings turn out invalid: no stray file is left
+    _PREPARED[str(db)] = (pid, tmp)
+
+
+def _drop_all_prepared() -> None:
+    for db in list(_PREPARED):
+        _drop_prepared(Path(db))
+
+
+def _take_prepared(db: Path) -> Path | None:
+    """Return the file `prepare` is creating for `db`, if any (None: create one)."""
+    found = _PREPARED.get(str(db))
+    return found[1] if found else None
+
+
+def _await_prepared(path: Path) -> bool:
+    """Wait for the child creating the schema at `path`; return whether it did (else the caller does)."""
+    for db, (pid, tmp) in list(_PREPARED.items()):
+        if tmp == path:
+            del _PREPARED[db]
+            try:
+                _, status = os.waitpid(pid, 0)
+            except ChildProcessError:
+                return False
+            return os.waitstatus_to_exitcode(status) == 0
+    return False
+
+
+def _drop_prepared(db: Path) -> None:
+    """Discard what `prepare` made for `db` (the ledger exists after all)."""
+    tmp = _take_prepared(db)
+    if tmp is not None:
+        _await_prepared(tmp)
+        _remove_build(tmp)
+
+
+def _build_path(db: Path) -> Path:
+    return db.with_name(f"{db.name}{BUILD_SUFFIX}{os.getpid()}-{os.urandom(4).hex()}")
 
 
 def _deferred_indexes(conn: sqlite3.Connection) -> list[tuple[str, str]]:

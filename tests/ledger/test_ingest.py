@@ -708,3 +708,17 @@ def test_ledger_version_is_the_number_of_migrations() -> None:
     from daemon.ledger import MIGRATIONS
 
     assert LEDGER_VERSION == len(MIGRATIONS) == max(m.version for m in MIGRATIONS)
+
+
+def test_a_first_ingest_prepares_the_schema_aside_and_leaves_nothing_behind_on_error(
+    baton_home: Path, claude_dir: Path
+) -> None:
+    expected = make_corpus(claude_dir, files=2, lines=5)
+    env = {"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
+    (baton_home / "config.toml").write_text("[general]\nlog_level = 42\n")  # invalid: fails after prepare
+    out = run_baton("ingest", env=env, check=False)
+    assert out.returncode == 78 and "invalid configuration" in out.stderr
+    assert not (baton_home / "baton.db").exists() and not list(baton_home.glob("baton.db.new-*"))
+    (baton_home / "config.toml").unlink()
+    assert "10 new events" in run_baton("ingest", env=env).stdout
+    assert totals(baton_home) == (10, expected) and not list(baton_home.glob("baton.db.new-*"))

@@ -2,8 +2,9 @@
 
     python benchmarks/ledger_bench.py --size-mb 200 [--runs 3] [--corpus DIR] [--ccusage PATH]
 
-Measures: cold ingest (`baton ingest` into an empty ledger: seconds, MB/s, peak RSS), `ccusage daily --json
---offline` over the same corpus (seconds, peak RSS), warm `baton report daily --json` with no new data, and
+Measures: cold ingest (`baton ingest` into an empty ledger: seconds, MB/s, peak RSS, CPU; also with the
+bytecode cached, as an installed baton runs), `ccusage daily --json --offline` over the same corpus (seconds,
+peak RSS, CPU), warm `baton report daily --json` with no new data, and
 the time to ingest one appended line into the large ledger inside a running process (the daemon's path), and
 the interpreter's own start-up (`python -c pass`), which every command pays.
 PYTHONDONTWRITEBYTECODE=1 is honoured as set: with it, nothing is cached between runs.
@@ -25,8 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run argv; return (wall seconds, peak RSS in MB of the process and the children it waited for)."""
+CPU: dict[str, list[float]] = {}  # user + system seconds of each timed command (and its children), by name
+
+
+def timed(argv: list[str], env: dict[str, str], name: str = "") -> tuple[float, float]:
+    """Run argv; return (wall seconds, peak RSS in MB of the process and the children it waited for).
+
+    Its CPU time (user + system, children included: a load-independent check) is kept in CPU[name]."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -34,6 +40,7 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{argv} failed with {proc.returncode}")
+    CPU.setdefault(name, []).append(usage.ru_utime + usage.ru_stime)
     return wall, usage.ru_maxrss / 1024
 
 
@@ -102,14 +109,19 @@ def main(argv: list[str] | None = None) -> int:
         # baton and ccusage take turns, so that both see the same load on a shared machine
         n = max(args.runs, 5)
         cold, cold_rss, warm, warm_rss, startup, cc, cc_rss, cached = [], [], [], [], [], [], [], []
+        cold_cached = []
         # as installed: bytecode cached (in a private prefix, so the checkout is left alone)
         cached_env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
         cached_env |= {"PYTHONPYCACHEPREFIX": str(work / "pycache"), "BATON_HOME": str(work / "home0")}
         for r in range(n):
             if r < args.runs:
-                wall, rss = timed([*baton, "ingest"], {**env, "BATON_HOME": str(work / f"home{r}")})
+                wall, rss = timed([*baton, "ingest"], {**env, "BATON_HOME": str(work / f"home{r}")}, "cold")
                 cold.append(wall)
                 cold_rss.append(rss)
+                if r == 0:  # writes the bytecode cache of the modules a first ingest imports
+                    timed([*baton, "ingest"], {**cached_env, "BATON_HOME": str(work / "warmup")})
+                cached_home = {**cached_env, "BATON_HOME": str(work / f"cached{r}")}
+                cold_cached.append(timed([*baton, "ingest"], cached_home, "cold_cached")[0])
             warm_env = {**env, "BATON_HOME": str(work / "home0")}
             wall, rss = timed([*baton, "report", "daily", "--json"], warm_env)
             warm.append(wall)
@@ -118,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 timed([*baton, "report", "daily", "--json"], cached_env)  # writes the bytecode cache
             cached.append(timed([*baton, "report", "daily", "--json"], cached_env)[0])
             startup.append(timed([sys.executable, "-c", "pass"], env)[0])
-            wall, rss = timed([args.ccusage, "daily", "--json", "--offline"], env)
+            wall, rss = timed([args.ccusage, "daily", "--json", "--offline"], env, "ccusage")
             cc.append(wall)
             cc_rss.append(rss)
         home = work / "home0"
@@ -136,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'measure':<44}{'baton':>12}{'ccusage 20':>14}{'ratio':>9}")
     rows = [
         ("cold ingest / full scan (s)", med(cold), med(cc)),
+        ("  the same with bytecode cached, as installed", med(cold_cached), med(cc)),
+        ("  CPU, user + system (s)", med(CPU["cold"]), med(CPU["ccusage"])),
         ("throughput (MB/s)", mb / med(cold), mb / med(cc)),
         ("warm `report daily --json`, no new data (s)", med(warm), med(cc)),
         ("  of which Python start-up (`python -c pass`)", med(startup), None),

@@ -23,7 +23,7 @@ import pytest
 from daemon import official, snapshot
 from daemon.instance import InstanceLock
 from daemon.paths import BatonPaths
-from daemon.quota import HOUR_MS, OfficialFigure
+from daemon.quota import HOUR_MS, OfficialFigure, format_local
 from tests.support.processes import ROOT
 
 NO_RATE_LIMITS = json.dumps({"session_id": "x", "model": {"id": "claude-opus-4-8"}})
@@ -123,7 +123,7 @@ def test_without_a_running_daemon_the_newest_official_figure_wins_even_over_a_ne
 
 def test_a_stopped_daemons_snapshot_alone_is_shown_with_its_age(baton_home: Path) -> None:
     write_snapshot(91.0, pid=gone_pid(), written_ago_min=125)
-    reset = datetime.fromtimestamp(RESET_MS / 1000, UTC).strftime("%H:%M")
+    reset = format_local(datetime.fromtimestamp(RESET_MS / 1000, UTC), now=datetime.now(UTC))  # "Mon 00:23"
     assert line() == f"5h 91% critical · resets {reset} · 7d 82% · official · 2 h old, daemon stopped"
     note = hook()
     assert note.startswith("[baton] As of 2 hours ago (baton's daemon is not running, so it may be higher")

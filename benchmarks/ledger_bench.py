@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         f"corpus: {mb:.0f} MB, {events} deduplicated events; load average {os.getloadavg()[0]:.1f}; "
         f"cpus {os.cpu_count()}; medians of {args.runs} (cold) / {max(args.runs, 5)} (warm, ccusage) runs"
     )
+    in_venv = sys.prefix != sys.base_prefix
+    venv = "a virtualenv, as the README installs baton" if in_venv else "not a virtualenv"
+    print(f"baton runs as {sys.executable} ({venv})")
     print(f"{'measure':<44}{'baton':>12}{'ccusage 20':>14}{'ratio':>9}")
     rows = [
         ("cold ingest / full scan (s)", med(cold), med(cc)),

@@ -16,10 +16,12 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import signal
 import sqlite3
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daemon import ledger_write as ledger
+from daemon.errors import BatonError
 from daemon.parse import USAGE_MARKER, LimitEvent, Skip, UsageEvent, parse_marked_line, usage_fields
 from daemon.pricing import PriceTable, load_prices
 from daemon.timeutil import local_zone
@@ -274,9 +277,33 @@ def gc_paused() -> Iterator[None]:
 _WORKER: dict[str, object] = {}
 
 
-def _init_worker(prices: PriceTable, zone: tzinfo) -> None:
+def _init_worker(prices: PriceTable, zone: tzinfo, parent: int | None = None) -> None:
     gc.disable()  # a worker only parses, then exits
     _WORKER["prices"], _WORKER["zone"] = prices, zone
+    # the parent handles Ctrl-C and SIGTERM (and ends its workers): no tracebacks from them
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if parent is not None:
+        _WORKER["parent"] = parent
+        _die_with_parent()
+        _check_parent()
+
+
+def _die_with_parent() -> None:
+    """Have the kernel kill this process when its parent dies (Linux; elsewhere `_check_parent` only)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def _check_parent() -> None:
+    """Exit at once if the process that started this worker is gone (this one was re-parented)."""
+    parent = _WORKER.get("parent")
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 Task = tuple[str, FileState, int | None]  # path, stored state, file id for its rows (None: writer sets it)
@@ -536,6 +563,7 @@ def catch_up(
     listing, dirs = scan(roots)
     prices = load_prices(settings.pricing.file)
     built = None
+    _remove_stray_builds(paths.ledger_db)  # of processes killed while building a new ledger
     if not paths.ledger_db.exists():
         built = _build_new(paths.ledger_db, listing, roots, dirs, prices, progress, workers)
     _drop_prepared(paths.ledger_db)  # unused, if a ledger appeared meanwhile
@@ -561,6 +589,8 @@ def catch_up(
 # ---- a first catch-up: a new ledger, built aside -----------------------------------------------------------
 
 BUILD_SUFFIX = ".new-"  # <ledger>.new-<pid>: a new ledger being built by that process
+LOCK_SUFFIX = ".lock"  # <build>.lock: the writers' flock
+READY_SUFFIX = ".ready"  # <build>.ready: exists once the build's schema does
 _FILE_INSERT = (
     "INSERT INTO files (id, path, device, inode, size, offset, lines, mtime_ns, head, session_id, project, "
     "deleted, skipped_lines) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
@@ -588,14 +618,14 @@ def _build_new(
     and the caller catches up into that ledger the usual way. A crash or kill leaves no ledger at all (the
     next catch-up starts again and removes the stray file), so nothing can be counted twice or lost.
     """
-    _remove_stray_builds(db)
+    db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = _take_prepared(db) or _build_path(db)
     planned, total = _plan(listing, {})
     tasks: list[Task] = [(path, state, i) for i, (path, state, _) in enumerate(planned, start=1)]
     zone = local_zone()
     n = workers if workers is not None else worker_count()
     try:
-        with gc_paused():
+        with gc_paused(), _terminated_as_exit():
             if n > 1 and len(tasks) > 1 and total >= PARALLEL_MIN_BYTES:
                 summary = _build_in_workers(tmp, tasks, total, prices, zone, n, progress)
             else:
@@ -609,10 +639,33 @@ def _build_new(
     except sqlite3.IntegrityError as exc:  # two rows with one key that the build took for distinct
         log.warning("building a new ledger failed (%s): catching up the usual way", exc)
         return None
+    except WorkerDied as exc:
+        log.info("a worker process died while building the new ledger (%s): build abandoned", exc)
+        raise BatonError(
+            "a worker process died while building the new ledger; nothing was written, run it again"
+        ) from None
     finally:
         _await_prepared(tmp)  # if the build failed before it needed the schema
         _remove_build(tmp)
     return summary if placed else None
+
+
+@contextmanager
+def _terminated_as_exit() -> Iterator[None]:
+    """Within the block, SIGTERM raises SystemExit in the main thread, so that a build is cleaned up (its
+    workers ended and its files removed) as on Ctrl-C. Nothing changes outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _create_build(path: Path, prices: PriceTable) -> None:
@@ -630,7 +683,7 @@ def _create_build(path: Path, prices: PriceTable) -> None:
 def _create_schema(path: Path) -> None:
     from daemon.db import open_ledger
 
-    _remove_build(path)
+    _remove_build(path, _DB_SUFFIXES)  # not the writers' lock: the workers may have opened it already
     open_ledger(path).dispose()
     conn = _connect_build(path)
     try:
@@ -712,7 +765,9 @@ def _deferred_indexes(conn: sqlite3.Connection) -> list[tuple[str, str]]:
 
 
 def _connect_build(path: Path | str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, timeout=60.0, check_same_thread=False)
+    """Open the new ledger at `path`, which must exist: never create it (a worker outliving its build)."""
+    uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=rw"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=60.0, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=OFF")  # a failure discards the whole file: nothing to roll back
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
@@ -771,6 +826,10 @@ BUILD_BATCH_BYTES = 48 << 20  # of transcript per worker batch: one write transa
 HAND_BACK_EARLY = True  # batches parsed before the schema exists go to the parent (False: the worker waits)
 
 
+class WorkerDied(Exception):
+    """A worker process building a new ledger died (killed, out of memory): the build is abandoned."""
+
+
 def _build_in_workers(
     tmp: Path,
     tasks: list[Task],
@@ -780,38 +839,73 @@ def _build_in_workers(
     workers: int,
     progress: Progress | None,
 ) -> IngestSummary:
-    """Parse and write in `workers` processes; the parent creates the schema meanwhile, then only counts."""
+    """Parse and write in `workers` processes; the parent creates the schema meanwhile, then only counts.
+
+    The writers take turns on an flock of `<build>.lock`, which the kernel releases when its holder dies;
+    the schema is there once `<build>.ready` exists. A worker that dies breaks the pool at once: the others
+    are killed and WorkerDied raised (the caller discards the build)."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
     fork = sys.platform.startswith("linux") and threading.active_count() == 1  # see _Parsed
     ctx = multiprocessing.get_context("fork" if fork else "spawn")
-    ready, lock = ctx.Event(), ctx.Lock()
-    pool = ctx.Pool(workers, initializer=_init_build_worker, initargs=(prices, zone, str(tmp), ready, lock))
+    lock_path = f"{tmp}{LOCK_SUFFIX}"
+    lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=ctx,
+        initializer=_init_build_worker,
+        initargs=(prices, zone, str(tmp), os.getpid()),
+    )
     summary = IngestSummary()
     conn: sqlite3.Connection | None = None
     try:
-        batches = _batches(tasks, workers)
-        parts = pool.imap_unordered(_build_work, batches)
+        pending = {pool.submit(_build_work, batch) for batch in _batches(tasks, workers)}
         _create_build(tmp, prices)  # the workers are parsing already
-        ready.set()
+        os.close(os.open(f"{tmp}{READY_SUFFIX}", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
         done = 0
-        for part, files in parts:
-            for res in files:
-                _log_bad(res)
-                if res.error:
-                    summary.errors.append(res.error)
-            if part is None:  # parsed before the schema was there: written here
-                conn = conn or _connect_build(tmp)
-                with lock:
-                    part = _write_batch(conn, [r for r in files if not r.error])
-            summary.add(part)
-            done += part.bytes_read
-            if progress is not None:
-                progress(done, total)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                part, files = future.result()
+                for res in files:
+                    _log_bad(res)
+                    if res.error:
+                        summary.errors.append(res.error)
+                if part is None:  # parsed before the schema was there: written here
+                    conn = conn or _connect_build(tmp)
+                    with _flocked(lock_fd):
+                        part = _write_batch(conn, [r for r in files if not r.error])
+                summary.add(part)
+                done += part.bytes_read
+                if progress is not None:
+                    progress(done, total)
+    except BrokenProcessPool as exc:
+        raise WorkerDied(str(exc)) from None
     finally:
-        pool.terminate()
-        pool.join()
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:  # nothing of theirs is wanted any more: never leave one writing or waiting
+            with contextlib.suppress(Exception):
+                proc.kill()
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.join(10)
+        os.close(lock_fd)
         if conn is not None:
             conn.close()
     return summary
+
+
+@contextmanager
+def _flocked(fd: int) -> Iterator[None]:
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _batches(tasks: list[Task], workers: int) -> list[list[Task]]:
@@ -842,9 +936,10 @@ def _batches(tasks: list[Task], workers: int) -> list[list[Task]]:
     return batches
 
 
-def _init_build_worker(prices: PriceTable, zone: tzinfo, path: str, ready: Any, lock: Any) -> None:
-    _init_worker(prices, zone)
-    _WORKER.update(path=path, ready=ready, lock=lock)
+def _init_build_worker(prices: PriceTable, zone: tzinfo, path: str, parent: int) -> None:
+    _init_worker(prices, zone, parent)
+    # opened, never created: a build removed meanwhile (its process gone) makes this worker fail, not leak
+    _WORKER.update(path=path, lock=os.open(f"{path}{LOCK_SUFFIX}", os.O_RDWR | os.O_CLOEXEC))
 
 
 def _build_work(batch: list[Task]) -> tuple[IngestSummary | None, list[FileResult]]:
@@ -855,14 +950,19 @@ def _build_work(batch: list[Task]) -> tuple[IngestSummary | None, list[FileResul
     prices, zone = _WORKER["prices"], _WORKER["zone"]
     assert isinstance(prices, PriceTable) and isinstance(zone, tzinfo)
     results = [parse_file(path, state, prices, zone, file_id) for path, state, file_id in batch]
-    ready = _WORKER["ready"]
-    if HAND_BACK_EARLY and not ready.is_set():  # type: ignore[attr-defined]
+    path, lock = str(_WORKER["path"]), _WORKER["lock"]
+    assert isinstance(lock, int)
+    ready = f"{path}{READY_SUFFIX}"
+    if HAND_BACK_EARLY and not os.path.exists(ready):
         return None, results
-    ready.wait()  # type: ignore[attr-defined]
+    while not os.path.exists(ready):
+        _check_parent()
+        time.sleep(0.005)
     conn = _WORKER.get("conn")
     if not isinstance(conn, sqlite3.Connection):
-        conn = _WORKER["conn"] = _connect_build(str(_WORKER["path"]))
-    with _WORKER["lock"]:  # type: ignore[attr-defined]
+        conn = _WORKER["conn"] = _connect_build(path)
+    with _flocked(lock):
+        _check_parent()
         summary = _write_batch(conn, [r for r in results if not r.error])
     return summary, [
         FileResult(r.path, r.state, r.restarted, [], [], r.bad, r.bad_samples, r.bytes_read, r.error)
@@ -936,8 +1036,11 @@ def _place(tmp: Path, db: Path) -> bool:
     return True
 
 
-def _remove_build(tmp: Path) -> None:
-    for suffix in ("", "-journal", "-wal", "-shm", ".migrate-lock"):
+_DB_SUFFIXES = ("", "-journal", "-wal", "-shm", ".migrate-lock")  # the database's own files
+
+
+def _remove_build(tmp: Path, suffixes: tuple[str, ...] = (*_DB_SUFFIXES, LOCK_SUFFIX, READY_SUFFIX)) -> None:
+    for suffix in suffixes:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{tmp}{suffix}")
 
@@ -1078,7 +1181,8 @@ class _Parsed:
         # can deadlock the child on a lock some thread held: then pay for spawn instead.
         fork = sys.platform.startswith("linux") and threading.active_count() == 1
         ctx = multiprocessing.get_context("fork" if fork else "spawn")
-        self.pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=(self.prices, self.zone))
+        args = (self.prices, self.zone, os.getpid())
+        self.pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=args)
         chunk = max(1, min(CHUNK_FILES, len(self.tasks) // (self.workers * 8)))
         it: Iterator[FileResult] = self.pool.imap(_work, self.tasks, chunksize=chunk)
         return it
@@ -1130,6 +1234,7 @@ class Ingestor:
     def _catch_up_locked(self, progress: Progress | None) -> IngestSummary:
         started = time.perf_counter()
         roots = find_roots(self.settings, os.environ)
+        _remove_stray_builds(self.paths.ledger_db)
         listing, dirs = scan(roots)
         summary = _catch_up(self.writer, listing, self.prices, self.zone, progress, None)
         self.writer.mark_deleted(set(listing))

@@ -722,3 +722,84 @@ def test_a_first_ingest_prepares_the_schema_aside_and_leaves_nothing_behind_on_e
     (baton_home / "config.toml").unlink()
     assert "10 new events" in run_baton("ingest", env=env).stdout
     assert totals(baton_home) == (10, expected) and not list(baton_home.glob("baton.db.new-*"))
+
+
+# a first ingest whose workers write slowly (so that a kill lands mid-build), in batches of 1 MB
+SLOW_BUILD = (
+    "import time, daemon.ingest as i; i.PARALLEL_MIN_BYTES = 0; i.BUILD_BATCH_BYTES = 1 << 20; "
+    "i.HAND_BACK_EARLY = False; "
+    "w = i._write_batch; i._write_batch = lambda c, r: (time.sleep(0.3), w(c, r))[1]; "
+    "from daemon.cli import main; main(['ingest'])"
+)
+
+
+def start_slow_build(baton_home: Path, claude_dir: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
+    return subprocess.Popen(
+        [sys.executable, "-c", SLOW_BUILD],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return sorted(int(p) for p in f.read().split())
+
+
+def wait_for_build(baton_home: Path, proc: subprocess.Popen[str]) -> list[int]:
+    """Wait until the workers write the new ledger (its schema is there); return the build's workers."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(baton_home.glob("baton.db.new-*.ready")):
+        assert proc.poll() is None
+        time.sleep(0.01)
+    time.sleep(0.2)
+    workers = children(proc.pid)
+    assert len(workers) >= 2
+    return workers
+
+
+def gone(pids: list[int], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = []
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rpartition(")")[2].split()[0] != "Z":
+                        alive.append(pid)
+            except FileNotFoundError:
+                pass
+        if not alive:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_killed_during_a_first_ingest_ends_it_with_an_error_then_restart_is_exact(
+    baton_home: Path, claude_dir: Path
+) -> None:
+    expected = make_corpus(claude_dir, files=12, lines=100)
+    proc = start_slow_build(baton_home, claude_dir)
+    workers = wait_for_build(baton_home, proc)
+    os.kill(workers[-1], signal.SIGKILL)  # the others wait for the writers' lock or write meanwhile
+    try:
+        _, err = proc.communicate(timeout=30)  # it used to hang here for ever
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 1
+    assert (
+        err.strip()
+        == "baton: a worker process died while building the new ledger; nothing was written, run it again"
+    )
+    assert gone(workers)
+    assert not list(baton_home.glob("baton.db*"))  # the build is discarded whole
+    run_baton("ingest", env={"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)})
+    assert totals(baton_home) == (12 * 100, expected)

@@ -283,6 +283,8 @@ def _init_worker(prices: PriceTable, zone: tzinfo, parent: int | None = None) ->
     # the parent handles Ctrl-C and SIGTERM (and ends its workers): no tracebacks from them
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     if parent is not None:
         _WORKER["parent"] = parent
         _die_with_parent()
@@ -650,6 +652,17 @@ def _build_new(
     return summary if placed else None
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def exit_on_sigterm() -> None:
+    """From now on, SIGTERM raises SystemExit in the main thread (`baton ingest`): cleanup runs as on an
+    error (a new ledger's build and the schema `prepare` made are removed)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
+
+
 @contextmanager
 def _terminated_as_exit() -> Iterator[None]:
     """Within the block, SIGTERM raises SystemExit in the main thread, so that a build is cleaned up (its
@@ -657,11 +670,7 @@ def _terminated_as_exit() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def terminated(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, terminated)
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         yield
     finally:
@@ -860,12 +869,15 @@ def _build_in_workers(
     summary = IngestSummary()
     conn: sqlite3.Connection | None = None
     try:
-        pending = {pool.submit(_build_work, batch) for batch in _batches(tasks, workers)}
+        with _sigterm_held():  # the pool forks here: not inside fork's handlers (its exception is lost)
+            pending = {pool.submit(_build_work, batch) for batch in _batches(tasks, workers)}
         _create_build(tmp, prices)  # the workers are parsing already
         os.close(os.open(f"{tmp}{READY_SUFFIX}", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
         done = 0
         while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finished, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            if not finished and _a_worker_died(pool):  # e.g. while it sent a result: the pool waits on
+                raise WorkerDied("a worker exited")  # the rest of that message for ever, so look here too
             for future in finished:
                 part, files = future.result()
                 for res in files:
@@ -884,6 +896,7 @@ def _build_in_workers(
         raise WorkerDied(str(exc)) from None
     finally:
         procs = list((getattr(pool, "_processes", None) or {}).values())
+        results = getattr(pool, "_result_queue", None)  # shutdown forgets it
         pool.shutdown(wait=False, cancel_futures=True)
         for proc in procs:  # nothing of theirs is wanted any more: never leave one writing or waiting
             with contextlib.suppress(Exception):
@@ -891,10 +904,30 @@ def _build_in_workers(
         for proc in procs:
             with contextlib.suppress(Exception):
                 proc.join(10)
+        with contextlib.suppress(Exception):  # the pool's thread may wait on a half-sent result: end it
+            results._writer.close()  # type: ignore[union-attr]
         os.close(lock_fd)
         if conn is not None:
             conn.close()
     return summary
+
+
+def _a_worker_died(pool: Any) -> bool:
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    return any(proc.exitcode is not None for proc in procs)
+
+
+@contextmanager
+def _sigterm_held() -> Iterator[None]:
+    """Hold SIGTERM back for the block (it is delivered right after); the workers unblock it."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextmanager

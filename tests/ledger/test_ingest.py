@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -801,5 +802,78 @@ def test_a_worker_killed_during_a_first_ingest_ends_it_with_an_error_then_restar
     )
     assert gone(workers)
     assert not list(baton_home.glob("baton.db*"))  # the build is discarded whole
+    run_baton("ingest", env={"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)})
+    assert totals(baton_home) == (12 * 100, expected)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; PR_SET_PDEATHSIG is Linux's")
+def test_the_workers_of_a_first_ingest_die_with_it_and_its_files_go_with_the_next_run(
+    baton_home: Path, claude_dir: Path
+) -> None:
+    expected = make_corpus(claude_dir, files=12, lines=100)
+    proc = start_slow_build(baton_home, claude_dir)
+    workers = wait_for_build(baton_home, proc)
+    os.kill(proc.pid, signal.SIGKILL)  # the parent only: its workers must not live on
+    proc.communicate()
+    try:
+        assert gone(workers)
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert list(baton_home.glob("baton.db.new-*")) and not (baton_home / "baton.db").exists()
+    run_baton("ingest", env={"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)})
+    assert totals(baton_home) == (12 * 100, expected)
+    assert not list(baton_home.glob("baton.db.new-*"))
+
+
+def test_a_build_is_opened_never_created(tmp_path: Path) -> None:
+    from daemon.ingest import _connect_build
+
+    missing = tmp_path / "baton.db.new-1-abcd"
+    with pytest.raises(sqlite3.OperationalError):
+        _connect_build(missing)
+    assert not missing.exists()
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stray_builds_of_dead_processes_are_removed_even_when_a_ledger_exists(
+    baton_home: Path, claude_dir: Path
+) -> None:
+    expected = make_corpus(claude_dir, files=2, lines=5)
+    env = {"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
+    run_baton("ingest", env=env)  # the ledger exists: the first-ingest path is not taken again
+    dead, live = f"baton.db.new-{dead_pid()}-0badf00d", f"baton.db.new-{os.getpid()}-600dcafe"
+    for name in (dead, live):
+        for suffix in ("", "-wal", "-shm", ".migrate-lock", ".lock"):
+            (baton_home / f"{name}{suffix}").write_bytes(b"x")
+    run_baton("ingest", env=env)
+    left = sorted(p.name for p in baton_home.glob("baton.db.new-*"))
+    assert left == sorted(f"{live}{s}" for s in ("", "-wal", "-shm", ".migrate-lock", ".lock"))  # live: kept
+    assert totals(baton_home) == (10, expected)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigterm_during_a_first_ingest_removes_its_build_quietly(baton_home: Path, claude_dir: Path) -> None:
+    expected = make_corpus(claude_dir, files=12, lines=100)
+    proc = start_slow_build(baton_home, claude_dir)
+    workers = wait_for_build(baton_home, proc)
+    proc.send_signal(signal.SIGTERM)  # the parent only, as `kill` or systemd's stop would
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+    assert gone(workers)
+    assert not list(baton_home.glob("baton.db*"))
     run_baton("ingest", env={"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)})
     assert totals(baton_home) == (12 * 100, expected)

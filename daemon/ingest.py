@@ -36,6 +36,7 @@ from daemon.pricing import PriceTable, load_prices
 from daemon.timeutil import local_zone
 from daemon.transcripts import (
     MAX_LINE_BYTES,
+    TREE_FORGET,
     TREE_UPSERT,
     FileState,
     find_roots,
@@ -455,11 +456,15 @@ class LedgerWriter:
             with self.transaction():
                 self.conn.executemany("UPDATE files SET deleted = 1 WHERE path = ?", [(p,) for p in gone])
 
-    def save_tree(self, roots: list[Path], dirs: dict[str, int]) -> None:
+    def save_tree(self, roots: list[Path], dirs: dict[str, int], *, complete: bool = True) -> None:
         """Remember the directories a listing walked (see `tree_json`): reports skip the listing while
-        none of them changes."""
+        none of them changes. When some file could not be read (`complete` false), forget them instead:
+        the next report lists the tree again and retries that file (it has no state yet)."""
         with self.transaction():
-            self.conn.execute(TREE_UPSERT, (tree_json(roots, dirs),))
+            if complete:
+                self.conn.execute(TREE_UPSERT, (tree_json(roots, dirs),))
+            else:
+                self.conn.execute(TREE_FORGET)
 
     def refresh_costs(self, prices: PriceTable) -> int:
         """Recompute stored costs if the price table changed since they were computed; return rows updated."""
@@ -580,7 +585,7 @@ def catch_up(
                 writer.refresh_costs(prices)
                 summary = _write_all(writer, parsed, total, progress)
                 writer.mark_deleted(set(listing))
-                writer.save_tree(roots, dirs)
+                writer.save_tree(roots, dirs, complete=not summary.errors)
             finally:
                 writer.conn.close()
     summary.files = len(listing)
@@ -634,7 +639,7 @@ def _build_new(
                 summary = _build_in_process(tmp, tasks, total, prices, zone, progress)
         conn = _connect_build(tmp)
         try:
-            _finish_build(conn, roots, dirs)
+            _finish_build(conn, roots, dirs if not summary.errors else None)
         finally:
             conn.close()
         placed = _place(tmp, db)
@@ -784,14 +789,16 @@ def _connect_build(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
-def _finish_build(conn: sqlite3.Connection, roots: list[Path], dirs: dict[str, int]) -> None:
-    """Create the deferred indexes, remember the listing, and switch the file to WAL."""
+def _finish_build(conn: sqlite3.Connection, roots: list[Path], dirs: dict[str, int] | None) -> None:
+    """Create the deferred indexes, remember the listing (unless `dirs` is None: some file could not be
+    read, and the next report must list the tree again to retry it), and switch the file to WAL."""
     conn.execute("BEGIN IMMEDIATE")
     stored = conn.execute("SELECT key, value FROM ledger_meta WHERE key LIKE 'build_index:%'").fetchall()
     for _, sql in stored:
         conn.execute(sql)
     conn.execute("DELETE FROM ledger_meta WHERE key LIKE 'build_index:%'")
-    conn.execute(TREE_UPSERT, (tree_json(roots, dirs),))
+    if dirs is not None:
+        conn.execute(TREE_UPSERT, (tree_json(roots, dirs),))
     conn.execute("COMMIT")
     conn.execute("PRAGMA journal_mode=WAL")
 
@@ -1271,7 +1278,7 @@ class Ingestor:
         listing, dirs = scan(roots)
         summary = _catch_up(self.writer, listing, self.prices, self.zone, progress, None)
         self.writer.mark_deleted(set(listing))
-        self.writer.save_tree(roots, dirs)
+        self.writer.save_tree(roots, dirs, complete=not summary.errors)
         summary.files = len(listing)
         summary.seconds = time.perf_counter() - started
         return summary

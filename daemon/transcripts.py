@@ -109,6 +109,7 @@ TREE_UPSERT = (
     "INSERT INTO ledger_meta (key, value) VALUES ('tree', ?) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
+TREE_FORGET = "DELETE FROM ledger_meta WHERE key = 'tree'"  # the next report lists the tree again
 
 
 def tree_json(roots: list[Path], dirs: Mapping[str, int]) -> str:

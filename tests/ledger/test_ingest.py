@@ -877,3 +877,54 @@ def test_sigterm_during_a_first_ingest_removes_its_build_quietly(baton_home: Pat
     assert not list(baton_home.glob("baton.db*"))
     run_baton("ingest", env={"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)})
     assert totals(baton_home) == (12 * 100, expected)
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["new-ledger", "existing-ledger"])
+def test_a_file_unreadable_at_a_catch_up_is_retried_by_the_next_report(
+    baton_home: Path, claude_dir: Path, monkeypatch: pytest.MonkeyPatch, first: bool
+) -> None:
+    """Unit level (works as root, where chmod 000 does not stop reads): the read fails as an open would."""
+    import daemon.ingest as ingest_mod
+    from daemon.ingest import FileResult, ensure_current, open_writer
+
+    paths = BatonPaths.from_env()
+    if not first:
+        open_writer(baton_home / "baton.db").conn.close()
+    write(transcript(claude_dir, "a.jsonl"), assistant_line(1))
+    locked = transcript(claude_dir, "b.jsonl")
+    write(locked, assistant_line(2, session="s2"))
+    real = ingest_mod.parse_file
+
+    def unreadable(path: str, *args: object, **kwargs: object) -> FileResult:
+        if path == str(locked):
+            return FileResult(path, FileState(), False, [], [], 0, [], 0, error=f"{path}: Permission denied")
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest_mod, "parse_file", unreadable)
+    summary = ensure_current(paths)
+    assert summary is not None and summary.new_events == 1 and len(summary.errors) == 1
+    monkeypatch.setattr(ingest_mod, "parse_file", real)  # readable again; the folder did not change
+    again = ensure_current(paths)
+    assert again is not None and again.new_events == 1 and not again.errors
+    assert totals(baton_home) == (2, 2 * PER_LINE)
+    assert ensure_current(paths) is None  # all read: the warm path again
+
+
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason="root reads a chmod 000 file anyway (covered at unit level above)"
+)
+def test_a_transcript_made_readable_again_is_counted_by_the_next_report(
+    baton_home: Path, claude_dir: Path
+) -> None:
+    env = {"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
+    write(transcript(claude_dir, "a.jsonl"), assistant_line(1))
+    locked = transcript(claude_dir, "b.jsonl")
+    write(locked, assistant_line(2, session="s2"))
+    locked.chmod(0o000)
+    try:
+        run_baton("report", "daily", env=env)
+        assert totals(baton_home) == (1, PER_LINE)
+    finally:
+        locked.chmod(0o644)
+    run_baton("report", "daily", env=env)
+    assert totals(baton_home) == (2, 2 * PER_LINE)

@@ -569,27 +569,64 @@ def catch_up(
     roots = find_roots(settings, os.environ if env is None else env)
     listing, dirs = scan(roots)
     prices = load_prices(settings.pricing.file)
-    built = None
-    _remove_stray_builds(paths.ledger_db)  # of processes killed while building a new ledger
-    if not paths.ledger_db.exists():
-        built = _build_new(paths.ledger_db, listing, roots, dirs, prices, progress, workers)
-    _drop_prepared(paths.ledger_db)  # unused, if a ledger appeared meanwhile
-    if built is not None:
-        summary = built
-    else:
-        tasks, total = _plan(listing, read_states(paths.ledger_db))
-        with gc_paused(), _Parsed(tasks, prices, local_zone(), total, workers) as parsed:
-            # the workers are parsing already: open (and if need be create) the ledger meanwhile
-            writer = open_writer(paths.ledger_db)
-            try:
-                writer.refresh_costs(prices)
-                summary = _write_all(writer, parsed, total, progress)
-                writer.mark_deleted(set(listing))
-                writer.save_tree(roots, dirs, complete=not summary.errors)
-            finally:
-                writer.conn.close()
+    try:
+        summary = _catch_up_into(paths.ledger_db, listing, roots, dirs, prices, progress, workers)
+    except Exception as exc:  # transcripts' read errors are in the summary: this is writing the ledger
+        cause = _write_failure(exc)
+        if cause is None:
+            raise
+        raise cannot_write(paths.ledger_db, cause) from exc
     summary.files = len(listing)
     summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _write_failure(exc: BaseException) -> BaseException | None:
+    """Return the database or file system error behind `exc` (SQLAlchemy wraps sqlite3's), if it is one."""
+    if isinstance(exc, BatonError):
+        return None
+    if isinstance(exc, (sqlite3.Error, OSError)):
+        return exc
+    orig = getattr(exc, "orig", None)  # sqlalchemy.exc.DBAPIError, while the schema is created
+    return orig if isinstance(orig, sqlite3.Error) else None
+
+
+def cannot_write(path: Path, exc: BaseException) -> BatonError:
+    """The error for a ledger (or data folder) that cannot be written: read-only, full disk, ..."""
+    reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
+    return BatonError(
+        f"cannot write {path}: {reason}",
+        hint="check that the folder is writable and the disk has room, then run it again",
+    )
+
+
+def _catch_up_into(
+    db: Path,
+    listing: list[str],
+    roots: list[Path],
+    dirs: dict[str, int],
+    prices: PriceTable,
+    progress: Progress | None,
+    workers: int | None,
+) -> IngestSummary:
+    built = None
+    _remove_stray_builds(db)  # of processes killed while building a new ledger
+    if not db.exists():
+        built = _build_new(db, listing, roots, dirs, prices, progress, workers)
+    _drop_prepared(db)  # unused, if a ledger appeared meanwhile
+    if built is not None:
+        return built
+    tasks, total = _plan(listing, read_states(db))
+    with gc_paused(), _Parsed(tasks, prices, local_zone(), total, workers) as parsed:
+        # the workers are parsing already: open (and if need be create) the ledger meanwhile
+        writer = open_writer(db)
+        try:
+            writer.refresh_costs(prices)
+            summary = _write_all(writer, parsed, total, progress)
+            writer.mark_deleted(set(listing))
+            writer.save_tree(roots, dirs, complete=not summary.errors)
+        finally:
+            writer.conn.close()
     return summary
 
 
@@ -719,7 +756,10 @@ def prepare(paths: BatonPaths) -> None:
     db = paths.ledger_db
     if db.exists() or str(db) in _PREPARED or not hasattr(os, "fork") or threading.active_count() != 1:
         return
-    db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return  # the catch-up says what is wrong
     tmp = _build_path(db)
     pid = os.fork()
     if pid == 0:  # the child: create the schema, and exit without running the parent's exit handlers
@@ -1081,7 +1121,7 @@ _DB_SUFFIXES = ("", "-journal", "-wal", "-shm", ".migrate-lock")  # the database
 
 def _remove_build(tmp: Path, suffixes: tuple[str, ...] = (*_DB_SUFFIXES, LOCK_SUFFIX, READY_SUFFIX)) -> None:
     for suffix in suffixes:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # gone already, or a read-only folder (then nothing was made)
             os.unlink(f"{tmp}{suffix}")
 
 
@@ -1128,7 +1168,10 @@ def ensure_current(
     roots = find_roots(settings, os.environ)
     if not needs_ingest(paths.ledger_db, roots, prices_digest(settings.pricing.file)):
         return None
-    paths.ensure()
+    try:
+        paths.ensure()
+    except OSError as exc:
+        raise cannot_write(Path(exc.filename or paths.ledger_db.parent), exc) from exc
     return catch_up(paths, settings, progress=progress)
 
 

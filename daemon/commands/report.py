@@ -80,11 +80,14 @@ def run_catch_up(paths: BatonPaths, *, quiet_log: bool, only_if_changed: bool = 
     `only_if_changed`, through `daemon.ingest.ensure_current` (None when nothing changed)."""
     from daemon import logs
     from daemon.config import load_settings
-    from daemon.ingest import catch_up, ensure_current
+    from daemon.ingest import cannot_write, catch_up, ensure_current
 
     settings = load_settings(paths)
-    paths.ensure()
-    logs.configure(paths.log_file, level=settings.general.log_level, console=not quiet_log, plain=True)
+    try:
+        paths.ensure()
+        logs.configure(paths.log_file, level=settings.general.log_level, console=not quiet_log, plain=True)
+    except OSError as exc:  # a read-only or full data folder
+        raise cannot_write(Path(exc.filename or paths.ledger_db.parent), exc) from exc
     bar = _Bar()
     try:
         if only_if_changed:

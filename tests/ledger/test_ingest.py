@@ -928,3 +928,59 @@ def test_a_transcript_made_readable_again_is_counted_by_the_next_report(
         locked.chmod(0o644)
     run_baton("report", "daily", env=env)
     assert totals(baton_home) == (2, 2 * PER_LINE)
+
+
+def run_with_file_size_limit(limit: int, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `baton ingest` unable to write files past `limit` bytes: a full disk, as root too."""
+    import resource
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails (EFBIG) instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "daemon", "ingest"],
+        env={**os.environ, **env},
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        preexec_fn=limited,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("existing", [False, True], ids=["new-ledger", "existing-ledger"])
+def test_a_full_disk_ends_ingest_with_one_clean_error_then_restart_is_exact(
+    baton_home: Path, claude_dir: Path, existing: bool
+) -> None:
+    env = {"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
+    expected = make_corpus(claude_dir, files=12, lines=100)
+    if existing:  # a ledger holding a little, then much more to add than fits
+        extra = transcript(claude_dir, "zz-first.jsonl", project="-home-me-first")
+        write(extra, assistant_line(1, session="first"))
+        for f in claude_dir.glob("projects/-home-me-app/*.jsonl"):
+            f.rename(f.with_suffix(".later"))
+        run_baton("ingest", env=env)
+        for f in claude_dir.glob("projects/-home-me-app/*.later"):
+            f.rename(f.with_suffix(".jsonl"))
+        expected += PER_LINE
+    out = run_with_file_size_limit(300_000, env)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.startswith(f"baton: cannot write {baton_home / 'baton.db'}: "), out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.splitlines()) == 2  # the message and a hint
+    assert not list(baton_home.glob("baton.db.new-*"))
+    run_baton("ingest", env=env)
+    assert totals(baton_home) == (12 * 100 + existing, expected)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to a read-only folder anyway")
+def test_a_read_only_data_folder_ends_ingest_with_one_clean_error(baton_home: Path, claude_dir: Path) -> None:
+    env = {"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
+    make_corpus(claude_dir, files=2, lines=5)
+    baton_home.chmod(0o500)
+    try:
+        out = run_baton("ingest", env=env, check=False)
+    finally:
+        baton_home.chmod(0o700)
+    assert out.returncode == 1 and out.stderr.startswith(f"baton: cannot write {baton_home}")
+    assert "Traceback" not in out.stderr

@@ -312,10 +312,10 @@ def _check_parent() -> None:
 Task = tuple[str, FileState, int | None]  # path, stored state, file id for its rows (None: writer sets it)
 
 
-def _work(task: Task) -> FileResult:
+def _work_chunk(tasks: list[Task]) -> list[FileResult]:
     prices, zone = _WORKER["prices"], _WORKER["zone"]
     assert isinstance(prices, PriceTable) and isinstance(zone, tzinfo)
-    return parse_file(task[0], task[1], prices, zone, task[2])
+    return [parse_file(task[0], task[1], prices, zone, task[2]) for task in tasks]
 
 
 # ---- writing -----------------------------------------------------------------------------------------------
@@ -684,7 +684,7 @@ def _build_new(
         log.warning("building a new ledger failed (%s): catching up the usual way", exc)
         return None
     except WorkerDied as exc:
-        log.info("a worker process died while building the new ledger (%s): build abandoned", exc)
+        log.info("a worker process died while building the new ledger (%s): build abandoned", exc.detail)
         raise BatonError(
             "a worker process died while building the new ledger; nothing was written, run it again"
         ) from None
@@ -882,8 +882,13 @@ BUILD_BATCH_BYTES = 48 << 20  # of transcript per worker batch: one write transa
 HAND_BACK_EARLY = True  # batches parsed before the schema exists go to the parent (False: the worker waits)
 
 
-class WorkerDied(Exception):
-    """A worker process building a new ledger died (killed, out of memory): the build is abandoned."""
+class WorkerDied(BatonError):
+    """A worker process died (killed, out of memory): its work is lost, so the catch-up stops. What was
+    committed stays (a new ledger's build is discarded whole); running it again goes on from there."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("a worker process died while reading transcripts; run it again")
+        self.detail = detail
 
 
 def _build_in_workers(
@@ -942,21 +947,27 @@ def _build_in_workers(
     except BrokenProcessPool as exc:
         raise WorkerDied(str(exc)) from None
     finally:
-        procs = list((getattr(pool, "_processes", None) or {}).values())
-        results = getattr(pool, "_result_queue", None)  # shutdown forgets it
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in procs:  # nothing of theirs is wanted any more: never leave one writing or waiting
-            with contextlib.suppress(Exception):
-                proc.kill()
-        for proc in procs:
-            with contextlib.suppress(Exception):
-                proc.join(10)
-        with contextlib.suppress(Exception):  # the pool's thread may wait on a half-sent result: end it
-            results._writer.close()  # type: ignore[union-attr]
+        _end_pool(pool)
         os.close(lock_fd)
         if conn is not None:
             conn.close()
     return summary
+
+
+def _end_pool(pool: Any) -> None:
+    """Shut `pool` (a ProcessPoolExecutor) down at once: its workers are killed, whatever they were doing
+    (nothing of theirs is wanted any more: never leave one writing or waiting)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    results = getattr(pool, "_result_queue", None)  # shutdown forgets it
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.kill()
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.join(10)
+    with contextlib.suppress(Exception):  # the pool's thread may wait on a half-sent result: end it
+        results._writer.close()  # type: ignore[union-attr]
 
 
 def _a_worker_died(pool: Any) -> bool:
@@ -1260,20 +1271,41 @@ class _Parsed:
     def __enter__(self) -> Iterator[FileResult]:
         if not self.workers:
             return (parse_file(*task[:2], self.prices, self.zone, task[2]) for task in self.tasks)
+        from concurrent.futures import ProcessPoolExecutor
+
         # fork is cheap, but forking a process that runs other threads (the daemon's watcher, scheduler)
         # can deadlock the child on a lock some thread held: then pay for spawn instead.
         fork = sys.platform.startswith("linux") and threading.active_count() == 1
         ctx = multiprocessing.get_context("fork" if fork else "spawn")
         args = (self.prices, self.zone, os.getpid())
-        self.pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=args)
-        chunk = max(1, min(CHUNK_FILES, len(self.tasks) // (self.workers * 8)))
-        it: Iterator[FileResult] = self.pool.imap(_work, self.tasks, chunksize=chunk)
-        return it
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=args)
+        n = max(1, min(CHUNK_FILES, len(self.tasks) // (self.workers * 8)))
+        with _sigterm_held():  # the pool forks here (see _build_in_workers)
+            futures = [
+                self.pool.submit(_work_chunk, self.tasks[i : i + n]) for i in range(0, len(self.tasks), n)
+            ]
+        return self._results(futures)
+
+    def _results(self, futures: list[Any]) -> Iterator[FileResult]:
+        """The chunks' results in order; WorkerDied as soon as a worker is gone (its chunk never comes)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        for i, future in enumerate(futures):
+            while True:
+                try:
+                    chunk: list[FileResult] = future.result(timeout=0.25)
+                    break
+                except TimeoutError:
+                    if _a_worker_died(self.pool):
+                        raise WorkerDied("a worker exited") from None
+                except BrokenProcessPool as exc:
+                    raise WorkerDied(str(exc)) from None
+            futures[i] = None  # its rows are freed once written
+            yield from chunk
 
     def __exit__(self, *exc: object) -> None:
         if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+            _end_pool(self.pool)
 
 
 # ---- the daemon's path -------------------------------------------------------------------------------------

@@ -984,3 +984,45 @@ def test_a_read_only_data_folder_ends_ingest_with_one_clean_error(baton_home: Pa
         baton_home.chmod(0o700)
     assert out.returncode == 1 and out.stderr.startswith(f"baton: cannot write {baton_home}")
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_killed_during_a_catch_up_into_a_ledger_ends_it_with_an_error_then_restart_is_exact(
+    baton_home: Path, claude_dir: Path
+) -> None:
+    from daemon.ingest import open_writer
+
+    expected = make_corpus(claude_dir, files=12, lines=100)
+    open_writer(baton_home / "baton.db").conn.close()  # an existing ledger: the usual path, parsed in workers
+    script = (
+        "import time, daemon.ingest as i; i.PARALLEL_MIN_BYTES = 0; i.BATCH_ROWS = 100; p = i.parse_file; "
+        "i.parse_file = lambda *a, **k: (time.sleep(0.2), p(*a, **k))[1]; "
+        "from daemon.cli import main; main(['ingest'])"
+    )
+    env = {**os.environ, "BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(children(proc.pid)) < 2:
+        time.sleep(0.01)
+    time.sleep(0.3)
+    workers = children(proc.pid)
+    os.kill(workers[-1], signal.SIGKILL)
+    try:
+        _, err = proc.communicate(timeout=30)  # it used to wait for the lost files for ever
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 1
+    assert err.strip() == "baton: a worker process died while reading transcripts; run it again"
+    assert gone(workers)
+    run_baton("ingest", env={"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)})
+    assert totals(baton_home) == (12 * 100, expected)

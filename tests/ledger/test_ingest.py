@@ -728,7 +728,7 @@ def test_a_first_ingest_prepares_the_schema_aside_and_leaves_nothing_behind_on_e
 # a first ingest whose workers write slowly (so that a kill lands mid-build), in batches of 1 MB
 SLOW_BUILD = (
     "import time, daemon.ingest as i; i.PARALLEL_MIN_BYTES = 0; i.BUILD_BATCH_BYTES = 1 << 20; "
-    "i.HAND_BACK_EARLY = False; "
+    "i.HAND_BACK_EARLY = False; i.worker_count = lambda: 2; "
     "w = i._write_batch; i._write_batch = lambda c, r: (time.sleep(0.3), w(c, r))[1]; "
     "from daemon.cli import main; main(['ingest'])"
 )
@@ -997,6 +997,7 @@ def test_a_worker_killed_during_a_catch_up_into_a_ledger_ends_it_with_an_error_t
     open_writer(baton_home / "baton.db").conn.close()  # an existing ledger: the usual path, parsed in workers
     script = (
         "import time, daemon.ingest as i; i.PARALLEL_MIN_BYTES = 0; i.BATCH_ROWS = 100; p = i.parse_file; "
+        "i.worker_count = lambda: 2; "
         "i.parse_file = lambda *a, **k: (time.sleep(0.2), p(*a, **k))[1]; "
         "from daemon.cli import main; main(['ingest'])"
     )

@@ -89,6 +89,7 @@ def test_alerts_fire_once_each_across_kill_9_and_restart(
     assert ninety_five["summary"] == "95% of the 5-hour window used" and ninety_five["body"].startswith(
         "Save now"
     )
+    daemon.wait_until(lambda: recorded(baton_home, 95), what="the 95 % alert on record")
 
     daemon.kill9()
     daemon = start_daemon()

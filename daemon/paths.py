@@ -7,7 +7,6 @@ Without `BATON_HOME`, configuration goes to the platform's user config dir and e
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import stat
 from collections.abc import Mapping
@@ -98,6 +97,8 @@ class BatonPaths:
             candidate = self.data_dir / "run"
         if len(str(candidate / "baton.sock")) <= _SOCKET_MAX:
             return candidate
+        import hashlib  # only for a path too long for a socket
+
         digest = hashlib.sha256(str(candidate).encode()).hexdigest()[:12]
         return Path("/tmp") / f"baton-{os.getuid()}-{digest}"
 

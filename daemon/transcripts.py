@@ -8,7 +8,6 @@ bytes) is read again from the start; the ledger's dedup makes re-reading harmles
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -215,6 +214,8 @@ def unchanged(st: os.stat_result, state: FileState) -> bool:
 
 
 def _digest(data: bytes) -> str:
+    import hashlib  # here: a warm report never needs it
+
     return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 

@@ -345,7 +345,7 @@ def test_warm_report_imports_nothing_heavy(ledger_env: dict[str, str], claude_di
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try: main(['report', 'daily', '--json'])\n"
         "    except SystemExit: pass\n"
-        "names = ('sqlalchemy', 'pydantic', 'pydantic_settings', 'structlog')\n"
+        "names = ('sqlalchemy', 'pydantic', 'pydantic_settings', 'structlog', 'msgspec')\n"
         "heavy = [m for m in names if m in sys.modules]\n"
         "print(','.join(heavy) or 'none')\n"
     )

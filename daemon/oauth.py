@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -205,7 +205,10 @@ def parse_usage(data: Mapping[str, Any], now_ms: int) -> list[OfficialFigure]:
         resets_ms = None
         if isinstance(entry.get("resets_at"), str):
             try:
-                resets_ms = int(datetime.fromisoformat(entry["resets_at"]).timestamp() * 1000)
+                resets = datetime.fromisoformat(entry["resets_at"])
+                if resets.tzinfo is None:  # an API's time without an offset is UTC, not this machine's zone
+                    resets = resets.replace(tzinfo=UTC)
+                resets_ms = int(resets.timestamp() * 1000)
             except ValueError:
                 resets_ms = None
         out.append(OfficialFigure(now_ms, "oauth", window, float(util), resets_ms))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -176,3 +177,15 @@ def test_the_poller_survives_the_unforeseen(
     monkeypatch.setattr(oauth, "fetch", boom)
     creds.write_text(json.dumps({"claudeAiOauth": {"accessToken": TOKEN, "expiresAt": 10**15}}))
     assert poller.poll(400, 2) is None and "RuntimeError" in (poller.last_error or "")
+
+
+def test_a_reset_time_without_an_offset_is_read_as_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        data = {"five_hour": {"utilization": 24.0, "resets_at": "2026-01-02T19:59:59.600956"}}
+        (figure,) = oauth.parse_usage(data, 1000)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert figure.resets_at_ms == 1767383999600

@@ -853,29 +853,11 @@ def _build_in_process(
 ) -> IngestSummary:
     _create_build(tmp, prices)
     conn = _connect_build(tmp)
-    summary = IngestSummary()
-    done, pending = 0, 0
-    batch: list[FileResult] = []
     try:
-        for path, state, file_id in tasks:
-            res = parse_file(path, state, prices, zone, file_id)
-            _log_bad(res)
-            if res.error:
-                summary.errors.append(res.error)
-                continue
-            batch.append(res)
-            pending += len(res.rows) + len(res.limits)
-            done += res.bytes_read
-            if pending >= BATCH_ROWS:
-                summary.add(_write_batch(conn, batch))
-                batch, pending = [], 0
-            if progress is not None:
-                progress(done, total)
-        if batch:
-            summary.add(_write_batch(conn, batch))
+        parsed = (parse_file(path, state, prices, zone, file_id) for path, state, file_id in tasks)
+        return _write_batched(parsed, lambda batch: _write_batch(conn, batch), total, progress)
     finally:
         conn.close()
-    return summary
 
 
 BUILD_BATCH_BYTES = 48 << 20  # of transcript per worker batch: one write transaction each
@@ -1205,11 +1187,21 @@ def _plan(listing: list[str], states: dict[str, FileState]) -> tuple[list[Task],
 def _write_all(
     writer: LedgerWriter, parsed: Iterator[FileResult], total: int, progress: Progress | None
 ) -> IngestSummary:
-    summary = IngestSummary()
     fresh = Freshness()
-    done = 0
+    return _write_batched(parsed, lambda batch: writer.commit(batch, fresh), total, progress)
+
+
+def _write_batched(
+    parsed: Iterator[FileResult],
+    write: Callable[[list[FileResult]], IngestSummary],
+    total: int,
+    progress: Progress | None,
+) -> IngestSummary:
+    """Log each file's bad lines, collect its errors, and `write` the parsed files in batches of about
+    BATCH_ROWS rows (one transaction each: bounded memory whatever the corpus size)."""
+    summary = IngestSummary()
+    done, pending = 0, 0
     batch: list[FileResult] = []
-    pending = 0
     for res in parsed:
         _log_bad(res)
         if res.error:
@@ -1219,12 +1211,12 @@ def _write_all(
         pending += len(res.rows) + len(res.limits)
         done += res.bytes_read
         if pending >= BATCH_ROWS:
-            summary.add(writer.commit(batch, fresh))
+            summary.add(write(batch))
             batch, pending = [], 0
         if progress is not None:
             progress(done, total)
     if batch:
-        summary.add(writer.commit(batch, fresh))
+        summary.add(write(batch))
     return summary
 
 

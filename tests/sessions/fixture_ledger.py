@@ -184,3 +184,53 @@ def fixture_events() -> list[Ev]:
             project="-work-repos-terraform-gcp",
         ),
     ]
+
+
+def cli_ok(*args: str) -> str:
+    """Run `baton ARGS` in process; return its output, failing the test unless it exits 0."""
+    from click.testing import CliRunner
+
+    from daemon.cli import cli
+
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return str(result.output)
+
+
+def cli_fail(*args: str) -> str:
+    """Run `baton ARGS` in process; return its output and error, failing the test if it exits 0."""
+    from click.testing import CliRunner
+
+    from daemon.cli import cli
+
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code != 0, result.output
+    return str(result.output) + str(result.exception or "")
+
+
+def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    """Return the rows `sql` selects from the SQLite file `db`."""
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def run_session_end(payload: dict[str, object]) -> None:
+    """Run the real `baton hook session-end` in a second process with Claude Code's JSON on stdin."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "daemon", "hook", "session-end"],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        env=os.environ.copy(),
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr

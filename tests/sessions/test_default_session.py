@@ -9,83 +9,47 @@ attached to it would be lost from view.
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from daemon import sessions
-from daemon.cli import cli
 from daemon.config import load_settings
 from daemon.errors import BatonError
-from tests.sessions.fixture_ledger import A, E, Ev, add
+from tests.sessions.fixture_ledger import A, E, Ev, add, cli_fail, cli_ok, rows, run_session_end
 
 ROOT = Path(__file__).resolve().parents[2]
 PHANTOM = "eeee5555-0000-4000-8000-0000000000ff"  # shares E's first 8 characters
 
 
-def _ok(*args: str) -> str:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def _fail(*args: str) -> str:
-    result = CliRunner().invoke(cli, list(args))
-    assert result.exit_code != 0, result.output
-    return str(result.output) + str(result.exception or "")
-
-
-def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
 def _session_end(session_id: str) -> None:
     """Run the real SessionEnd hook, as Claude Code does when someone quits."""
-    done = subprocess.run(
-        [sys.executable, "-m", "daemon", "hook", "session-end"],
-        input=json.dumps({"session_id": session_id, "hook_event_name": "SessionEnd", "reason": "other"}),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=os.environ.copy(),
-        timeout=30,
-    )
-    assert done.returncode == 0, done.stderr
+    run_session_end({"session_id": session_id, "hook_event_name": "SessionEnd", "reason": "other"})
 
 
 def test_quitting_claude_without_a_prompt_does_not_steal_log_note_and_tag(
     filled: Path, claude_dir: Path
 ) -> None:
-    _ok("report", "summary")  # the records exist, as they would under the daemon
+    cli_ok("report", "summary")  # the records exist, as they would under the daemon
     _session_end("../../etc")  # the reviewer's repro: a session with no usage, closed now
-    assert _rows(filled, "SELECT COUNT(*) FROM sessions WHERE session_id = '../../etc'") == [(1,)]
+    assert rows(filled, "SELECT COUNT(*) FROM sessions WHERE session_id = '../../etc'") == [(1,)]
 
-    out = _ok("log", "quick", "shipped it", "high")
+    out = cli_ok("log", "quick", "shipped it", "high")
     assert "Logged high: shipped it -> session eeee5555 (terraform-gcp, $4.00)" in out
-    _ok("note", "the real one")
-    _ok("tag", "kept")
-    assert _rows(filled, "SELECT session_id FROM value_logs") == [(E,)]
-    assert _rows(filled, "SELECT session_id FROM session_notes") == [(E,)]
-    assert _rows(filled, "SELECT session_id FROM session_tags") == [(E,)]
+    cli_ok("note", "the real one")
+    cli_ok("tag", "kept")
+    assert rows(filled, "SELECT session_id FROM value_logs") == [(E,)]
+    assert rows(filled, "SELECT session_id FROM session_notes") == [(E,)]
+    assert rows(filled, "SELECT session_id FROM session_tags") == [(E,)]
     # ... and what was logged shows where people look.
-    assert json.loads(_ok("report", "value", "--json"))["rows"][0] == {
+    assert json.loads(cli_ok("report", "value", "--json"))["rows"][0] == {
         "value": "high",
         "sessions": 1,
         "tokens": 4_400,
         "cost_usd": 4.0,
         "avg_cost_usd": 4.0,
     }
-    assert json.loads(_ok("report", "recent", "--json", "-n", "1"))["rows"][0]["tags"] == "kept"
+    assert json.loads(cli_ok("report", "recent", "--json", "-n", "1"))["rows"][0]["tags"] == "kept"
 
 
 def test_the_default_is_the_session_with_the_last_message(filled: Path, claude_dir: Path) -> None:
@@ -93,13 +57,13 @@ def test_the_default_is_the_session_with_the_last_message(filled: Path, claude_d
     add(filled, [Ev(A, "2026-03-29T02:00:00Z", inp=1, cwd="/work/repos/terraform-aws")])
     # A session whose only line is a '<synthetic>' one (no message) is later still, and is not the default.
     add(filled, [Ev("9999aaaa-synthetic-only", "2026-03-30T00:00:00Z", model="<synthetic>")])
-    out = _ok("log", "quick", "resumed the migration", "medium")
+    out = cli_ok("log", "quick", "resumed the migration", "medium")
     assert "-> session aaaa1111 (terraform-aws, $2.50)" in out
-    assert _rows(filled, "SELECT session_id FROM value_logs") == [(A,)]
+    assert rows(filled, "SELECT session_id FROM value_logs") == [(A,)]
 
 
 def test_naming_a_session_without_usage_is_a_clear_error(filled: Path, claude_dir: Path) -> None:
-    _ok("report", "summary")
+    cli_ok("report", "summary")
     _session_end(PHANTOM)
     for args in (
         ("log", "quick", "x", "high", "--session", PHANTOM),
@@ -107,21 +71,21 @@ def test_naming_a_session_without_usage_is_a_clear_error(filled: Path, claude_di
         ("tag", PHANTOM, "t"),
         ("log", "quick", "x", "high", "--session", "eeee5555-0000-4000-8000-0000000000f"),  # its prefix
     ):
-        message = _fail(*args)
+        message = cli_fail(*args)
         assert f"session '{PHANTOM}' has no usage recorded" in message
         assert "no report would show" in message
-    assert _rows(filled, "SELECT COUNT(*) FROM value_logs") == [(0,)]
-    assert _rows(filled, "SELECT COUNT(*) FROM session_notes") == [(0,)]
+    assert rows(filled, "SELECT COUNT(*) FROM value_logs") == [(0,)]
+    assert rows(filled, "SELECT COUNT(*) FROM session_notes") == [(0,)]
     # It shares E's first characters, yet a prefix still names E alone: rows without usage are not candidates.
-    assert "-> session eeee5555 " in _ok("log", "quick", "by prefix", "low", "--session", "eeee")
-    assert _rows(filled, "SELECT session_id FROM value_logs") == [(E,)]
+    assert "-> session eeee5555 " in cli_ok("log", "quick", "by prefix", "low", "--session", "eeee")
+    assert rows(filled, "SELECT session_id FROM value_logs") == [(E,)]
 
 
 def test_with_only_sessions_without_usage_nothing_is_attached(baton_home: Path, claude_dir: Path) -> None:
     _session_end("0123abcd-never-prompted")
-    assert "kept unattached" in _ok("log", "quick", "planned the week", "maintenance")
-    assert _rows(baton_home / "baton.db", "SELECT session_id FROM value_logs") == [(None,)]
-    assert "no session recorded yet" in _fail("note", "text")
+    assert "kept unattached" in cli_ok("log", "quick", "planned the week", "maintenance")
+    assert rows(baton_home / "baton.db", "SELECT session_id FROM value_logs") == [(None,)]
+    assert "no session recorded yet" in cli_fail("note", "text")
 
 
 def test_prefixes_are_plain_text_not_like_patterns(filled: Path) -> None:
@@ -136,7 +100,7 @@ def test_prefixes_are_plain_text_not_like_patterns(filled: Path) -> None:
 def test_entries_older_versions_attached_to_a_session_without_usage_still_show(
     filled: Path, claude_dir: Path
 ) -> None:
-    _ok("report", "summary")
+    cli_ok("report", "summary")
     _session_end("../../etc")
     with sessions.connect(filled) as conn:  # what `baton log quick "shipped it" high` used to write
         conn.execute(
@@ -144,6 +108,6 @@ def test_entries_older_versions_attached_to_a_session_without_usage_still_show(
             "'high', 900)",
             ("../../etc",),
         )
-    report = json.loads(_ok("report", "value", "--json"))
+    report = json.loads(cli_ok("report", "value", "--json"))
     assert report["unattached_logs"] == {"high": {"entries": 1, "tokens": 900}}
-    assert "Entries logged without a session: high 1" in _ok("report", "value")
+    assert "Entries logged without a session: high 1" in cli_ok("report", "value")

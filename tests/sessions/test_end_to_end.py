@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.sessions.fixture_ledger import run_session_end
 from tests.support.processes import DaemonProcess, append, assistant_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,16 +70,7 @@ def test_daemon_keeps_the_session_record_exact_across_hook_kill_9_and_resume(
         "hook_event_name": "SessionEnd",
         "reason": "prompt_input_exit",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "daemon", "hook", "session-end"],
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=os.environ.copy(),
-        timeout=30,
-    )
-    assert done.returncode == 0, done.stderr
+    run_session_end(payload)
     assert _session(db)["close_reason"] == "hook:prompt_input_exit"
 
     daemon.kill9()

@@ -4,37 +4,12 @@ session, among all sessions, not only the ones on screen, so that what you read 
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
-from typing import Any
 
-from click.testing import CliRunner
-
-from daemon.cli import cli
 from daemon.session_reports import short_ids
-from tests.sessions.fixture_ledger import E, Ev, add
+from tests.sessions.fixture_ledger import E, Ev, add, cli_fail, cli_ok, rows
 
 ALPHA, BETA = "session-alpha", "session-beta"  # as in ccusage's own test transcripts
-
-
-def _ok(*args: str) -> str:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def _fail(*args: str) -> str:
-    result = CliRunner().invoke(cli, list(args))
-    assert result.exit_code != 0, result.output
-    return str(result.output) + str(result.exception or "")
-
-
-def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def test_shortest_unambiguous_prefix_of_at_least_eight() -> None:
@@ -62,28 +37,28 @@ def test_recent_log_and_value_tell_similar_ids_apart(filled: Path, claude_dir: P
             Ev(BETA, "2026-03-31T10:00:00Z", inp=10, out=100, cost=0.1),
         ],
     )
-    lines = _ok("report", "recent", "-n", "3").splitlines()
+    lines = cli_ok("report", "recent", "-n", "3").splitlines()
     assert [line.split()[0] for line in lines[3:]] == ["session-b", "session-a", "eeee5555"]
     # The sibling is off screen and out of the period, yet the one shown is still told apart from it.
-    one = _ok("report", "recent", "-n", "1", "--since", "2026-03-31").splitlines()
+    one = cli_ok("report", "recent", "-n", "1", "--since", "2026-03-31").splitlines()
     assert one[3].split()[0] == "session-b"
     # JSON and CSV keep the full ids.
-    rows = json.loads(_ok("report", "recent", "--json", "-n", "2"))["rows"]
-    assert [r["session_id"] for r in rows] == [BETA, ALPHA]
-    assert "_shown_session_id" not in rows[0]
-    assert _ok("report", "recent", "--csv", "-n", "1").splitlines()[1].startswith(f"{BETA},")
+    recent = json.loads(cli_ok("report", "recent", "--json", "-n", "2"))["rows"]
+    assert [r["session_id"] for r in recent] == [BETA, ALPHA]
+    assert "_shown_session_id" not in recent[0]
+    assert cli_ok("report", "recent", "--csv", "-n", "1").splitlines()[1].startswith(f"{BETA},")
 
     # What the table shows is what --session takes, and the confirmation shows it the same way.
-    assert "-> session session-a " in _ok("log", "quick", "busywork", "zero", "--session", "session-a")
-    assert "-> session session-b " in _ok("log", "quick", "quick win", "high", "--session", "session-b")
-    assert "Noted on session session-b." in _ok("note", "session-b", "kept")
-    assert "Tagged session session-a: x" in _ok("tag", "session-a", "x")
+    assert "-> session session-a " in cli_ok("log", "quick", "busywork", "zero", "--session", "session-a")
+    assert "-> session session-b " in cli_ok("log", "quick", "quick win", "high", "--session", "session-b")
+    assert "Noted on session session-b." in cli_ok("note", "session-b", "kept")
+    assert "Tagged session session-a: x" in cli_ok("tag", "session-a", "x")
     # Too short a prefix names the candidates the same way.
-    assert "'session' matches 2 sessions: session-a, session-b" in _fail("tag", "session", "y")
-    assert _rows(filled, "SELECT session_id, value FROM value_logs ORDER BY id") == [
+    assert "'session' matches 2 sessions: session-a, session-b" in cli_fail("tag", "session", "y")
+    assert rows(filled, "SELECT session_id, value FROM value_logs ORDER BY id") == [
         (ALPHA, "zero"),
         (BETA, "high"),
     ]
-    value = _ok("report", "value")
+    value = cli_ok("report", "value")
     assert "High cost + low value (cost >= median $0.55): session-a " in value
     assert "Low cost + high value: session-b " in value

@@ -8,20 +8,15 @@ Claude to wrap up at 91 %.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from daemon import official, snapshot
-from daemon.instance import InstanceLock
 from daemon.paths import BatonPaths
 from daemon.quota import HOUR_MS, OfficialFigure, format_local
 from tests.support.processes import ROOT
@@ -93,17 +88,6 @@ def gone_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
-
-
-@pytest.fixture
-def running_daemon(baton_home: Path) -> Iterator[int]:
-    """Hold the daemon's instance lock in this process, as a running `baton run` does; yield its pid."""
-    lock = InstanceLock(BatonPaths.from_env().lock_file)
-    lock.acquire()
-    try:
-        yield os.getpid()
-    finally:
-        lock.release()
 
 
 def test_a_stopped_daemons_snapshot_never_beats_a_newer_official_figure(baton_home: Path) -> None:

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from daemon import plans, snapshot
-from daemon.instance import InstanceLock
 from daemon.paths import BatonPaths
 from daemon.quota import UsagePoint, evaluate, to_ms
 
@@ -87,30 +84,19 @@ def test_without_rate_limits_and_without_a_daemon_says_so(baton_home: Path) -> N
     assert (done.returncode, done.stdout) == (0, "baton · no quota data yet\n")
 
 
-@pytest.fixture
-def daemon_pid(baton_home: Path) -> Iterator[int]:
-    """Hold the instance lock here, as a running `baton run` does: its snapshot is then trusted."""
-    lock = InstanceLock(BatonPaths.from_env().lock_file)
-    lock.acquire()
-    try:
-        yield os.getpid()
-    finally:
-        lock.release()
-
-
-def test_without_rate_limits_shows_the_daemons_snapshot(daemon_pid: int) -> None:
+def test_without_rate_limits_shows_the_daemons_snapshot(running_daemon: int) -> None:
     now = datetime.now(UTC)
     snap = evaluate([UsagePoint(to_ms(now - timedelta(minutes=5)), 120_000)], [], plans.resolve("pro"), now)
-    snapshot.write(BatonPaths.from_env(), {**snap.to_dict(), "timezone": "UTC", "pid": daemon_pid})
+    snapshot.write(BatonPaths.from_env(), {**snap.to_dict(), "timezone": "UTC", "pid": running_daemon})
     done = run(stdin_json(rate_limits=False))
     assert done.returncode == 0
     assert done.stdout.startswith("5h ~60% moderate · resets ") and done.stdout.strip().endswith("estimate")
 
 
-def test_with_no_window_running_no_reset_time_is_shown(daemon_pid: int) -> None:
+def test_with_no_window_running_no_reset_time_is_shown(running_daemon: int) -> None:
     now = datetime.now(UTC)
     snap = evaluate([UsagePoint(to_ms(now - timedelta(hours=6)), 120_000)], [], plans.resolve("pro"), now)
-    snapshot.write(BatonPaths.from_env(), {**snap.to_dict(), "timezone": "UTC", "pid": daemon_pid})
+    snapshot.write(BatonPaths.from_env(), {**snap.to_dict(), "timezone": "UTC", "pid": running_daemon})
     done = run(stdin_json(rate_limits=False))
     assert (done.returncode, done.stdout) == (0, "5h 0% · no window yet · 7d ~6% · estimate\n")
 

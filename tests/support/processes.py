@@ -222,3 +222,17 @@ if pytest is not None:
         for d in started:
             if d.proc.poll() is None:
                 d.kill9()
+
+    @pytest.fixture
+    def running_daemon(baton_home: Path) -> Iterator[int]:
+        """Hold the daemon's instance lock in this process, as a running `baton run` does (its snapshot is
+        then trusted); yield this process's pid."""
+        from daemon.instance import InstanceLock
+        from daemon.paths import BatonPaths
+
+        lock = InstanceLock(BatonPaths.from_env().lock_file)
+        lock.acquire()
+        try:
+            yield os.getpid()
+        finally:
+            lock.release()

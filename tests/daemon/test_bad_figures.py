@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import pytest
 from daemon import official, plans
 from daemon.paths import BatonPaths
 from daemon.quota import DAY_MS, HOUR_MS, OfficialFigure, UsagePoint, evaluate, to_ms, usable
+from tests.support.ledger_fixtures import run_baton
 from tests.support.processes import ROOT, DaemonProcess, append, assistant_line
 
 NOW_S = int(time.time())
@@ -42,15 +42,7 @@ def statusline(rate_limits: object) -> subprocess.CompletedProcess[str]:
 
 
 def status(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "daemon", "status", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
+    return run_baton("status", *args, env=env, check=False, timeout=60)
 
 
 def stored() -> list[tuple[Any, ...]]:

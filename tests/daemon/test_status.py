@@ -16,18 +16,12 @@ import pytest
 from daemon import plans
 from daemon.quota import OfficialFigure, QuotaSnapshot, UsagePoint, evaluate, to_ms
 from daemon.status_view import NextAlert, Status, bar, next_alert, render_text, to_json
+from tests.support.ledger_fixtures import run_baton
 from tests.support.processes import ROOT, DaemonProcess, append, assistant_line
 
 
 def status(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "daemon", "status", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_baton("status", *args, check=False, timeout=60)
 
 
 def test_json_without_a_daemon_reads_the_transcripts_itself(

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_baton(
-    *args: str, env: dict[str, str] | None = None, check: bool = True
+    *args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """Run `python -m daemon ARGS` in a real subprocess with `env` added to the environment."""
     full = {**os.environ, **(env or {})}
@@ -24,6 +24,7 @@ def run_baton(
         capture_output=True,
         text=True,
         check=check,
+        timeout=timeout,
     )
 
 

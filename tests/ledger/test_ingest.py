@@ -319,6 +319,22 @@ def test_limit_messages_are_stored_with_kind_and_reset(
     assert reset == 1770821400000
 
 
+def start_script(
+    baton_home: Path, claude_dir: Path, script: str, *, capture: bool = True
+) -> subprocess.Popen[str]:
+    """Start `python -c SCRIPT` in its own session: a real second process."""
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        env={**os.environ, "BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)},
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=out,
+        stderr=out,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def make_corpus(claude_dir: Path, files: int, lines: int) -> int:
     """Write `files` transcripts of `lines` streamed responses each; return the expected token total."""
     for n in range(files):
@@ -341,14 +357,7 @@ def test_kill_9_during_ingestion_then_restart_is_exact(baton_home: Path, claude_
     open_writer(baton_home / "baton.db").conn.close()  # an existing ledger: written batch by batch
     # small write batches, so that the kill lands after some commits and before others
     script = "import daemon.ingest as i; i.BATCH_ROWS = 1500; from daemon.cli import main; main(['ingest'])"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script],
-        env={**os.environ, **env},
-        cwd=Path(__file__).resolve().parents[2],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = start_script(baton_home, claude_dir, script, capture=False)
     db = baton_home / "baton.db"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # kill once some, but not all, batches have committed
@@ -376,14 +385,7 @@ def test_kill_9_while_building_a_new_ledger_leaves_none_then_restart_is_exact(
     expected = make_corpus(claude_dir, files=60, lines=400)
     env = {"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
     script = "import daemon.ingest as i; i.BATCH_ROWS = 1500; from daemon.cli import main; main(['ingest'])"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script],
-        env={**os.environ, **env},
-        cwd=Path(__file__).resolve().parents[2],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = start_script(baton_home, claude_dir, script, capture=False)
     deadline = time.monotonic() + 60
     building: list[Path] = []
     while time.monotonic() < deadline and not building:  # kill while the new ledger is being written
@@ -735,16 +737,7 @@ SLOW_BUILD = (
 
 
 def start_slow_build(baton_home: Path, claude_dir: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
-    return subprocess.Popen(
-        [sys.executable, "-c", SLOW_BUILD],
-        env=env,
-        cwd=Path(__file__).resolve().parents[2],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    return start_script(baton_home, claude_dir, SLOW_BUILD)
 
 
 def children(pid: int) -> list[int]:
@@ -1001,16 +994,7 @@ def test_a_worker_killed_during_a_catch_up_into_a_ledger_ends_it_with_an_error_t
         "i.parse_file = lambda *a, **k: (time.sleep(0.2), p(*a, **k))[1]; "
         "from daemon.cli import main; main(['ingest'])"
     )
-    env = {**os.environ, "BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script],
-        env=env,
-        cwd=Path(__file__).resolve().parents[2],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_script(baton_home, claude_dir, script)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(children(proc.pid)) < 2:
         time.sleep(0.01)

@@ -3,7 +3,10 @@
 A *meter* is one thing with thresholds: the 5-hour window, the week, or a cost budget (day, week, month).
 Each threshold fires once per window. Windows are told apart by their time span, not by the source that
 reported them: an estimated window and an official one that overlap are the same window, so a later
-official figure never repeats an alert the estimate already gave (and the other way round).
+official figure never repeats an alert the estimate already gave (and the other way round). An alert also
+belongs to the window that was running when it fired: the estimate's block starts at a whole hour, so it can
+overlap the official window it really is by only seconds (a block begun at 10:00 while the official window
+ends at 10:00:14).
 
 When several thresholds are crossed at once (the daemon was down, or one big response), only the highest is
 sent; the lower ones are recorded as superseded so they never fire later in that window. When a window that
@@ -59,6 +62,7 @@ class Fired:
     window_start_ms: int
     window_end_ms: int
     delivered: bool | None = True
+    fired_ms: int | None = None  # when it was recorded; None in records that do not say
 
 
 @dataclass(frozen=True)
@@ -80,13 +84,27 @@ def same_window(a_start: int, a_end: int, b_start: int, b_end: int) -> bool:
     return a_start < b_end - OVERLAP_TOLERANCE_MS and b_start < a_end - OVERLAP_TOLERANCE_MS
 
 
+def fired_during(f: Fired, start_ms: int, end_ms: int) -> bool:
+    """Return True if `f` fired while its own window was open, inside the window `start_ms`..`end_ms`.
+
+    The start keeps the overlap tolerance, so an alert given in the last instant of one official window is
+    not taken for the next one's when the two disagree on the reset by a few hundred ms.
+    """
+    if f.fired_ms is None or f.fired_ms >= f.window_end_ms:
+        return False
+    return start_ms + OVERLAP_TOLERANCE_MS <= f.fired_ms < end_ms
+
+
 def _fired_in(meter: Meter, fired: Sequence[Fired]) -> set[int]:
     return {
         f.threshold
         for f in fired
         if f.kind == meter.kind
         and f.threshold != RESET
-        and same_window(f.window_start_ms, f.window_end_ms, meter.window_start_ms, meter.window_end_ms)
+        and (
+            same_window(f.window_start_ms, f.window_end_ms, meter.window_start_ms, meter.window_end_ms)
+            or fired_during(f, meter.window_start_ms, meter.window_end_ms)
+        )
     }
 
 

@@ -68,12 +68,12 @@ def load_fired(engine: Engine, since_ms: int) -> list[Fired]:
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT kind, threshold, window_start_ms, window_end_ms, delivered FROM alerts_fired "
-                "WHERE window_end_ms >= :since"
+                "SELECT kind, threshold, window_start_ms, window_end_ms, delivered, fired_ms "
+                "FROM alerts_fired WHERE window_end_ms >= :since"
             ),
             {"since": since_ms},
         ).all()
-    return [Fired(r[0], r[1], r[2], r[3], None if r[4] is None else bool(r[4])) for r in rows]
+    return [Fired(r[0], r[1], r[2], r[3], None if r[4] is None else bool(r[4]), r[5]) for r in rows]
 
 
 def record(engine: Engine, alert: Alert, now_ms: int) -> int | None:

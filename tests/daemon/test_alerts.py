@@ -59,6 +59,38 @@ def test_official_figure_for_an_overlapping_window_does_not_repeat_the_estimates
     assert due([official], fired_from(est), UTC, T0 + 2 * HOUR_MS) == []
 
 
+def test_an_estimate_alert_seconds_before_the_official_reset_is_not_repeated_by_the_official_figure() -> None:
+    """The estimate's block starts at the whole hour (14:00), the official window ends at 14:00:14: they
+    overlap by 14 s only, but the alert fired inside the official window, so it is that window's."""
+    fired_at = T0 + 10_000
+    est = [replace(f, fired_ms=fired_at) for f in fired_from(due([meter(97.0)], [], UTC, fired_at))]
+    official = meter(97.0, start=T0 + 14_000 - 5 * HOUR_MS, end=T0 + 14_000, source="official")
+    assert due([official], est, UTC, fired_at + 2_000) == []
+
+
+def test_an_alert_in_the_last_instant_of_a_window_does_not_silence_the_next_one() -> None:
+    """Two official windows that disagree on the reset by 300 ms: the next window's 80 % still fires."""
+    end = T0 + 5 * HOUR_MS
+    old = [Fired("five_hour", 80, T0, end, True, end - 100)]
+    nxt = meter(85.0, start=end - 300, end=end - 300 + 5 * HOUR_MS, source="official")
+    assert [(a.threshold, a.send) for a in due([nxt], old, UTC, end + HOUR_MS, reset_notice=False)] == [
+        (80, True)
+    ]
+
+
+def test_an_alert_fired_after_its_window_had_reset_does_not_silence_the_new_window() -> None:
+    """The estimate alerted on the old block after the official reset (learned later): the new window is not
+    the old one, and its own 80 % still fires."""
+    reset = T0 + 2 * HOUR_MS
+    late = [Fired("five_hour", 80, T0, T0 + 5 * HOUR_MS, True, reset + MINUTE_MS * 5)]
+    new = replace(
+        meter(85.0, start=reset, end=reset + 5 * HOUR_MS, source="official"), previous_reset_ms=reset
+    )
+    assert [(a.threshold, a.send) for a in due([new], late, UTC, reset + HOUR_MS, reset_notice=False)] == [
+        (80, True)
+    ]
+
+
 def test_next_window_fires_again_and_sends_one_reset_notice() -> None:
     fired = fired_from(due([meter(96.0)], [], UTC, T0))
     later = T0 + 5 * HOUR_MS + 10 * MINUTE_MS

@@ -476,6 +476,7 @@ def recent(sessions: Sequence[SessionRow], tz: tzinfo, limit: int = 10, known: I
             "cost_usd": _money(s.cost_usd),
             "model": s.model,
             "repo": s.git_repo,
+            **({} if s.git_repo else {"_shown_repo": NO_REPO}),  # the label by-repo uses; JSON keeps null
             "category": s.category,
             "value": s.value,
             "tags": ",".join(s.tags),

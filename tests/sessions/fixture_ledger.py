@@ -45,7 +45,7 @@ class Ev:
     cc: int = 0
     cr: int = 0
     cost: float | None = None
-    cwd: str = "/work/repos/app"
+    cwd: str | None = "/work/repos/app"
     branch: str = "main"
     project: str = "-work-repos-app"
 

@@ -1,6 +1,11 @@
 """Ledger benchmark, side by side with ccusage in the same run (medians of whole-process runs).
 
     python benchmarks/ledger_bench.py --size-mb 200 [--runs 3] [--corpus DIR] [--ccusage PATH]
+    python benchmarks/ledger_bench.py --size-mb 1000 --cold-only --runs 10 [--baton-root DIR]
+
+`--cold-only`: only cold ingest against ccusage's full scan, taking turns for `--runs` rounds (medians and
+bests, CPU, peak RSS, the load average before each round). `--baton-root DIR` runs the baton found in DIR (an
+older checkout, e.g. `git worktree add /tmp/before <commit>`) in another column, in the same rounds.
 
 Measures: cold ingest (`baton ingest` into an empty ledger: seconds, MB/s, peak RSS, CPU; also with the
 bytecode cached, as an installed baton runs), `ccusage daily --json --offline` over the same corpus (seconds,
@@ -29,12 +34,14 @@ sys.path.insert(0, str(ROOT))
 CPU: dict[str, list[float]] = {}  # user + system seconds of each timed command (and its children), by name
 
 
-def timed(argv: list[str], env: dict[str, str], name: str = "") -> tuple[float, float]:
+def timed(
+    argv: list[str], env: dict[str, str], name: str = "", cwd: Path | None = None
+) -> tuple[float, float]:
     """Run argv; return (wall seconds, peak RSS in MB of the process and the children it waited for).
 
     Its CPU time (user + system, children included: a load-independent check) is kept in CPU[name]."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -98,8 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ccusage", default=shutil.which("ccusage") or str(ROOT / ".ci/node/node_modules/.bin/ccusage")
     )
+    parser.add_argument("--cold-only", action="store_true", help="only cold ingest against ccusage")
+    parser.add_argument("--baton-root", type=Path, help="also run the baton of this checkout (cold-only)")
     args = parser.parse_args(argv)
 
+    if args.cold_only:
+        return cold_only(args)
     corpus = corpus_dir(args.size_mb, args.corpus)
     mb = corpus_bytes(corpus) / 1e6
     env = {**os.environ, "CLAUDE_CONFIG_DIR": str(corpus)}
@@ -165,6 +176,49 @@ def main(argv: list[str] | None = None) -> int:
         ratio = f"{theirs / ours:>8.1f}x" if theirs else ""
         theirs_s = f"{theirs:>14.3f}" if theirs is not None else f"{'':>14}"
         print(f"{name:<44}{ours:>12.3f}{theirs_s}{ratio}")
+    return 0
+
+
+def cold_only(args: argparse.Namespace) -> int:
+    """Cold ingest (and another checkout's, if given) against ccusage, taking turns for `args.runs` rounds."""
+    corpus = corpus_dir(args.size_mb, args.corpus)
+    mb = corpus_bytes(corpus) / 1e6
+    env = {**os.environ, "CLAUDE_CONFIG_DIR": str(corpus)}
+    # `python -m daemon` imports the daemon package of its working directory
+    runners: dict[str, tuple[Path, dict[str, str]]] = {"baton": (ROOT, env)}
+    if args.baton_root is not None:
+        runners["baton@root"] = (args.baton_root.resolve(), env)
+    walls: dict[str, list[float]] = {}
+    rss: dict[str, list[float]] = {}
+    loads = []
+    work = Path(tempfile.mkdtemp(prefix="baton-bench-"))
+    try:
+        for r in range(args.runs):
+            loads.append(os.getloadavg()[0])
+            for name, (cwd, run_env) in runners.items():
+                home = work / f"{name}-{r}"
+                argv = [sys.executable, "-m", "daemon", "ingest"]
+                wall, peak = timed(argv, {**run_env, "BATON_HOME": str(home)}, name, cwd)
+                shutil.rmtree(home, ignore_errors=True)
+                walls.setdefault(name, []).append(wall)
+                rss.setdefault(name, []).append(peak)
+            wall, peak = timed([args.ccusage, "daily", "--json", "--offline"], env, "ccusage")
+            walls.setdefault("ccusage", []).append(wall)
+            rss.setdefault("ccusage", []).append(peak)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    med = statistics.median
+    print(
+        f"corpus: {mb:.0f} MB; {args.runs} rounds; load average (1 min) before the rounds: "
+        f"{min(loads):.2f}-{max(loads):.2f}, after: {os.getloadavg()[0]:.2f}; cpus {os.cpu_count()}"
+    )
+    print(f"{'cold ingest / full scan':<24}{'wall median':>12}{'best':>8}{'CPU median':>12}{'peak RSS':>10}")
+    for name, values in walls.items():
+        print(
+            f"{name:<24}{med(values):>12.3f}{min(values):>8.3f}{med(CPU[name]):>12.3f}{max(rss[name]):>9.0f}M"
+        )
+    ratio = med(walls["baton"]) / med(walls["ccusage"])
+    print(f"baton / ccusage (wall medians): {ratio:.2f}")
     return 0
 
 

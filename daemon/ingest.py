@@ -9,7 +9,6 @@ file.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import gc
 import hashlib
@@ -613,7 +612,6 @@ def _catch_up_into(
     _remove_stray_builds(db)  # of processes killed while building a new ledger
     if not db.exists():
         built = _build_new(db, listing, roots, dirs, prices, progress, workers)
-    _drop_prepared(db)  # unused, if a ledger appeared meanwhile
     if built is not None:
         return built
     tasks, total = _plan(listing, read_states(db))
@@ -663,7 +661,7 @@ def _build_new(
     next catch-up starts again and removes the stray file), so nothing can be counted twice or lost.
     """
     db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = _take_prepared(db) or _build_path(db)
+    tmp = _build_path(db)
     planned, total = _plan(listing, {})
     tasks: list[Task] = [(path, state, i) for i, (path, state, _) in enumerate(planned, start=1)]
     zone = local_zone()
@@ -689,7 +687,6 @@ def _build_new(
             "a worker process died while building the new ledger; nothing was written, run it again"
         ) from None
     finally:
-        _await_prepared(tmp)  # if the build failed before it needed the schema
         _remove_build(tmp)
     return summary if placed else None
 
@@ -700,7 +697,7 @@ def _terminated(signum: int, frame: object) -> None:
 
 def exit_on_sigterm() -> None:
     """From now on, SIGTERM raises SystemExit in the main thread (`baton ingest`): cleanup runs as on an
-    error (a new ledger's build and the schema `prepare` made are removed)."""
+    error (a new ledger's build is removed)."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)
 
@@ -720,10 +717,8 @@ def _terminated_as_exit() -> Iterator[None]:
 
 
 def _create_build(path: Path, prices: PriceTable) -> None:
-    """Create the new ledger's schema at `path` (unless a child started by `prepare` did), without the
-    deferred indexes."""
-    if not _await_prepared(path):
-        _create_schema(path)
+    """Create the new ledger's schema at `path`, without the deferred indexes."""
+    _create_schema(path)
     conn = _connect_build(path)
     try:
         LedgerWriter(conn).refresh_costs(prices)  # no rows yet: records the price table's digest
@@ -732,10 +727,22 @@ def _create_build(path: Path, prices: PriceTable) -> None:
 
 
 def _create_schema(path: Path) -> None:
-    from daemon.db import open_ledger
+    """Create the schema at `path` from the migrations' snapshot (stdlib sqlite3, a few ms; through the
+    migrations themselves, SQLAlchemy, when the snapshot is missing), then set the deferred indexes aside."""
+    from daemon import ledger_schema
 
     _remove_build(path, _DB_SUFFIXES)  # not the writers' lock: the workers may have opened it already
-    open_ledger(path).dispose()
+    if ledger_schema.SNAPSHOT.exists():
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        conn = _connect_build(path)
+        try:
+            ledger_schema.create(conn)
+        finally:
+            conn.close()
+    else:  # pragma: no cover - the snapshot ships with baton
+        from daemon.db import open_ledger
+
+        open_ledger(path).dispose()
     conn = _connect_build(path)
     try:
         for name, sql in _deferred_indexes(conn):
@@ -743,67 +750,6 @@ def _create_schema(path: Path) -> None:
             conn.execute("INSERT INTO ledger_meta (key, value) VALUES (?, ?)", (f"build_index:{name}", sql))
     finally:
         conn.close()
-
-
-_PREPARED: dict[str, tuple[int, Path]] = {}  # ledger -> (pid of the child creating its schema, file)
-
-
-def prepare(paths: BatonPaths) -> None:
-    """When there is no ledger yet, start creating a new one's schema (SQLAlchemy and every part's migrations,
-    about 0.3 s) in a child process, for the catch-up that follows to build into: `baton ingest` calls this
-    before loading its settings, while its single thread leaves the other cores idle. Nothing happens on
-    platforms without fork or in a process that runs other threads."""
-    db = paths.ledger_db
-    if db.exists() or str(db) in _PREPARED or not hasattr(os, "fork") or threading.active_count() != 1:
-        return
-    try:
-        db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError:
-        return  # the catch-up says what is wrong
-    tmp = _build_path(db)
-    pid = os.fork()
-    if pid == 0:  # the child: create the schema, and exit without running the parent's exit handlers
-        code = 1
-        try:
-            _create_schema(tmp)
-            code = 0
-        finally:
-            os._exit(code)
-    if not _PREPARED:
-        atexit.register(_drop_all_prepared)  # e.g. the settings turn out invalid: no stray file is left
-    _PREPARED[str(db)] = (pid, tmp)
-
-
-def _drop_all_prepared() -> None:
-    for db in list(_PREPARED):
-        _drop_prepared(Path(db))
-
-
-def _take_prepared(db: Path) -> Path | None:
-    """Return the file `prepare` is creating for `db`, if any (None: create one)."""
-    found = _PREPARED.get(str(db))
-    return found[1] if found else None
-
-
-def _await_prepared(path: Path) -> bool:
-    """Wait for the child creating the schema at `path`; return whether it did (else the caller does)."""
-    for db, (pid, tmp) in list(_PREPARED.items()):
-        if tmp == path:
-            del _PREPARED[db]
-            try:
-                _, status = os.waitpid(pid, 0)
-            except ChildProcessError:
-                return False
-            return os.waitstatus_to_exitcode(status) == 0
-    return False
-
-
-def _drop_prepared(db: Path) -> None:
-    """Discard what `prepare` made for `db` (the ledger exists after all)."""
-    tmp = _take_prepared(db)
-    if tmp is not None:
-        _await_prepared(tmp)
-        _remove_build(tmp)
 
 
 def _build_path(db: Path) -> Path:

@@ -15,11 +15,10 @@ from daemon.paths import BatonPaths
 def ingest(as_json: bool) -> None:
     """Catch up on new transcript lines once, then exit."""
     from daemon.commands.report import run_catch_up
-    from daemon.ingest import exit_on_sigterm, prepare
+    from daemon.ingest import exit_on_sigterm
 
     exit_on_sigterm()  # a stop cleans up as an error does: no half-built ledger left behind
     paths = BatonPaths.from_env()
-    prepare(paths)  # no ledger yet: its schema is created in a child process while settings load
     summary = run_catch_up(paths, quiet_log=as_json)
     if as_json:
         click.echo(json.dumps(asdict(summary), indent=2))

@@ -553,7 +553,7 @@ def _log_bad(res: FileResult) -> None:
 
 def catch_up(
     paths: BatonPaths,
-    settings: Settings,
+    settings: Settings | None,
     *,
     progress: Progress | None = None,
     env: dict[str, str] | None = None,
@@ -562,12 +562,13 @@ def catch_up(
     """Read every new complete line of every transcript into the ledger; return what was done.
 
     Raise BatonError when the transcript roots are misconfigured. Unreadable files and bad lines are
-    reported in the summary and the log, never raised.
+    reported in the summary and the log, never raised. `settings` None: the defaults, when there is nothing
+    to validate (`baton ingest` with no config.toml and no BATON_* setting: pydantic is not imported).
     """
     started = time.perf_counter()
     roots = find_roots(settings, os.environ if env is None else env)
     listing, dirs = scan(roots)
-    prices = load_prices(settings.pricing.file)
+    prices = load_prices(None if settings is None else settings.pricing.file)
     try:
         summary = _catch_up_into(paths.ledger_db, listing, roots, dirs, prices, progress, workers)
     except Exception as exc:  # transcripts' read errors are in the summary: this is writing the ledger

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -77,15 +77,21 @@ class _Bar:
 
 def run_catch_up(paths: BatonPaths, *, quiet_log: bool, only_if_changed: bool = False) -> Any:
     """Catch up on every transcript (heavy imports happen here) and return the IngestSummary; with
-    `only_if_changed`, through `daemon.ingest.ensure_current` (None when nothing changed)."""
-    from daemon import logs
-    from daemon.config import load_settings
+    `only_if_changed`, through `daemon.ingest.ensure_current` (None when nothing changed).
+
+    With no config.toml and no BATON_* setting in the environment there is nothing to validate: the
+    catch-up runs on the defaults without importing pydantic (about 0.2 s of a first ingest's start-up)."""
     from daemon.ingest import cannot_write, catch_up, ensure_current
 
-    settings = load_settings(paths)
+    settings = None
+    if only_if_changed or not nothing_to_validate(paths, os.environ):
+        from daemon.config import load_settings
+
+        settings = load_settings(paths)
+    level = DEFAULT_LOG_LEVEL if settings is None else settings.general.log_level
     try:
         paths.ensure()
-        logs.configure(paths.log_file, level=settings.general.log_level, console=not quiet_log, plain=True)
+        configure_logs_when_used(paths.log_file, level=level, console=not quiet_log)
     except OSError as exc:  # a read-only or full data folder
         raise cannot_write(Path(exc.filename or paths.ledger_db.parent), exc) from exc
     bar = _Bar()
@@ -95,6 +101,49 @@ def run_catch_up(paths: BatonPaths, *, quiet_log: bool, only_if_changed: bool = 
         return catch_up(paths, settings, progress=bar)
     finally:
         bar.close()
+
+
+DEFAULT_LOG_LEVEL = "info"  # GeneralSettings.log_level's default (a test checks they agree)
+_NOT_SETTINGS = frozenset({"BATON_HOME", "BATON_REQUIRE_REAL"})  # BATON_* variables that set nothing
+
+
+def nothing_to_validate(paths: BatonPaths, env: Mapping[str, str]) -> bool:
+    """True when the settings can only be the defaults: no config.toml, no BATON_* setting variable."""
+    if any(k.upper().startswith("BATON_") and k.upper() not in _NOT_SETTINGS for k in env):
+        return False
+    return not os.path.lexists(paths.config_file)
+
+
+def configure_logs_when_used(log_file: Path, *, level: str, console: bool) -> None:
+    """`daemon.logs.configure(log_file, level=level, console=console, plain=True)`, done when the first
+    record is logged rather than now: structlog's import and set-up (about 50 ms) are paid only by a run that
+    logs something. The log file is created now, as `configure` would (private; an unwritable data folder
+    fails here, not at the first record)."""
+    import logging
+
+    log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+    os.chmod(log_file, 0o600)
+    root = logging.getLogger()
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))  # the same records are made as after it
+
+    class _ConfigureOnFirstRecord(logging.Handler):
+        def handle(self, record: logging.LogRecord) -> bool:
+            from daemon import logs
+
+            root.handlers = []  # a new list: the loop that called this one ends here
+            logs.configure(log_file, level=level, console=console, plain=True)
+            for handler in root.handlers:
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+            return True
+
+        def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - handle() does the work
+            self.handle(record)
+
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(_ConfigureOnFirstRecord())
 
 
 def prepare(mode: str | None) -> tuple[Path, str, str]:

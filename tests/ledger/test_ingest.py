@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -713,18 +714,80 @@ def test_ledger_version_is_the_number_of_migrations() -> None:
     assert LEDGER_VERSION == len(MIGRATIONS) == max(m.version for m in MIGRATIONS)
 
 
-def test_a_first_ingest_prepares_the_schema_aside_and_leaves_nothing_behind_on_error(
+def test_a_first_ingest_with_an_invalid_configuration_leaves_nothing_behind(
     baton_home: Path, claude_dir: Path
 ) -> None:
     expected = make_corpus(claude_dir, files=2, lines=5)
     env = {"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
-    (baton_home / "config.toml").write_text("[general]\nlog_level = 42\n")  # invalid: fails after prepare
+    (baton_home / "config.toml").write_text("[general]\nlog_level = 42\n")  # invalid
     out = run_baton("ingest", env=env, check=False)
     assert out.returncode == 78 and "invalid configuration" in out.stderr
     assert not (baton_home / "baton.db").exists() and not list(baton_home.glob("baton.db.new-*"))
     (baton_home / "config.toml").unlink()
     assert "10 new events" in run_baton("ingest", env=env).stdout
     assert totals(baton_home) == (10, expected) and not list(baton_home.glob("baton.db.new-*"))
+
+
+HEAVY = (  # baton ingest, then which of the heavy imports it made
+    "import sys; from daemon.cli import main\ntry:\n    main(['ingest'])\nfinally:\n"
+    "    print(sorted(m for m in ('pydantic', 'structlog', 'sqlalchemy') if m in sys.modules))"
+)
+
+
+def test_ingest_with_nothing_to_validate_imports_no_pydantic_and_logs_only_when_needed(
+    baton_home: Path, claude_dir: Path
+) -> None:
+    f = transcript(claude_dir)
+    write(f, assistant_line(1), assistant_line(2))
+    proc = start_script(baton_home, claude_dir, HEAVY)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "2 new events" in out and out.strip().splitlines()[-1] == "[]" and err == ""
+    log = baton_home / "logs" / "baton.log"
+    assert log.read_bytes() == b"" and log.stat().st_mode & 0o777 == 0o600  # created, private, nothing logged
+    write(f, b'{"usage":{bad\n')  # a bad line is logged: structlog is set up for it
+    proc = start_script(baton_home, claude_dir, HEAVY)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.strip().splitlines()[-1] == "['sqlalchemy', 'structlog']"  # (the ledger is migrated)
+    assert err.startswith(f"baton: warning: skipped {f}:3: ")
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["level"] for r in logged] == ["warning"] and logged[0]["event"].startswith(f"skipped {f}:3")
+
+
+def test_the_defaults_ingest_runs_on_are_what_validation_gives_with_nothing_set(baton_home: Path) -> None:
+    from daemon.commands.report import DEFAULT_LOG_LEVEL, nothing_to_validate
+
+    paths = BatonPaths.from_env()
+    assert nothing_to_validate(paths, os.environ)
+    settings = load_settings(paths)
+    assert settings.general.log_level == DEFAULT_LOG_LEVEL
+    assert settings.transcripts.roots == [] and settings.pricing.file is None
+    assert not nothing_to_validate(paths, {**os.environ, "BATON_GENERAL__LOG_LEVEL": "debug"})
+    assert not nothing_to_validate(paths, {**os.environ, "baton_pricing__file": "x.json"})
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text("")
+    assert not nothing_to_validate(paths, os.environ)
+
+
+def test_a_first_ingest_with_nothing_to_validate_writes_the_same_ledger_as_with_the_settings_loaded(
+    baton_home: Path, claude_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_corpus(claude_dir, files=3, lines=10)
+    write(transcript(claude_dir, "bad.jsonl"), b'{"usage":{bad\n', assistant_line(7))
+    first = run_baton("ingest", env={"CLAUDE_CONFIG_DIR": str(claude_dir)})
+    rows = _ledger_rows(baton_home)
+    (baton_home / "baton.db").unlink()
+    (baton_home / "config.toml").write_text("[general]\nlog_level = 'info'\n")  # validated this time
+    second = run_baton("ingest", env={"CLAUDE_CONFIG_DIR": str(claude_dir)})
+    assert _ledger_rows(baton_home) == rows
+    assert first.stdout.split(" in ")[0] == second.stdout.split(" in ")[0]
+    assert first.stderr == second.stderr != ""
+
+
+def _ledger_rows(baton_home: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(baton_home / "baton.db") as conn:
+        return conn.execute(f"SELECT {COMPARED} FROM usage_events ORDER BY dedup_key").fetchall()
 
 
 # a first ingest whose workers write slowly (so that a kill lands mid-build), in batches of 1 MB

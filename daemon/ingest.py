@@ -113,11 +113,22 @@ class FileResult:
 # ---- parsing one file (runs in a worker or in process) -----------------------------------------------------
 
 
+def _same(text: str) -> str:
+    return text
+
+
 def parse_file(
-    path: str, state: FileState, prices: PriceTable, zone: tzinfo, file_id: int | None = None
+    path: str,
+    state: FileState,
+    prices: PriceTable,
+    zone: tzinfo,
+    file_id: int | None = None,
+    *,
+    shipped: bool = True,
 ) -> FileResult:
     """Return the new events of `path` since `state`. Never raises: an unreadable file gives `error`.
-    Rows and limit messages carry `file_id` (None: the writer sets it).
+    Rows and limit messages carry `file_id` (None: the writer sets it). `shipped` false: the rows are written
+    by this process, not pickled to another (their repeated strings are not interned then).
 
     The file is read in bounded chunks of complete lines (transcripts.CHUNK_BYTES), never whole. Ordinary
     assistant lines take `parse.usage_fields` (a plain tuple, no event object); the others the full parser.
@@ -125,25 +136,28 @@ def parse_file(
     project, session = path_identity(path)
     merger = ledger.Merger()
     best, by_message, add = merger.best, merger.by_message, merger.add
-    cost, intern = prices.cost, sys.intern  # interned strings are pickled once per worker result
+    cost = prices.cost
+    intern = sys.intern if shipped else _same  # interned strings are pickled once per worker result
     limits: list[tuple[object, ...]] = []
     bad, samples = 0, list[tuple[int, str]]()
     current, restarted, bytes_read = state, False, 0
     with gc_paused():  # many small objects, no cycles: collections would only cost time
         while True:
             try:
-                chunk = read_new_lines(path, current)
+                chunk = read_new_lines(path, current, count=False)
             except OSError as exc:
                 return FileResult(
                     path, state, False, [], [], 0, [], 0, error=f"{path}: {exc.strerror or exc}"
                 )
+            marked, lines = chunk.marked_lines(USAGE_MARKER)  # one pass numbers and counts the lines
             restarted = restarted or chunk.restarted
-            current, bytes_read = chunk.state, bytes_read + len(chunk.data)
+            current = chunk.state._replace(lines=chunk.state.lines + lines)
+            bytes_read += len(chunk.data)
             for line_no in chunk.oversized:
                 bad += 1
                 if len(samples) < LOGGED_BAD_PER_FILE:
                     samples.append((line_no, f"line longer than {MAX_LINE_BYTES >> 20} MB: skipped"))
-            for line_no, line in chunk.lines_with(USAGE_MARKER):
+            for line_no, line in marked:
                 try:
                     fields = usage_fields(line)
                     if fields is not None:
@@ -801,7 +815,7 @@ def _build_in_process(
     _create_build(tmp, prices)
     conn = _connect_build(tmp)
     try:
-        parsed = (parse_file(path, state, prices, zone, file_id) for path, state, file_id in tasks)
+        parsed = (parse_file(p, state, prices, zone, n, shipped=False) for p, state, n in tasks)
         return _write_batched(parsed, lambda batch: _write_batch(conn, batch), total, progress)
     finally:
         conn.close()
@@ -969,7 +983,9 @@ def _build_work(batch: list[Task]) -> tuple[IngestSummary | None, list[FileResul
     them, and this worker goes on parsing rather than wait."""
     prices, zone = _WORKER["prices"], _WORKER["zone"]
     assert isinstance(prices, PriceTable) and isinstance(zone, tzinfo)
-    results = [parse_file(path, state, prices, zone, file_id) for path, state, file_id in batch]
+    results = [
+        parse_file(path, state, prices, zone, file_id, shipped=False) for path, state, file_id in batch
+    ]
     path, lock = str(_WORKER["path"]), _WORKER["lock"]
     assert isinstance(lock, int)
     ready = f"{path}{READY_SUFFIX}"

@@ -188,6 +188,28 @@ class Chunk(NamedTuple):
             pos, line_no = end + 1, line_no + 1
             i = find(marker, pos)
 
+    def marked_lines(self, marker: bytes) -> tuple[list[tuple[int, bytes]], int]:
+        """Return `list(lines_with(marker))` and how many lines `data` holds, numbering every line once
+        (`read_new_lines(..., count=False)` leaves the count to this)."""
+        data, pos, line_no = self.data, 0, self.first_line
+        find = data.find
+        found = []
+        i = find(marker)
+        while i != -1:
+            nl = find(b"\n", pos, i)
+            while nl != -1:
+                pos, line_no = nl + 1, line_no + 1
+                nl = find(b"\n", pos, i)
+            end = find(b"\n", i)
+            found.append((line_no, data[pos:end]))
+            pos, line_no = end + 1, line_no + 1
+            i = find(marker, pos)
+        nl = find(b"\n", pos)
+        while nl != -1:
+            line_no += 1
+            nl = find(b"\n", nl + 1)
+        return found, line_no - self.first_line
+
     @property
     def line_count(self) -> int:
         return count_lines(self.data)
@@ -226,10 +248,11 @@ MAX_LINE_BYTES = 64 << 20  # a longer line is skipped (counted as bad), never he
 _SCANNED: dict[tuple[str, int, int, int], int] = {}
 
 
-def read_new_lines(path: str, state: FileState, max_bytes: int | None = None) -> Chunk:
+def read_new_lines(path: str, state: FileState, max_bytes: int | None = None, *, count: bool = True) -> Chunk:
     """Return the next complete lines of `path` after `state`: at most `max_bytes` (default CHUNK_BYTES) of
     them (unless one line is longer), cut after the last newline. Call again with the returned state while its
-    offset is below its size and data came back. Raise OSError if the file cannot be read.
+    offset is below its size and data came back. Raise OSError if the file cannot be read. With `count`
+    false, the returned state's `lines` leaves out the chunk's own (the caller adds `marked_lines`' count).
 
     The file counts as restarted (read again from 0) when it is another inode, shorter than the offset, has a
     different head, or the byte before the offset is not a newline (rewritten in place).
@@ -254,7 +277,8 @@ def read_new_lines(path: str, state: FileState, max_bytes: int | None = None) ->
     head = (
         state.head if (not restarted and state.offset >= HEAD_BYTES) else _head_of(path, offset, data, start)
     )
-    new = FileState(st.st_dev, st.st_ino, size, offset, first - 1 + count_lines(data), st.st_mtime_ns, head)
+    lines = first - 1 + (count_lines(data) if count else 0)
+    new = FileState(st.st_dev, st.st_ino, size, offset, lines, st.st_mtime_ns, head)
     return Chunk(data, first, new, restarted, oversized_lines)
 
 

@@ -96,3 +96,21 @@ def test_every_jsonl_under_projects_is_listed_sorted(tmp_path: Path) -> None:
 )
 def test_subagent_files_roll_up_to_their_parent_session(path: str, identity: tuple[str, str]) -> None:
     assert path_identity(path) == identity
+
+
+def test_marked_lines_numbers_and_counts_the_lines_in_one_pass() -> None:
+    from daemon.transcripts import Chunk, FileState, count_lines
+
+    m = b'"usage":{'
+    for data in (
+        b"",
+        b"a\n",
+        b'{"usage":{}}\n',
+        b'x\n{"usage":{}}\ny\n\n{"usage":{1}}{"usage":{2}}\nz\n',
+        b'{"usage":{}}\n{"usage":{}}\n',
+        b"\n\n\n" + m + b"\n",
+    ):
+        chunk = Chunk(data, 7, FileState(), False)
+        found, lines = chunk.marked_lines(m)
+        assert found == list(chunk.lines_with(m))
+        assert lines == count_lines(data)

@@ -9,9 +9,8 @@ with the ledger over stdlib sqlite3 and answers from one SQL query.
 from __future__ import annotations
 
 import os
-import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,107 +42,10 @@ LAZY: dict[str, tuple[str, str]] = {
     "estimate": ("daemon.commands.report_estimate:estimate", "How estimates compared with actual usage."),
 }
 
-PROGRESS_MIN_BYTES = 20 << 20
-
 
 @click.group(cls=LazyGroup, lazy=LAZY)
 def report() -> None:
     """Usage reports (ccusage-compatible) and session reports."""
-
-
-# ---- catching up before a report -----------------------------------------------------------------
-
-
-class _Bar:
-    """A progress bar on stderr, shown only on a terminal and only when there is much to read."""
-
-    def __init__(self) -> None:
-        self.bar: Any = None
-        self.shown = 0
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            if total < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
-                return
-            self.bar = click.progressbar(length=total, label="Reading transcripts", file=sys.stderr)
-            self.bar.__enter__()
-        self.bar.update(done - self.shown)
-        self.shown = done
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-
-
-def run_catch_up(paths: BatonPaths, *, quiet_log: bool, only_if_changed: bool = False) -> Any:
-    """Catch up on every transcript (heavy imports happen here) and return the IngestSummary; with
-    `only_if_changed`, through `daemon.ingest.ensure_current` (None when nothing changed).
-
-    With no config.toml and no BATON_* setting in the environment there is nothing to validate: the
-    catch-up runs on the defaults without importing pydantic (about 0.2 s of a first ingest's start-up)."""
-    from daemon.ingest import cannot_write, catch_up, ensure_current
-
-    settings = None
-    if only_if_changed or not nothing_to_validate(paths, os.environ):
-        from daemon.config import load_settings
-
-        settings = load_settings(paths)
-    level = DEFAULT_LOG_LEVEL if settings is None else settings.general.log_level
-    try:
-        paths.ensure()
-        configure_logs_when_used(paths.log_file, level=level, console=not quiet_log)
-    except OSError as exc:  # a read-only or full data folder
-        raise cannot_write(Path(exc.filename or paths.ledger_db.parent), exc) from exc
-    bar = _Bar()
-    try:
-        if only_if_changed:
-            return ensure_current(paths, settings, progress=bar)
-        return catch_up(paths, settings, progress=bar)
-    finally:
-        bar.close()
-
-
-DEFAULT_LOG_LEVEL = "info"  # GeneralSettings.log_level's default (a test checks they agree)
-_NOT_SETTINGS = frozenset({"BATON_HOME", "BATON_REQUIRE_REAL"})  # BATON_* variables that set nothing
-
-
-def nothing_to_validate(paths: BatonPaths, env: Mapping[str, str]) -> bool:
-    """True when the settings can only be the defaults: no config.toml, no BATON_* setting variable."""
-    if any(k.upper().startswith("BATON_") and k.upper() not in _NOT_SETTINGS for k in env):
-        return False
-    return not os.path.lexists(paths.config_file)
-
-
-def configure_logs_when_used(log_file: Path, *, level: str, console: bool) -> None:
-    """`daemon.logs.configure(log_file, level=level, console=console, plain=True)`, done when the first
-    record is logged rather than now: structlog's import and set-up (about 50 ms) are paid only by a run that
-    logs something. The log file is created now, as `configure` would (private; an unwritable data folder
-    fails here, not at the first record)."""
-    import logging
-
-    log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.close(os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
-    os.chmod(log_file, 0o600)
-    root = logging.getLogger()
-    root.setLevel(getattr(logging, level.upper(), logging.INFO))  # the same records are made as after it
-
-    class _ConfigureOnFirstRecord(logging.Handler):
-        def handle(self, record: logging.LogRecord) -> bool:
-            from daemon import logs
-
-            root.handlers = []  # a new list: the loop that called this one ends here
-            logs.configure(log_file, level=level, console=console, plain=True)
-            for handler in root.handlers:
-                if record.levelno >= handler.level:
-                    handler.handle(record)
-            return True
-
-        def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - handle() does the work
-            self.handle(record)
-
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    root.addHandler(_ConfigureOnFirstRecord())
 
 
 def prepare(mode: str | None) -> tuple[Path, str, str]:
@@ -180,6 +82,8 @@ def prepare(mode: str | None) -> tuple[Path, str, str]:
 
         digest = prices_digest(quick.pricing_file)
     if needs_ingest(paths.ledger_db, roots, digest):  # the stat-only check, without importing daemon.ingest
+        from daemon.commands.ingest import run_catch_up
+
         run_catch_up(paths, quiet_log=True, only_if_changed=True)
     if stamp is not None and not validated:
         save_meta(paths.ledger_db, CONFIG_OK, stamp)

@@ -730,7 +730,7 @@ def test_a_first_ingest_with_an_invalid_configuration_leaves_nothing_behind(
 
 HEAVY = (  # baton ingest, then which of the heavy imports it made
     "import sys; from daemon.cli import main\ntry:\n    main(['ingest'])\nfinally:\n"
-    "    print(sorted(m for m in ('pydantic', 'structlog', 'sqlalchemy') if m in sys.modules))"
+    "    print(sorted(m for m in ('click', 'pydantic', 'structlog', 'sqlalchemy') if m in sys.modules))"
 )
 
 
@@ -755,8 +755,15 @@ def test_ingest_with_nothing_to_validate_imports_no_pydantic_and_logs_only_when_
     assert [r["level"] for r in logged] == ["warning"] and logged[0]["event"].startswith(f"skipped {f}:3")
 
 
+def test_ingest_runs_without_click_but_help_and_usage_errors_are_clicks(ledger_env: dict[str, str]) -> None:
+    assert "-j, --json  Print the summary as JSON." in run_baton("ingest", "--help", env=ledger_env).stdout
+    wrong = run_baton("ingest", "--jsn", env=ledger_env, check=False)
+    assert wrong.returncode == 2 and "No such option --jsn" in wrong.stderr.replace("'", "").replace(":", "")
+    assert json.loads(run_baton("ingest", "--json", env=ledger_env).stdout)["files"] == 0
+
+
 def test_the_defaults_ingest_runs_on_are_what_validation_gives_with_nothing_set(baton_home: Path) -> None:
-    from daemon.commands.report import DEFAULT_LOG_LEVEL, nothing_to_validate
+    from daemon.commands.ingest import DEFAULT_LOG_LEVEL, nothing_to_validate
 
     paths = BatonPaths.from_env()
     assert nothing_to_validate(paths, os.environ)

@@ -52,7 +52,10 @@ def test_a_first_ingest_creates_the_schema_without_sqlalchemy(baton_home: Path, 
     folder = claude_dir / "projects" / "-home-me-app"
     folder.mkdir(parents=True)
     (folder / "s1.jsonl").write_bytes(b"".join(assistant_line(i, session="s1") for i in range(3)))
-    script = "import sys; from daemon.cli import main; main(['ingest']); print('sqlalchemy' in sys.modules)"
+    script = (
+        "import sys; from daemon.cli import main\n"
+        "try:\n    main(['ingest'])\nfinally:\n    print('sqlalchemy' in sys.modules)"
+    )
     env = {**os.environ, "BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60

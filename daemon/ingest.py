@@ -677,14 +677,15 @@ def _build_new(
     """
     db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = _build_path(db)
-    planned, total = _plan(listing, {})
+    sizes: list[int] = []
+    planned, total = _plan(listing, {}, sizes)
     tasks: list[Task] = [(path, state, i) for i, (path, state, _) in enumerate(planned, start=1)]
     zone = local_zone()
     n = workers if workers is not None else worker_count()
     try:
         with gc_paused(), _terminated_as_exit():
             if n > 1 and len(tasks) > 1 and total >= PARALLEL_MIN_BYTES:
-                summary = _build_in_workers(tmp, tasks, total, prices, zone, n, progress)
+                summary = _build_in_workers(tmp, tasks, total, prices, zone, n, progress, sizes)
             else:
                 summary = _build_in_process(tmp, tasks, total, prices, zone, progress)
         conn = _connect_build(tmp)
@@ -842,6 +843,7 @@ def _build_in_workers(
     zone: tzinfo,
     workers: int,
     progress: Progress | None,
+    sizes: list[int] | None = None,
 ) -> IngestSummary:
     """Parse and write in `workers` processes; the parent creates the schema meanwhile, then only counts.
 
@@ -865,7 +867,7 @@ def _build_in_workers(
     conn: sqlite3.Connection | None = None
     try:
         with _sigterm_held():  # the pool forks here: not inside fork's handlers (its exception is lost)
-            pending = {pool.submit(_build_work, batch) for batch in _batches(tasks, workers)}
+            pending = {pool.submit(_build_work, batch) for batch in _batches(tasks, workers, sizes)}
         _create_build(tmp, prices)  # the workers are parsing already
         os.close(os.open(f"{tmp}{READY_SUFFIX}", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
         done = 0
@@ -942,16 +944,17 @@ def _flocked(fd: int) -> Iterator[None]:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def _batches(tasks: list[Task], workers: int) -> list[list[Task]]:
+def _batches(tasks: list[Task], workers: int, sizes: list[int] | None = None) -> list[list[Task]]:
     """Group `tasks` into batches of files to parse and write at once: each about a fourth of the bytes left
     per worker (at most BUILD_BATCH_BYTES, at least 1 MB), so that batches shrink towards the end and the
-    workers finish together."""
-    sizes = []
-    for path, state, _ in tasks:
-        try:
-            sizes.append(max(os.stat(path).st_size - state.offset, 0))
-        except OSError:
-            sizes.append(0)
+    workers finish together. `sizes`: the tasks' bytes to read, as `_plan` found them (else stat again)."""
+    if sizes is None:
+        sizes = []
+        for path, state, _ in tasks:
+            try:
+                sizes.append(max(os.stat(path).st_size - state.offset, 0))
+            except OSError:
+                sizes.append(0)
     left = sum(sizes)
     batches: list[list[Task]] = []
     current: list[Task] = []
@@ -1131,8 +1134,11 @@ def ensure_current(
     return catch_up(paths, settings, progress=progress)
 
 
-def _plan(listing: list[str], states: dict[str, FileState]) -> tuple[list[Task], int]:
-    """Return the files to read (with their stored state) and how many bytes that is."""
+def _plan(
+    listing: list[str], states: dict[str, FileState], sizes: list[int] | None = None
+) -> tuple[list[Task], int]:
+    """Return the files to read (with their stored state) and how many bytes that is; `sizes`, if given,
+    gets each file's bytes to read, in the same order."""
     tasks: list[Task] = []
     total = 0
     for path in listing:
@@ -1143,7 +1149,10 @@ def _plan(listing: list[str], states: dict[str, FileState]) -> tuple[list[Task],
         state = states.get(path, FileState())
         if not unchanged(st, state):
             tasks.append((path, state, None))
-            total += max(st.st_size - state.offset, 0) if st.st_ino == state.inode else st.st_size
+            n = max(st.st_size - state.offset, 0) if st.st_ino == state.inode else st.st_size
+            total += n
+            if sizes is not None:
+                sizes.append(n)
     return tasks, total
 
 

@@ -189,6 +189,20 @@ def test_statusline_figure_wakes_the_daemon_and_an_alert_fires_once_across_sourc
     assert [n["summary"] for n in notifications.received()] == ["80% of the 5-hour window used"]
 
 
+def zone_at_midday(now: datetime) -> str:
+    """Return a fixed-offset IANA zone in which `now` falls between 12:00 and 13:00 (midnight 11 h away)."""
+    hours = 12 - now.hour  # -11 .. 12; Etc/GMT signs are inverted (Etc/GMT-12 is UTC+12)
+    return "Etc/GMT" if hours == 0 else f"Etc/GMT{-hours:+d}"
+
+
+def test_zone_at_midday_is_midday() -> None:
+    from zoneinfo import ZoneInfo
+
+    for hour in range(24):
+        now = datetime(2026, 12, 6, hour, 59, 59, tzinfo=UTC)
+        assert now.astimezone(ZoneInfo(zone_at_midday(now))).hour == 12
+
+
 @pytest.mark.slow
 def test_daily_budget_alert_for_api_users(
     baton_home: Path,
@@ -196,7 +210,16 @@ def test_daily_budget_alert_for_api_users(
     notifications: NotificationServer,
     start_daemon: Callable[..., DaemonProcess],
 ) -> None:
-    daemon = start_daemon({"BATON_ALERTS__DAILY_BUDGET_USD": "0.02", "BATON_ALERTS__THRESHOLDS": "[80]"})
+    # The day is the configured zone's: one where it is midday now, so the line and the daemon's evaluation
+    # (a fraction of a second apart) fall on the same day. In the machine's zone, a line written just before
+    # midnight and evaluated just after was yesterday's spend, and no alert came.
+    daemon = start_daemon(
+        {
+            "BATON_ALERTS__DAILY_BUDGET_USD": "0.02",
+            "BATON_ALERTS__THRESHOLDS": "[80]",
+            "BATON_GENERAL__TIMEZONE": zone_at_midday(datetime.now(UTC)),
+        }
+    )
     # claude-sonnet-4-5: $15 per million output tokens -> 1,100 tokens = $0.0165 = 82.5 % of $0.02
     append(transcript(claude_dir), [assistant_line(datetime.now(UTC), input_tokens=0, output_tokens=1100)])
     (got,) = notifications.wait_for(1)

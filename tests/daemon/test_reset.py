@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.desktop import NotificationServer
-from tests.support.processes import ROOT, DaemonProcess, append, assistant_line
+from tests.support.processes import ROOT, DaemonProcess, alert_on_record, append, assistant_line
 
 BACK = "Quota is back: the 5-hour window reset"
 
@@ -50,6 +50,8 @@ def test_a_short_window_resets_with_one_notice_that_survives_kill_9(
     daemon.wait_until(lambda: (daemon.snapshot() or {}).get("active") is False, what="the idle window")
     snap = daemon.snapshot() or {}
     assert snap["percent"] == 0 and snap["tokens_used"] == 0
+    # The notice reaches the desktop just before its delivery is recorded; a kill -9 in between re-sends it.
+    daemon.wait_until(lambda: alert_on_record(baton_home, 0), what="the notice on record")
     daemon.kill9()
     daemon = start_daemon(env)
     time.sleep(0.5)

@@ -18,7 +18,7 @@ import pytest
 from daemon.control import request
 from daemon.paths import BatonPaths
 from tests.support.desktop import NotificationServer
-from tests.support.processes import ROOT, DaemonProcess, append, assistant_line, limit_line
+from tests.support.processes import ROOT, DaemonProcess, alert_on_record, append, assistant_line, limit_line
 
 
 def transcript(claude: Path, name: str = "s1") -> Path:
@@ -249,6 +249,8 @@ def test_an_alert_recorded_but_not_sent_before_a_crash_is_sent_on_start(
     daemon = start_daemon()
     (got,) = notifications.wait_for(1)
     assert got["summary"] == "90% of the 5-hour window used"
+    # Sent again; a kill -9 before this delivery is recorded would (by design) send it once more.
+    daemon.wait_until(lambda: alert_on_record(baton_home, 90), what="the resent alert on record")
     daemon.kill9()
     start_daemon()
     time.sleep(0.3)

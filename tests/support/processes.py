@@ -3,6 +3,7 @@
 - `assistant_line(ts, ...)` returns one real-format Claude Code `assistant` line (claude-data-formats.md §2).
 - `limit_line(ts, text)` returns a synthetic "you've hit your limit" line (§4).
 - `append(path, lines, pause=0.0)` appends lines from a *separate* Python process, one `write()` per line.
+- `alert_on_record(home, threshold)`: whether an alert's delivery is recorded (wait for it before a kill -9).
 - `DaemonProcess` / fixture `start_daemon`: `start_daemon()` launches `python -m daemon run` with the test's
   environment and returns once the daemon has written its first snapshot; `.stop()` sends SIGTERM and waits,
   `.kill9()` kills it, `.snapshot()` reads what it wrote. Every daemon started is stopped after the test.
@@ -133,6 +134,20 @@ def append(path: Path, lines: list[str], pause: float = 0.0) -> None:
         check=True,
         timeout=60,
     )
+
+
+def alert_on_record(home: Path, threshold: int) -> bool:
+    """Return whether the daemon has recorded the delivery of its alert for `threshold` (0: "quota is back").
+
+    Wait for this before a kill -9: a kill between the notification and its record sends it again on
+    restart by design (never lost, at worst repeated)."""
+    import sqlite3
+
+    with sqlite3.connect(home / "baton.db") as conn:
+        row = conn.execute(
+            "SELECT delivered FROM alerts_fired WHERE threshold = ? AND delivered IS NOT NULL", (threshold,)
+        ).fetchone()
+    return row is not None
 
 
 class DaemonProcess:

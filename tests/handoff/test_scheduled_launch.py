@@ -92,7 +92,16 @@ def test_a_job_stored_while_no_daemon_runs_is_launched_when_it_starts(
     assert fake_claude.calls() == []  # the paused CLI scheduler never runs a job
     daemons.start()
     fake_claude.wait_for(1)
-    assert ho.load(handoff).status == "launched"
+    wait_until_launched(handoff)
+
+
+def wait_until_launched(handoff: Path, timeout: float = 15) -> None:
+    """Wait for the daemon to mark `handoff` launched: it does so after claude has started (and the fake has
+    logged its call), so reading the status as soon as the call is seen races with the daemon."""
+    deadline = time.monotonic() + timeout
+    while (status := ho.load(handoff).status) != "launched":
+        assert time.monotonic() < deadline, f"the handoff is still {status}"
+        time.sleep(0.05)
 
 
 def statusline(project: Path, percent: float, resets_at: datetime) -> None:
@@ -259,7 +268,7 @@ def test_auto_mode_schedules_the_pending_handoff_at_the_limit_and_launches_after
     assert datetime.fromisoformat(job["run_at"]) == reset
     [call] = fake_claude.wait_for(1, timeout=20)
     assert call["t"] >= reset.timestamp() - 0.5
-    assert ho.load(handoff).status == "launched"
+    wait_until_launched(handoff)
     time.sleep(1)  # the daemon re-evaluates: the same limit must not schedule it again
     assert jobs() == [] and len(fake_claude.calls()) == 1
     assert (

@@ -128,13 +128,20 @@ def test_an_official_weekly_figure_shows_its_reset() -> None:
 
 
 def test_watch_redraws_until_interrupted(baton_home: Path, claude_dir: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daemon", "status", "--watch", "--interval", "0.5", "--no-ingest"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # An ignored SIGINT stays ignored across exec: when the tests themselves run with it ignored (a background
+    # job of a non-interactive shell, as some runners start them), the child would never see the Ctrl-C. The
+    # child gets the default disposition, as from a terminal.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon", "status", "--watch", "--interval", "0.5", "--no-ingest"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         out = ""
         assert proc.stdout is not None

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.desktop import NotificationServer
-from tests.support.processes import DaemonProcess, append, assistant_line
+from tests.support.processes import DaemonProcess, alert_on_record, append, assistant_line
 
 LIMIT = 100_000
 
@@ -31,15 +31,6 @@ def counted_percent(daemon: DaemonProcess) -> float:
 
 
 @pytest.mark.slow
-def recorded(baton_home: Path, threshold: int) -> bool:
-    """Return whether the daemon has recorded the outcome of the alert for `threshold`."""
-    with sqlite3.connect(baton_home / "baton.db") as conn:
-        row = conn.execute(
-            "SELECT delivered FROM alerts_fired WHERE threshold = ? AND delivered IS NOT NULL", (threshold,)
-        ).fetchone()
-    return row is not None
-
-
 def test_alerts_fire_once_each_across_kill_9_and_restart(
     baton_home: Path,
     claude_dir: Path,
@@ -80,7 +71,7 @@ def test_alerts_fire_once_each_across_kill_9_and_restart(
     assert ninety["summary"] == "90% of the 5-hour window used" and "Wrap up" in ninety["body"]
     # Kill it once the delivery is on record. A kill -9 in the instant between the notification and its
     # record sends it again on restart (never lost, at worst repeated): that case is tested on its own.
-    daemon.wait_until(lambda: recorded(baton_home, 90), what="the 90 % alert on record")
+    daemon.wait_until(lambda: alert_on_record(baton_home, 90), what="the 90 % alert on record")
 
     daemon.kill9()
     write(5_000)  # 95.5 % while the daemon is down
@@ -89,7 +80,7 @@ def test_alerts_fire_once_each_across_kill_9_and_restart(
     assert ninety_five["summary"] == "95% of the 5-hour window used" and ninety_five["body"].startswith(
         "Save now"
     )
-    daemon.wait_until(lambda: recorded(baton_home, 95), what="the 95 % alert on record")
+    daemon.wait_until(lambda: alert_on_record(baton_home, 95), what="the 95 % alert on record")
 
     daemon.kill9()
     daemon = start_daemon()

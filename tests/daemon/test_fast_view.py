@@ -107,7 +107,8 @@ def test_without_a_running_daemon_the_newest_official_figure_wins_even_over_a_ne
 
 def test_a_stopped_daemons_snapshot_alone_is_shown_with_its_age(baton_home: Path) -> None:
     write_snapshot(91.0, pid=gone_pid(), written_ago_min=125)
-    reset = format_local(datetime.fromtimestamp(RESET_MS / 1000, UTC), now=datetime.now(UTC))  # "Mon 00:23"
+    # "Mon 00:23", in the snapshot's zone ("timezone": "UTC"), not the machine's
+    reset = format_local(datetime.fromtimestamp(RESET_MS / 1000, UTC), UTC, now=datetime.now(UTC))
     assert line() == f"5h 91% critical · resets {reset} · 7d 82% · official · 2 h old, daemon stopped"
     note = hook()
     assert note.startswith("[baton] As of 2 hours ago (baton's daemon is not running, so it may be higher")

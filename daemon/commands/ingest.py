@@ -36,6 +36,9 @@ def main(argv: list[str]) -> int:
         return exc.exit_code
     except BrokenPipeError:  # as daemon.cli.run_click: `baton ingest | head -c1`
         return 0
+    except KeyboardInterrupt:  # Ctrl-C, as click reports it (the build is removed on the way out)
+        print("\nAborted.", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -762,6 +762,25 @@ def test_ingest_runs_without_click_but_help_and_usage_errors_are_clicks(ledger_e
     assert json.loads(run_baton("ingest", "--json", env=ledger_env).stdout)["files"] == 0
 
 
+@pytest.mark.slow
+def test_ctrl_c_during_a_first_ingest_says_aborted_and_leaves_nothing_behind(
+    baton_home: Path, claude_dir: Path
+) -> None:
+    expected = make_corpus(claude_dir, files=12, lines=100)
+    proc = start_slow_build(baton_home, claude_dir)
+    workers = wait_for_build(baton_home, proc)
+    os.kill(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and err == "\nAborted.\n"
+    assert gone(workers) and not list(baton_home.glob("baton.db*"))
+    run_baton("ingest", env={"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)})
+    assert totals(baton_home) == (12 * 100, expected)
+
+
 def test_the_defaults_ingest_runs_on_are_what_validation_gives_with_nothing_set(baton_home: Path) -> None:
     from daemon.commands.ingest import DEFAULT_LOG_LEVEL, nothing_to_validate
 

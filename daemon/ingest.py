@@ -1108,24 +1108,30 @@ def _alive(pid: int) -> bool:
 
 
 def ensure_current(
-    paths: BatonPaths, settings: Settings | None = None, *, progress: Progress | None = None
+    paths: BatonPaths,
+    settings: Settings | None = None,
+    *,
+    progress: Progress | None = None,
+    defaults: bool = False,
 ) -> IngestSummary | None:
     """Bring the ledger up to date before a command reads it; return what was ingested, or None when
     nothing had to be (stat-only: no transcript new or changed since the ledger read it, prices unchanged;
     so also when the running daemon has already ingested everything).
 
-    `settings` default to `load_settings(paths)`. Raise BatonError on an invalid configuration or
-    misconfigured transcript roots. Catching up while the daemon runs is safe: the database dedups.
+    `settings` default to `load_settings(paths)`, or with `defaults` to the defaults as they are (there is
+    nothing to validate: see `catch_up`). Raise BatonError on an invalid configuration or misconfigured
+    transcript roots. Catching up while the daemon runs is safe: the database dedups.
     """
     from daemon.prices_file import prices_digest
     from daemon.usage_reports import needs_ingest
 
-    if settings is None:
+    if settings is None and not defaults:
         from daemon.config import load_settings
 
         settings = load_settings(paths)
     roots = find_roots(settings, os.environ)
-    if not needs_ingest(paths.ledger_db, roots, prices_digest(settings.pricing.file)):
+    pricing_file = None if settings is None else settings.pricing.file
+    if not needs_ingest(paths.ledger_db, roots, prices_digest(pricing_file)):
         return None
     try:
         paths.ensure()

@@ -97,11 +97,12 @@ def run_catch_up(paths: BatonPaths, *, quiet_log: bool, only_if_changed: bool = 
     `only_if_changed`, through `daemon.ingest.ensure_current` (None when nothing changed).
 
     With no config.toml and no BATON_* setting in the environment there is nothing to validate: the
-    catch-up runs on the defaults without importing pydantic (about 0.2 s of a first ingest's start-up)."""
+    catch-up runs on the defaults without importing pydantic (about 0.2 s of a first ingest's start-up, also
+    when a first report builds the ledger)."""
     from daemon.ingest import cannot_write, catch_up, ensure_current
 
     settings = None
-    if only_if_changed or not nothing_to_validate(paths, os.environ):
+    if not nothing_to_validate(paths, os.environ):
         from daemon.config import load_settings
 
         settings = load_settings(paths)
@@ -114,7 +115,7 @@ def run_catch_up(paths: BatonPaths, *, quiet_log: bool, only_if_changed: bool = 
     bar = _Bar()
     try:
         if only_if_changed:
-            return ensure_current(paths, settings, progress=bar)
+            return ensure_current(paths, settings, progress=bar, defaults=settings is None)
         return catch_up(paths, settings, progress=bar)
     finally:
         bar.close()

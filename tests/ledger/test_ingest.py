@@ -781,6 +781,21 @@ def test_ctrl_c_during_a_first_ingest_says_aborted_and_leaves_nothing_behind(
     assert totals(baton_home) == (12 * 100, expected)
 
 
+def test_a_first_report_builds_the_ledger_without_pydantic_when_nothing_is_set(
+    baton_home: Path, claude_dir: Path
+) -> None:
+    write(transcript(claude_dir), assistant_line(1), assistant_line(2))
+    script = (
+        "import sys; from daemon.cli import main\ntry:\n    main(['report', 'daily', '--json'])\nfinally:\n"
+        "    print(sorted(m for m in ('pydantic', 'sqlalchemy') if m in sys.modules), file=sys.stderr)"
+    )
+    proc = start_script(baton_home, claude_dir, script)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["totals"]["totalTokens"] == 2 * PER_LINE and err.strip() == "[]"
+    assert totals(baton_home) == (2, 2 * PER_LINE)
+
+
 def test_the_defaults_ingest_runs_on_are_what_validation_gives_with_nothing_set(baton_home: Path) -> None:
     from daemon.commands.ingest import DEFAULT_LOG_LEVEL, nothing_to_validate
 

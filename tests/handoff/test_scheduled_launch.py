@@ -223,11 +223,13 @@ def test_a_cancelled_launch_never_runs(
 ) -> None:
     handoff = write_handoff(project)
     daemons.start()
-    run_baton("schedule", "--at", "+2s", "--handoff", str(handoff))
+    # 6 s ahead: the cancel (a second process) must get there first; with 2 s, a loaded machine was too late.
+    scheduled = run_baton("schedule", "--at", "+6s", "--handoff", str(handoff))
+    [run_at] = [datetime.fromisoformat(line.split()[2]) for line in scheduled.stdout.splitlines()]
     out = run_baton("schedule", "cancel", handoff.stem[:15])
     assert f"launch:{handoff.stem}" in out.stdout
     assert jobs() == []
-    time.sleep(1.5)
+    time.sleep(max(0.0, (run_at - datetime.now(UTC)).total_seconds()) + 1.5)  # past the time it had
     assert fake_claude.calls() == []
     h = ho.load(handoff)
     assert (h.status, h.start) == ("pending", "manual")

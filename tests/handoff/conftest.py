@@ -100,6 +100,22 @@ def fake_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeClaude:
     return FakeClaude(script, log)
 
 
+@pytest.fixture(autouse=True)
+def private_tmux_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test's tmux server is its own: launch mode `auto` is tmux on Linux, and without this a test that
+    launches (without the `tmux` fixture) opened its session in the machine's default tmux server, shared
+    with the person's own sessions and with any other test run, and left it running."""
+    tmpdir = tempfile.mkdtemp(prefix="bt-tmux-", dir="/tmp")  # short: the socket path must fit in sun_path
+    monkeypatch.setenv("TMUX_TMPDIR", tmpdir)
+    monkeypatch.delenv("TMUX", raising=False)
+    yield
+    exe = shutil.which("tmux")
+    if exe is not None:
+        env = {**os.environ, "TMUX_TMPDIR": tmpdir}
+        subprocess.run([exe, "kill-server"], capture_output=True, check=False, env=env)
+    shutil.rmtree(tmpdir, ignore_errors=True)
+
+
 @pytest.fixture
 def tmux(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A private tmux server (TMUX_TMPDIR), killed afterwards; returns the tmux path. Launch mode is tmux."""

@@ -334,18 +334,19 @@ def _work_chunk(tasks: list[Task]) -> list[FileResult]:
 # ---- writing -----------------------------------------------------------------------------------------------
 
 _FILE_UPSERT = (
-    "INSERT INTO files (path, device, inode, size, offset, lines, mtime_ns, head, session_id, project, "
-    "deleted, skipped_lines) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (path) DO UPDATE SET "
+    "INSERT INTO files (path, device, inode, size, offset, lines, mtime_ns, head, tail, session_id, project, "
+    "deleted, skipped_lines) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (path) DO UPDATE SET "
     "device = excluded.device, inode = excluded.inode, size = excluded.size, offset = excluded.offset, "
-    "lines = excluded.lines, mtime_ns = excluded.mtime_ns, head = excluded.head, deleted = 0, "
+    "lines = excluded.lines, mtime_ns = excluded.mtime_ns, head = excluded.head, tail = excluded.tail, "
+    "deleted = 0, "
     # a file read again from its start recounts its bad lines; otherwise the new ones add up
-    "skipped_lines = CASE WHEN ?12 OR files.inode != excluded.inode THEN excluded.skipped_lines "
+    "skipped_lines = CASE WHEN ?13 OR files.inode != excluded.inode THEN excluded.skipped_lines "
     "ELSE files.skipped_lines + excluded.skipped_lines END "
     # another process may already have read further: offsets only move forward, unless the file restarted
-    "WHERE ?12 OR files.inode != excluded.inode OR files.offset <= excluded.offset "
+    "WHERE ?13 OR files.inode != excluded.inode OR files.offset <= excluded.offset "
     "RETURNING id"
 )
-_STATES = "SELECT path, device, inode, size, offset, lines, mtime_ns, head FROM files WHERE deleted = 0"
+_STATES = "SELECT path, device, inode, size, offset, lines, mtime_ns, head, tail FROM files WHERE deleted = 0"
 
 
 class Freshness:
@@ -384,7 +385,8 @@ class LedgerWriter:
 
     def state(self, path: str) -> FileState:
         row = self.conn.execute(
-            "SELECT device, inode, size, offset, lines, mtime_ns, head FROM files WHERE path = ?", (path,)
+            "SELECT device, inode, size, offset, lines, mtime_ns, head, tail FROM files WHERE path = ?",
+            (path,),
         ).fetchone()
         return FileState(*row) if row else FileState()
 
@@ -452,6 +454,7 @@ class LedgerWriter:
                 s.lines,
                 s.mtime_ns,
                 s.head,
+                s.tail,
                 session,
                 project,
                 res.bad,
@@ -528,7 +531,7 @@ def open_writer(db_path: Path) -> LedgerWriter:
     return LedgerWriter(conn)
 
 
-LEDGER_VERSION = 3  # len(daemon.ledger.MIGRATIONS), known here without importing SQLAlchemy
+LEDGER_VERSION = 4  # len(daemon.ledger.MIGRATIONS), known here without importing SQLAlchemy
 
 
 def read_states(db_path: Path) -> dict[str, FileState]:
@@ -649,8 +652,8 @@ BUILD_SUFFIX = ".new-"  # <ledger>.new-<pid>: a new ledger being built by that p
 LOCK_SUFFIX = ".lock"  # <build>.lock: the writers' flock
 READY_SUFFIX = ".ready"  # <build>.ready: exists once the build's schema does
 _FILE_INSERT = (
-    "INSERT INTO files (id, path, device, inode, size, offset, lines, mtime_ns, head, session_id, project, "
-    "deleted, skipped_lines) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
+    "INSERT INTO files (id, path, device, inode, size, offset, lines, mtime_ns, head, tail, session_id, "
+    "project, deleted, skipped_lines) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)"
 )
 KEPT_INDEXES = frozenset({"ix_usage_events_message"})  # the merge of duplicates across files looks up by it
 

@@ -40,6 +40,7 @@ files = Table(
     Column("lines", Integer, nullable=False, default=0),
     Column("mtime_ns", Integer, nullable=False, default=0),
     Column("head", String(64), nullable=False, default=""),
+    # "tail" (the bytes before the offset) is added by migration 4, not here: v1 creates this table as it was
     Column("session_id", Text),
     Column("project", Text),
     Column("deleted", Integer, nullable=False, default=0),
@@ -161,8 +162,18 @@ def _rekey_idless_v3(conn: Connection) -> None:
     conn.execute(text(f"INSERT INTO usage_rollup {_ROLLUP_SELECT} GROUP BY 1, 2, 3"))
 
 
+def _tail_digest_v4(conn: Connection) -> None:
+    """files.tail: a digest of the bytes just before the offset, so that a transcript rewritten in place (same
+    inode, same first bytes, a newline where the old offset was) is read again, not taken for an append.
+    Existing rows get '' (unknown): their next read checks only the newline, then records the digest."""
+    from sqlalchemy import text
+
+    conn.execute(text("ALTER TABLE files ADD COLUMN tail VARCHAR(64) NOT NULL DEFAULT ''"))
+
+
 MIGRATIONS: list[Migration] = [
     Migration("ledger", 1, "files, usage_events, limit_events, ledger_meta", _create_v1),
     Migration("ledger", 2, "usage_rollup: 15-minute sums for fast reports", _create_v2),
     Migration("ledger", 3, "re-key lines without a message id (line number in the key)", _rekey_idless_v3),
+    Migration("ledger", 4, "files.tail: digest of the bytes before the offset", _tail_digest_v4),
 ]

@@ -156,6 +156,7 @@ class FileState(NamedTuple):
     lines: int = 0
     mtime_ns: int = 0
     head: str = ""  # digest of the first min(offset, HEAD_BYTES) bytes
+    tail: str = ""  # digest of the min(offset, HEAD_BYTES) bytes before the offset ("" in older ledgers)
 
 
 class Chunk(NamedTuple):
@@ -255,7 +256,9 @@ def read_new_lines(path: str, state: FileState, max_bytes: int | None = None, *,
     false, the returned state's `lines` leaves out the chunk's own (the caller adds `marked_lines`' count).
 
     The file counts as restarted (read again from 0) when it is another inode, shorter than the offset, has a
-    different head, or the byte before the offset is not a newline (rewritten in place).
+    different head, or the bytes before the offset changed (rewritten in place, even in the same inode with
+    the same first bytes): the byte before the offset is no longer a newline, or the HEAD_BYTES before it
+    differ.
     """
     with open(path, "rb") as f:
         st = os.fstat(f.fileno())
@@ -266,19 +269,21 @@ def read_new_lines(path: str, state: FileState, max_bytes: int | None = None, *,
             or st.st_dev != state.device
             or st.st_size < state.offset
             or not _same_head(f, state)
-            or os.pread(f.fileno(), 1, state.offset - 1) != b"\n"
+            or not _same_tail(f.fileno(), state)
         ):
             start, first, restarted = 0, 1, True
         size = st.st_size
         key = (path, st.st_dev, st.st_ino, start)
         data, end, oversized = _complete_lines(f, key, start, size, max_bytes or CHUNK_BYTES)
+        same = end == state.offset and not restarted and state.tail
+        tail = state.tail if same else _tail_of(f.fileno(), end)
     offset = end
     oversized_lines = (first,) if oversized else ()
     head = (
         state.head if (not restarted and state.offset >= HEAD_BYTES) else _head_of(path, offset, data, start)
     )
     lines = first - 1 + (count_lines(data) if count else 0)
-    new = FileState(st.st_dev, st.st_ino, size, offset, lines, st.st_mtime_ns, head)
+    new = FileState(st.st_dev, st.st_ino, size, offset, lines, st.st_mtime_ns, head, tail)
     return Chunk(data, first, new, restarted, oversized_lines)
 
 
@@ -331,6 +336,23 @@ def _same_head(f: object, state: FileState) -> bool:
     n = min(state.offset, HEAD_BYTES)
     f.seek(0)
     return _digest(f.read(n)) == state.head
+
+
+def _tail_before(fd: int, offset: int) -> bytes:
+    n = min(offset, HEAD_BYTES)
+    return os.pread(fd, n, offset - n)
+
+
+def _same_tail(fd: int, state: FileState) -> bool:
+    """Return True if the bytes before `state.offset` still end a line and, when known, are the same bytes."""
+    before = _tail_before(fd, state.offset)
+    if not before.endswith(b"\n"):
+        return False
+    return not state.tail or _digest(before) == state.tail
+
+
+def _tail_of(fd: int, offset: int) -> str:
+    return _digest(_tail_before(fd, offset)) if offset else ""
 
 
 def _head_of(path: str, offset: int, data: bytes, start: int) -> str:

@@ -37,7 +37,7 @@ CREATE TABLE files (
 	session_id TEXT, 
 	project TEXT, 
 	deleted INTEGER NOT NULL, 
-	skipped_lines INTEGER NOT NULL, 
+	skipped_lines INTEGER NOT NULL, tail VARCHAR(64) NOT NULL DEFAULT '', 
 	PRIMARY KEY (id), 
 	UNIQUE (path)
 );
@@ -215,6 +215,7 @@ CREATE TRIGGER sessions_changed_update AFTER UPDATE ON usage_events BEGIN INSERT
 INSERT INTO "schema_migrations" ("component", "version", "description", "applied_at") VALUES ('ledger', 1, 'files, usage_events, limit_events, ledger_meta', datetime('now'));
 INSERT INTO "schema_migrations" ("component", "version", "description", "applied_at") VALUES ('ledger', 2, 'usage_rollup: 15-minute sums for fast reports', datetime('now'));
 INSERT INTO "schema_migrations" ("component", "version", "description", "applied_at") VALUES ('ledger', 3, 're-key lines without a message id (line number in the key)', datetime('now'));
+INSERT INTO "schema_migrations" ("component", "version", "description", "applied_at") VALUES ('ledger', 4, 'files.tail: digest of the bytes before the offset', datetime('now'));
 INSERT INTO "schema_migrations" ("component", "version", "description", "applied_at") VALUES ('alerts', 1, 'alerts_fired: what fired, per window and threshold', datetime('now'));
 INSERT INTO "schema_migrations" ("component", "version", "description", "applied_at") VALUES ('official', 1, 'official_figures: percentages Anthropic reported', datetime('now'));
 INSERT INTO "schema_migrations" ("component", "version", "description", "applied_at") VALUES ('sessions', 1, 'sessions, session_notes, session_tags, value_logs', datetime('now'));

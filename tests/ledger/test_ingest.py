@@ -496,6 +496,39 @@ def test_rewritten_in_place_with_the_same_head_is_read_again_from_the_start(
     assert ingestor.writer.state(str(f)).lines == 3
 
 
+def test_rewritten_in_place_with_a_newline_at_the_old_offset_is_read_again_not_taken_for_an_append(
+    ingestor: Ingestor, claude_dir: Path, baton_home: Path
+) -> None:
+    """Same inode, same first 512 bytes, and a line of the same length in place of line 2, so that a newline
+    still stands at the old offset: only the bytes before the offset tell that it is not an append."""
+    f = transcript(claude_dir)
+    first = assistant_line(1, text="x" * 600)
+    write(f, first, assistant_line(2))
+    ingestor.ingest_file(f)
+    assert len(first) > 512 and len(assistant_line(3)) == len(assistant_line(2))
+    write(f, first, assistant_line(3), assistant_line(4), mode="r+b")
+    summary = ingestor.ingest_file(f)
+    assert summary.new_events == 2  # lines 3 and 4; line 2's history stays
+    assert totals(baton_home) == (4, 4 * PER_LINE)
+    assert ingestor.writer.state(str(f)).lines == 3
+    assert ingestor.ingest_file(f).new_events == 0
+
+
+def test_a_ledger_without_tail_digests_checks_the_newline_then_records_the_digest(
+    ingestor: Ingestor, claude_dir: Path, baton_home: Path
+) -> None:
+    """Rows written before migration 4 have tail '': an append is still an append, then the digest is kept."""
+    f = transcript(claude_dir)
+    write(f, assistant_line(1), assistant_line(2))
+    ingestor.ingest_file(f)
+    ingestor.writer.conn.execute("UPDATE files SET tail = ''")
+    ingestor.writer.conn.commit()
+    write(f, assistant_line(3))
+    assert ingestor.ingest_file(f).new_events == 1
+    assert totals(baton_home) == (3, 3 * PER_LINE)
+    assert ingestor.writer.state(str(f)).tail != ""
+
+
 def test_reads_are_bounded_chunks_cut_at_newlines(claude_dir: Path) -> None:
     from daemon.transcripts import read_new_lines
 
@@ -699,7 +732,8 @@ def test_upgrade_rekeys_idless_lines_without_double_counting(baton_home: Path, c
     with sqlite3.connect(baton_home / "baton.db") as conn:
         conn.execute("DELETE FROM usage_events WHERE dedup_key LIKE 'line:%' AND line_no = 2")
         conn.execute("UPDATE usage_events SET dedup_key = ? WHERE dedup_key LIKE 'line:%'", (old_key,))
-        conn.execute("DELETE FROM schema_migrations WHERE component = 'ledger' AND version = 3")
+        conn.execute("DELETE FROM schema_migrations WHERE component = 'ledger' AND version >= 3")
+        conn.execute("ALTER TABLE files DROP COLUMN tail")  # migration 4's
     write(f, idless_line(1))  # appended after the upgrade
     summary = catch_up(paths, load_settings(paths))
     assert totals(baton_home) == (4, 4 * PER_LINE)  # three id-less lines and one keyed, each once

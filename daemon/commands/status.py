@@ -33,21 +33,25 @@ def status(as_json: bool, watch: bool, interval: float, no_ingest: bool) -> None
     paths = BatonPaths.from_env()
     settings = load_settings(paths)
     tz = zone_of(settings)
-    while True:
+
+    def render() -> str:
         if not no_ingest and holder_pid(paths) is None:
             _catch_up(paths, settings)
         st = status_view.gather(paths, settings, datetime.now(UTC), tz)
-        out = json.dumps(status_view.to_json(st), indent=2) if as_json else status_view.render_text(st)
-        if not watch:
-            click.echo(out)
-            return
-        if sys.stdout.isatty():
-            click.echo("\x1b[H\x1b[2J", nl=False)  # home and clear: redraw in place
-        click.echo(out + ("\n" if as_json else "\n\n(refreshing; Ctrl-C to stop)"))
-        try:
+        return json.dumps(status_view.to_json(st), indent=2) if as_json else status_view.render_text(st)
+
+    if not watch:
+        click.echo(render())
+        return
+    try:  # Ctrl-C is how --watch ends, whether it comes during the sleep or a redraw
+        while True:
+            out = render()
+            if sys.stdout.isatty():
+                click.echo("\x1b[H\x1b[2J", nl=False)  # home and clear: redraw in place
+            click.echo(out + ("\n" if as_json else "\n\n(refreshing; Ctrl-C to stop)"))
             time.sleep(max(0.5, interval))
-        except KeyboardInterrupt:
-            return
+    except KeyboardInterrupt:
+        return
 
 
 def _catch_up(paths: BatonPaths, settings: Settings) -> None:

@@ -153,6 +153,7 @@ def test_watch_redraws_until_interrupted(baton_home: Path, claude_dir: Path) -> 
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
     assert "(refreshing; Ctrl-C to stop)" in out
+    assert proc.returncode == 0  # Ctrl-C ends --watch cleanly, during a redraw as during the sleep
 
 
 def test_a_projection_past_the_limit_says_the_limit_comes_first() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from daemon.errors import BatonError
@@ -51,6 +52,7 @@ FAST_PATHS: dict[str, str] = {
     "statusline": "daemon.statusline:main",
     "hook": "daemon.hooks:main",
     "ingest": "daemon.commands.ingest:main",  # click's import is a tenth of a first ingest's start-up
+    "report": "daemon.commands.usage_fast:main",  # `report daily --json`; other reports go through click
 }
 
 
@@ -71,6 +73,21 @@ def main(argv: list[str] | None = None) -> None:
         if fast is not None:
             sys.exit(fast(args[1:]))
     run_click(args)
+
+
+def run_fast(action: Callable[[], object]) -> int:
+    """Run a fast path's `action` and return the exit code, errors reported as click would report them."""
+    try:
+        action()
+    except BatonError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:  # `baton ... | head -c1`
+        return 0
+    except KeyboardInterrupt:  # Ctrl-C, as click reports it
+        print("\nAborted.", file=sys.stderr)
+        return 130
+    return 0
 
 
 def run_click(args: list[str]) -> None:

@@ -15,7 +15,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from daemon.errors import BatonError
 from daemon.paths import BatonPaths
 
 HELP = "Catch up on new transcript lines once, then exit."
@@ -29,17 +28,9 @@ def main(argv: list[str]) -> int:
 
         run_click(["ingest", *argv])
         return 0
-    try:
-        run(as_json=bool(argv))
-    except BatonError as exc:
-        print(exc.render(), file=sys.stderr)
-        return exc.exit_code
-    except BrokenPipeError:  # as daemon.cli.run_click: `baton ingest | head -c1`
-        return 0
-    except KeyboardInterrupt:  # Ctrl-C, as click reports it (the build is removed on the way out)
-        print("\nAborted.", file=sys.stderr)
-        return 130
-    return 0
+    from daemon.cli import run_fast
+
+    return run_fast(lambda: run(as_json=bool(argv)))  # Ctrl-C: the build is removed on the way out
 
 
 def run(as_json: bool) -> None:

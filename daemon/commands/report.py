@@ -8,18 +8,16 @@ with the ledger over stdlib sqlite3 and answers from one SQL query.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from contextlib import closing
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from daemon.cli import LazyGroup
+from daemon.commands.usage_fast import prepare, report_options
 from daemon.errors import BatonError
-from daemon.paths import BatonPaths
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,48 +44,6 @@ LAZY: dict[str, tuple[str, str]] = {
 @click.group(cls=LazyGroup, lazy=LAZY)
 def report() -> None:
     """Usage reports (ccusage-compatible) and session reports."""
-
-
-def prepare(mode: str | None) -> tuple[Path, str, str]:
-    """Bring the ledger up to date if anything changed; return (ledger path, configured zone, cost mode)."""
-    from daemon.transcripts import roots_from
-    from daemon.usage_reports import (
-        CONFIG_OK,
-        QuickSettings,
-        config_stamp,
-        needs_ingest,
-        quick_settings,
-        save_meta,
-        stored_meta,
-    )
-
-    paths = BatonPaths.from_env()
-    quick = quick_settings(paths.config_file, os.environ)
-    # config.toml is read without pydantic only once it has passed full validation (the stamp of that file
-    # is kept in the ledger): an invalid file fails here exactly as in every other command.
-    stamp = config_stamp(paths.config_file) if quick.exact else None
-    validated = stamp is None or stored_meta(paths.ledger_db, CONFIG_OK) == stamp
-    if not quick.exact or not validated:
-        from daemon.config import load_settings
-
-        s = load_settings(paths)
-        quick = QuickSettings(
-            s.general.timezone, tuple(s.transcripts.roots), s.pricing.mode, s.pricing.file, exact=True
-        )
-    mode = mode or quick.pricing_mode
-    roots = roots_from(list(quick.roots), os.environ)
-    digest = None
-    if mode != "display" or quick.pricing_file is not None:
-        from daemon.prices_file import prices_digest
-
-        digest = prices_digest(quick.pricing_file)
-    if needs_ingest(paths.ledger_db, roots, digest):  # the stat-only check, without importing daemon.ingest
-        from daemon.commands.ingest import run_catch_up
-
-        run_catch_up(paths, quiet_log=True, only_if_changed=True)
-    if stamp is not None and not validated:
-        save_meta(paths.ledger_db, CONFIG_OK, stamp)
-    return paths.ledger_db, quick.timezone, mode
 
 
 # ---- the usage report commands -------------------------------------------------------------------
@@ -126,24 +82,6 @@ def usage_options(func: F) -> F:
     return func
 
 
-def _options(
-    db: Path, since: str | None, until: str | None, zone: str, project: str | None, mode: str
-) -> Any:
-    from daemon.usage_reports import ReportOptions, normalise_date, read_only, resolve_project
-
-    slugs = None
-    if project:
-        with closing(read_only(db)) as conn:
-            slugs = resolve_project(conn, project)
-    return ReportOptions(
-        since=normalise_date(since, "--since"),
-        until=normalise_date(until, "--until"),
-        zone=zone,
-        project=slugs,
-        mode=mode,
-    )
-
-
 def _check_dates(since: str | None, until: str | None) -> None:
     from daemon.usage_reports import normalise_date
 
@@ -169,7 +107,7 @@ def _period_command(kind: str, **kw: Any) -> None:
     _check_zone(kw["zone"])
     _check_dates(kw["since"], kw["until"])
     db, zone, mode = prepare(kw["mode"])
-    opts = _options(db, kw["since"], kw["until"], kw["zone"] or zone, kw["project"], mode)
+    opts = report_options(db, kw["since"], kw["until"], kw["zone"] or zone, kw["project"], mode)
     with closing(ur.read_only(db)) as conn:
         rep = ur.period_report(conn, kind, opts)
     if kw["as_json"]:
@@ -232,7 +170,7 @@ def blocks(**kw: Any) -> None:
     _check_zone(kw["zone"])
     _check_dates(kw["since"], kw["until"])
     db, zone, mode = prepare(kw["mode"])
-    opts = _options(db, kw["since"], kw["until"], kw["zone"] or zone, kw["project"], mode)
+    opts = report_options(db, kw["since"], kw["until"], kw["zone"] or zone, kw["project"], mode)
     now_ms = int(time.time() * 1000)
     with closing(ur.read_only(db)) as conn:
         found, unpriced = ur.blocks_report(conn, opts, now_ms, by_model=kw["breakdown"])

@@ -75,7 +75,7 @@ def _catch_up() -> None:
     """Read new transcript lines into the ledger first (the usage reports' own catch-up), so that session
     reports are current even when the daemon is not running."""
     try:
-        from daemon.commands.report import prepare
+        from daemon.commands.usage_fast import prepare
     except ImportError:
         return
     prepare(None)

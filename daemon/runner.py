@@ -40,6 +40,8 @@ from daemon.paths import BatonPaths
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from daemon.ingest import IngestSummary
+
 log = get_logger("baton.run")
 
 TICK_S = 60.0
@@ -94,11 +96,16 @@ class Daemon:
     def run(self) -> int:
         """Start everything, serve until SIGTERM/SIGINT, stop cleanly; return 0."""
         from daemon.db import open_ledger
-        from daemon.ingest import Ingestor
+        from daemon.ingest import Ingestor, catch_up
 
         self.paths.ensure()
         self.lock.acquire()
         try:
+            if not self.paths.ledger_db.exists():
+                # A first start builds the ledger aside in worker processes, as `baton ingest` does: faster,
+                # and the daemon never holds a bulk load's batches and page cache (its memory stays a
+                # daemon's). If that fails, the ordinary catch-up below reads everything instead.
+                self._catch_up("built", run=lambda: catch_up(self.paths, self.settings))
             self.engine = open_ledger(self.paths.ledger_db)
             self.ingestor = Ingestor(self.paths, self.settings)
             self._install_signals()
@@ -246,12 +253,15 @@ class Daemon:
 
         threading.Thread(target=loop, name="baton-oauth", daemon=True).start()
 
-    def _catch_up(self, event: str, *, quiet: bool = False) -> bool:
+    def _catch_up(
+        self, event: str, *, quiet: bool = False, run: Callable[[], IngestSummary] | None = None
+    ) -> bool:
         """Read every transcript's new lines (files unchanged since the last read cost one stat); return
         True if it ran. A misconfigured root or a database error (locked, disk full) is logged, and the
-        next tick tries again. `quiet`: log only when it found something (the periodic check)."""
+        next tick tries again. `quiet`: log only when it found something (the periodic check). `run`:
+        another catch-up than the ingestor's (the first start's build)."""
         try:
-            summary = self.ingestor.catch_up()
+            summary = (run or self.ingestor.catch_up)()
         except BatonError as exc:
             log.error("catch_up_failed", error=exc.message, hint=exc.hint)
             return False

@@ -804,15 +804,10 @@ def test_ctrl_c_during_a_first_ingest_says_aborted_and_leaves_nothing_behind(
     proc = start_slow_build(baton_home, claude_dir)
     workers = wait_for_build(baton_home, proc)
     os.kill(proc.pid, signal.SIGINT)
-    try:
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    err = stderr_when_done(proc)
     assert proc.returncode == 130 and err == "\nAborted.\n"
     assert gone(workers) and not list(baton_home.glob("baton.db*"))
-    run_baton("ingest", env={"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)})
-    assert totals(baton_home) == (12 * 100, expected)
+    assert ingest_again(baton_home, claude_dir) == (12 * 100, expected)
 
 
 def test_a_first_report_builds_the_ledger_without_pydantic_when_nothing_is_set(
@@ -895,6 +890,21 @@ def wait_for_build(baton_home: Path, proc: subprocess.Popen[str]) -> list[int]:
     return workers
 
 
+def stderr_when_done(proc: subprocess.Popen[str], timeout: float = 30) -> str:
+    """Wait for `proc` (an ingest that must end on its own) and return its stderr; kill its group if not."""
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def ingest_again(baton_home: Path, claude_dir: Path) -> tuple[int, int]:
+    """Run `baton ingest` once more in a new process; return the ledger's totals after it."""
+    run_baton("ingest", env={"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)})
+    return totals(baton_home)
+
+
 def gone(pids: list[int], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -921,11 +931,7 @@ def test_a_worker_killed_during_a_first_ingest_ends_it_with_an_error_then_restar
     proc = start_slow_build(baton_home, claude_dir)
     workers = wait_for_build(baton_home, proc)
     os.kill(workers[-1], signal.SIGKILL)  # the others wait for the writers' lock or write meanwhile
-    try:
-        _, err = proc.communicate(timeout=30)  # it used to hang here for ever
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    err = stderr_when_done(proc)  # it used to hang here for ever
     assert proc.returncode == 1
     assert (
         err.strip()
@@ -933,8 +939,7 @@ def test_a_worker_killed_during_a_first_ingest_ends_it_with_an_error_then_restar
     )
     assert gone(workers)
     assert not list(baton_home.glob("baton.db*"))  # the build is discarded whole
-    run_baton("ingest", env={"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)})
-    assert totals(baton_home) == (12 * 100, expected)
+    assert ingest_again(baton_home, claude_dir) == (12 * 100, expected)
 
 
 @pytest.mark.slow
@@ -954,8 +959,7 @@ def test_the_workers_of_a_first_ingest_die_with_it_and_its_files_go_with_the_nex
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     assert list(baton_home.glob("baton.db.new-*")) and not (baton_home / "baton.db").exists()
-    run_baton("ingest", env={"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)})
-    assert totals(baton_home) == (12 * 100, expected)
+    assert ingest_again(baton_home, claude_dir) == (12 * 100, expected)
     assert not list(baton_home.glob("baton.db.new-*"))
 
 
@@ -997,17 +1001,12 @@ def test_sigterm_during_a_first_ingest_removes_its_build_quietly(baton_home: Pat
     proc = start_slow_build(baton_home, claude_dir)
     workers = wait_for_build(baton_home, proc)
     proc.send_signal(signal.SIGTERM)  # the parent only, as `kill` or systemd's stop would
-    try:
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    err = stderr_when_done(proc)
     assert proc.returncode != 0
     assert "Traceback" not in err and "BrokenPipeError" not in err
     assert gone(workers)
     assert not list(baton_home.glob("baton.db*"))
-    run_baton("ingest", env={"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)})
-    assert totals(baton_home) == (12 * 100, expected)
+    assert ingest_again(baton_home, claude_dir) == (12 * 100, expected)
 
 
 @pytest.mark.parametrize("first", [True, False], ids=["new-ledger", "existing-ledger"])
@@ -1139,13 +1138,8 @@ def test_a_worker_killed_during_a_catch_up_into_a_ledger_ends_it_with_an_error_t
     time.sleep(0.3)
     workers = children(proc.pid)
     os.kill(workers[-1], signal.SIGKILL)
-    try:
-        _, err = proc.communicate(timeout=30)  # it used to wait for the lost files for ever
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    err = stderr_when_done(proc)  # it used to wait for the lost files for ever
     assert proc.returncode == 1
     assert err.strip() == "baton: a worker process died while reading transcripts; run it again"
     assert gone(workers)
-    run_baton("ingest", env={"BATON_HOME": str(baton_home), "CLAUDE_CONFIG_DIR": str(claude_dir)})
-    assert totals(baton_home) == (12 * 100, expected)
+    assert ingest_again(baton_home, claude_dir) == (12 * 100, expected)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
@@ -171,27 +171,11 @@ class Chunk(NamedTuple):
         int, ...
     ] = ()  # numbers of lines longer than MAX_LINE_BYTES (each an empty line in data)
 
-    def lines_with(self, marker: bytes) -> Iterator[tuple[int, bytes]]:
-        """Yield (line number, line) for each line holding `marker`, without splitting the others.
-
-        The lines in between are numbered by stepping from newline to newline with `find` (memchr, several
-        times faster than `bytes.count`): a transcript has a few hundred lines per megabyte."""
-        data, pos, line_no = self.data, 0, self.first_line
-        find = data.find
-        i = find(marker)
-        while i != -1:
-            nl = find(b"\n", pos, i)
-            while nl != -1:
-                pos, line_no = nl + 1, line_no + 1
-                nl = find(b"\n", pos, i)
-            end = find(b"\n", i)
-            yield line_no, data[pos:end]
-            pos, line_no = end + 1, line_no + 1
-            i = find(marker, pos)
-
     def marked_lines(self, marker: bytes) -> tuple[list[tuple[int, bytes]], int]:
-        """Return `list(lines_with(marker))` and how many lines `data` holds, numbering every line once
-        (`read_new_lines(..., count=False)` leaves the count to this)."""
+        """Return (line number, line) for each line holding `marker`, and how many lines `data` holds, in one
+        pass (`read_new_lines(..., count=False)` leaves the count to this). The lines in between are numbered
+        by stepping from newline to newline with `find` (memchr, several times faster than `bytes.count`),
+        without splitting them: a transcript has a few hundred lines per megabyte."""
         data, pos, line_no = self.data, 0, self.first_line
         find = data.find
         found = []
@@ -210,10 +194,6 @@ class Chunk(NamedTuple):
             line_no += 1
             nl = find(b"\n", nl + 1)
         return found, line_no - self.first_line
-
-    @property
-    def line_count(self) -> int:
-        return count_lines(self.data)
 
 
 def count_lines(data: bytes) -> int:

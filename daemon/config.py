@@ -36,7 +36,7 @@ from pydantic_settings import (
 )
 
 from daemon.errors import ConfigError
-from daemon.paths import BatonPaths
+from daemon.paths import BatonPaths, setting_variables
 
 
 class Section(BaseModel):
@@ -379,7 +379,7 @@ def load_settings(paths: BatonPaths | None = None, **overrides: Any) -> Settings
         except OSError as exc:
             raise ConfigError([f"cannot read: {exc.strerror}"], str(file)) from exc
     _TOML_FILE["path"] = file if file.exists() else None
-    env_set = any(k.upper().startswith("BATON_") and k.upper() != "BATON_HOME" for k in os.environ)
+    env_set = bool(setting_variables(os.environ))
     if file.exists():
         source = f"{file} and BATON_* variables" if env_set else str(file)
     else:

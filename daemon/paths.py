@@ -17,6 +17,14 @@ APP = "baton"
 _SOCKET_MAX = 100  # sun_path is 104 bytes on macOS, 108 on Linux
 
 
+NOT_SETTINGS = frozenset({"BATON_HOME", "BATON_REQUIRE_REAL"})  # BATON_* variables that set no setting
+
+
+def setting_variables(env: Mapping[str, str]) -> list[str]:
+    """Return the `BATON_*` variables of `env` that set a setting (any case: pydantic-settings reads them)."""
+    return [k for k in env if k.upper().startswith("BATON_") and k.upper() not in NOT_SETTINGS]
+
+
 @dataclass(frozen=True)
 class BatonPaths:
     """The directories and files baton reads and writes."""

@@ -627,7 +627,9 @@ class QuickSettings(NamedTuple):
 
 def quick_settings(config_file: Path, env: Mapping[str, str]) -> QuickSettings:
     """Return the report settings from `config.toml` via tomllib; `exact=False` when env overrides exist."""
-    if any(k.startswith("BATON_") and k not in ("BATON_HOME", "BATON_REQUIRE_REAL") for k in env):
+    from daemon.paths import setting_variables
+
+    if setting_variables(env):
         return QuickSettings(exact=False)
     if not config_file.exists():
         return QuickSettings()

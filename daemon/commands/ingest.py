@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from daemon.paths import BatonPaths
+from daemon.paths import BatonPaths, setting_variables
 
 HELP = "Catch up on new transcript lines once, then exit."
 PROGRESS_MIN_BYTES = 20 << 20
@@ -113,14 +113,11 @@ def run_catch_up(paths: BatonPaths, *, quiet_log: bool, only_if_changed: bool = 
 
 
 DEFAULT_LOG_LEVEL = "info"  # GeneralSettings.log_level's default (a test checks they agree)
-_NOT_SETTINGS = frozenset({"BATON_HOME", "BATON_REQUIRE_REAL"})  # BATON_* variables that set nothing
 
 
 def nothing_to_validate(paths: BatonPaths, env: Mapping[str, str]) -> bool:
     """True when the settings can only be the defaults: no config.toml, no BATON_* setting variable."""
-    if any(k.upper().startswith("BATON_") and k.upper() not in _NOT_SETTINGS for k in env):
-        return False
-    return not os.path.lexists(paths.config_file)
+    return not setting_variables(env) and not os.path.lexists(paths.config_file)
 
 
 def configure_logs_when_used(log_file: Path, *, level: str, console: bool) -> None:

@@ -91,6 +91,7 @@ def run_catch_up(paths: BatonPaths, *, quiet_log: bool, only_if_changed: bool = 
     catch-up runs on the defaults without importing pydantic (about 0.2 s of a first ingest's start-up, also
     when a first report builds the ledger)."""
     from daemon.ingest import cannot_write, catch_up, ensure_current
+    from daemon.logs import configure_on_first_record
 
     settings = None
     if not nothing_to_validate(paths, os.environ):
@@ -100,7 +101,7 @@ def run_catch_up(paths: BatonPaths, *, quiet_log: bool, only_if_changed: bool = 
     level = DEFAULT_LOG_LEVEL if settings is None else settings.general.log_level
     try:
         paths.ensure()
-        configure_logs_when_used(paths.log_file, level=level, console=not quiet_log)
+        configure_on_first_record(paths.log_file, level=level, console=not quiet_log)
     except OSError as exc:  # a read-only or full data folder
         raise cannot_write(Path(exc.filename or paths.ledger_db.parent), exc) from exc
     bar = _Bar()
@@ -118,35 +119,3 @@ DEFAULT_LOG_LEVEL = "info"  # GeneralSettings.log_level's default (a test checks
 def nothing_to_validate(paths: BatonPaths, env: Mapping[str, str]) -> bool:
     """True when the settings can only be the defaults: no config.toml, no BATON_* setting variable."""
     return not setting_variables(env) and not os.path.lexists(paths.config_file)
-
-
-def configure_logs_when_used(log_file: Path, *, level: str, console: bool) -> None:
-    """`daemon.logs.configure(log_file, level=level, console=console, plain=True)`, done when the first
-    record is logged rather than now: structlog's import and set-up (about 50 ms) are paid only by a run that
-    logs something. The log file is created now, as `configure` would (private; an unwritable data folder
-    fails here, not at the first record)."""
-    import logging
-
-    log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.close(os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
-    os.chmod(log_file, 0o600)
-    root = logging.getLogger()
-    root.setLevel(getattr(logging, level.upper(), logging.INFO))  # the same records are made as after it
-
-    class _ConfigureOnFirstRecord(logging.Handler):
-        def handle(self, record: logging.LogRecord) -> bool:
-            from daemon import logs
-
-            root.handlers = []  # a new list: the loop that called this one ends here
-            logs.configure(log_file, level=level, console=console, plain=True)
-            for handler in root.handlers:
-                if record.levelno >= handler.level:
-                    handler.handle(record)
-            return True
-
-        def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - handle() does the work
-            self.handle(record)
-
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    root.addHandler(_ConfigureOnFirstRecord())

@@ -626,13 +626,13 @@ def _catch_up_into(
     progress: Progress | None,
     workers: int | None,
 ) -> IngestSummary:
-    built = None
     _remove_stray_builds(db)  # of processes killed while building a new ledger
     if not db.exists():
         built = _build_new(db, listing, roots, dirs, prices, progress, workers)
-    if built is not None:
-        return built
-    tasks, total = _plan(listing, read_states(db))
+        if built is not None:
+            return built
+    tasks, sizes = _plan(listing, read_states(db))
+    total = sum(sizes)
     with gc_paused(), _Parsed(tasks, prices, local_zone(), total, workers) as parsed:
         # the workers are parsing already: open (and if need be create) the ledger meanwhile
         writer = open_writer(db)
@@ -680,8 +680,8 @@ def _build_new(
     """
     db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = _build_path(db)
-    sizes: list[int] = []
-    planned, total = _plan(listing, {}, sizes)
+    planned, sizes = _plan(listing, {})
+    total = sum(sizes)
     tasks: list[Task] = [(path, state, i) for i, (path, state, _) in enumerate(planned, start=1)]
     zone = local_zone()
     n = workers if workers is not None else worker_count()
@@ -736,37 +736,19 @@ def _terminated_as_exit() -> Iterator[None]:
 
 
 def _create_build(path: Path, prices: PriceTable) -> None:
-    """Create the new ledger's schema at `path`, without the deferred indexes."""
-    _create_schema(path)
-    conn = _connect_build(path)
-    try:
-        LedgerWriter(conn).refresh_costs(prices)  # no rows yet: records the price table's digest
-    finally:
-        conn.close()
-
-
-def _create_schema(path: Path) -> None:
-    """Create the schema at `path` from the migrations' snapshot (stdlib sqlite3, a few ms; through the
-    migrations themselves, SQLAlchemy, when the snapshot is missing), then set the deferred indexes aside."""
+    """Create the new ledger at `path` from the migrations' schema snapshot (stdlib sqlite3, a few ms), with
+    the deferred indexes set aside and the price table's digest recorded."""
     from daemon import ledger_schema
 
     _remove_build(path, _DB_SUFFIXES)  # not the writers' lock: the workers may have opened it already
-    if ledger_schema.SNAPSHOT.exists():
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
-        conn = _connect_build(path)
-        try:
-            ledger_schema.create(conn)
-        finally:
-            conn.close()
-    else:  # pragma: no cover - the snapshot ships with baton
-        from daemon.db import open_ledger
-
-        open_ledger(path).dispose()
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
     conn = _connect_build(path)
     try:
+        ledger_schema.create(conn)
         for name, sql in _deferred_indexes(conn):
             conn.execute(f'DROP INDEX "{name}"')
             conn.execute("INSERT INTO ledger_meta (key, value) VALUES (?, ?)", (f"build_index:{name}", sql))
+        LedgerWriter(conn).refresh_costs(prices)  # no rows yet: records the price table's digest
     finally:
         conn.close()
 
@@ -846,7 +828,7 @@ def _build_in_workers(
     zone: tzinfo,
     workers: int,
     progress: Progress | None,
-    sizes: list[int] | None = None,
+    sizes: list[int],
 ) -> IngestSummary:
     """Parse and write in `workers` processes; the parent creates the schema meanwhile, then only counts.
 
@@ -947,17 +929,10 @@ def _flocked(fd: int) -> Iterator[None]:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def _batches(tasks: list[Task], workers: int, sizes: list[int] | None = None) -> list[list[Task]]:
+def _batches(tasks: list[Task], workers: int, sizes: list[int]) -> list[list[Task]]:
     """Group `tasks` into batches of files to parse and write at once: each about a fourth of the bytes left
     per worker (at most BUILD_BATCH_BYTES, at least 1 MB), so that batches shrink towards the end and the
-    workers finish together. `sizes`: the tasks' bytes to read, as `_plan` found them (else stat again)."""
-    if sizes is None:
-        sizes = []
-        for path, state, _ in tasks:
-            try:
-                sizes.append(max(os.stat(path).st_size - state.offset, 0))
-            except OSError:
-                sizes.append(0)
+    workers finish together. `sizes`: the tasks' bytes to read, as `_plan` found them."""
     left = sum(sizes)
     batches: list[list[Task]] = []
     current: list[Task] = []
@@ -1143,13 +1118,10 @@ def ensure_current(
     return catch_up(paths, settings, progress=progress)
 
 
-def _plan(
-    listing: list[str], states: dict[str, FileState], sizes: list[int] | None = None
-) -> tuple[list[Task], int]:
-    """Return the files to read (with their stored state) and how many bytes that is; `sizes`, if given,
-    gets each file's bytes to read, in the same order."""
+def _plan(listing: list[str], states: dict[str, FileState]) -> tuple[list[Task], list[int]]:
+    """Return the files to read (with their stored state) and each one's bytes to read, in the same order."""
     tasks: list[Task] = []
-    total = 0
+    sizes: list[int] = []
     for path in listing:
         try:
             st = os.stat(path)
@@ -1158,11 +1130,8 @@ def _plan(
         state = states.get(path, FileState())
         if not unchanged(st, state):
             tasks.append((path, state, None))
-            n = max(st.st_size - state.offset, 0) if st.st_ino == state.inode else st.st_size
-            total += n
-            if sizes is not None:
-                sizes.append(n)
-    return tasks, total
+            sizes.append(max(st.st_size - state.offset, 0) if st.st_ino == state.inode else st.st_size)
+    return tasks, sizes
 
 
 def _write_all(
@@ -1209,7 +1178,8 @@ def _catch_up(
     progress: Progress | None,
     workers: int | None,
 ) -> IngestSummary:
-    tasks, total = _plan(listing, writer.states())
+    tasks, sizes = _plan(listing, writer.states())
+    total = sum(sizes)
     with gc_paused(), _Parsed(tasks, prices, zone, total, workers) as parsed:
         return _write_all(writer, parsed, total, progress)
 

@@ -108,6 +108,8 @@ class FileResult:
     bytes_read: int
     error: str | None = None
     file_id: int | None = None  # when the parser was given it (a new ledger's build numbers its files)
+    message_ids: set[str] = field(default_factory=set)  # of the rows (a new ledger's build looks them up)
+    bare_keys: list[str] = field(default_factory=list)  # dedup keys of the rows without a message id
 
 
 # ---- parsing one file (runs in a worker or in process) -----------------------------------------------------
@@ -139,6 +141,7 @@ def parse_file(
     cost = prices.cost
     intern = sys.intern if shipped else _same  # interned strings are pickled once per worker result
     limits: list[tuple[object, ...]] = []
+    bare: list[str] = []  # keys of rows without a message id (each line its own)
     bad, samples = 0, list[tuple[int, str]]()
     current, restarted, bytes_read = state, False, 0
     with gc_paused():  # many small objects, no cycles: collections would only cost time
@@ -208,11 +211,16 @@ def parse_file(
                 if isinstance(parsed, LimitEvent):
                     limits.append(_limit_row(parsed, session, project, line_no, file_id))
                 if usage is not None:
-                    add(_usage_row(usage, session, project, path, line_no, line, prices, file_id), path)
+                    usage_row = _usage_row(usage, session, project, path, line_no, line, prices, file_id)
+                    if usage.message_id is None:
+                        bare.append(str(usage_row[0]))
+                    add(usage_row, path)
             if not chunk.data or current.offset >= current.size:
                 break
         rows = [r for r, _ in merger.rows()]
-    return FileResult(path, current, restarted, rows, limits, bad, samples, bytes_read, None, file_id)
+    return FileResult(
+        path, current, restarted, rows, limits, bad, samples, bytes_read, None, file_id, set(by_message), bare
+    )
 
 
 def _usage_row(
@@ -996,11 +1004,12 @@ def _write_batch(conn: sqlite3.Connection, results: list[FileResult]) -> IngestS
     direct: list[ledger.Row] = []
     candidates: list[tuple[ledger.Row, str]] = []
     limits: list[tuple[object, ...]] = []
-    msg, key = ledger.MSG, ledger.KEY
     conn.execute("BEGIN IMMEDIATE")
     try:
-        ids = [{r[key] if r[msg] is None else r[msg] for r in res.rows} for res in results]
-        seen = _stored_ids(conn, [r for res in results for r in res.rows])
+        ids = [res.message_ids.union(res.bare_keys) if res.bare_keys else res.message_ids for res in results]
+        seen = _stored_ids(
+            conn, set().union(*(r.message_ids for r in results)), [k for r in results for k in r.bare_keys]
+        )
         for res, file_ids in zip(results, ids, strict=True):
             project, session = path_identity(res.path)
             files.append((res.file_id, res.path, *res.state, session, project, res.bad))
@@ -1027,12 +1036,11 @@ def _write_batch(conn: sqlite3.Connection, results: list[FileResult]) -> IngestS
     return summary
 
 
-def _stored_ids(conn: sqlite3.Connection, rows: list[ledger.Row]) -> set[object]:
-    """Return the message ids of `rows` (and the dedup keys of those without one) that the ledger holds."""
+def _stored_ids(conn: sqlite3.Connection, message_ids: set[str], bare_keys: list[str]) -> set[object]:
+    """Return those of `message_ids` and `bare_keys` (dedup keys of rows without a message id) that the ledger
+    holds."""
     found: set[object] = set()
-    msgs = sorted({str(m) for r in rows if (m := r[ledger.MSG]) is not None})
-    keys = sorted({str(r[ledger.KEY]) for r in rows if r[ledger.MSG] is None})
-    for column, values in (("message_id", msgs), ("dedup_key", keys)):
+    for column, values in (("message_id", sorted(message_ids)), ("dedup_key", sorted(bare_keys))):
         for i in range(0, len(values), 500):
             part = values[i : i + 500]
             sql = f"SELECT {column} FROM usage_events WHERE {column} IN ({', '.join('?' * len(part))})"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
@@ -134,7 +134,7 @@ def path_identity(path: str, roots: list[Path] | None = None) -> tuple[str, str]
     The project is the first segment under `projects/`; the session is the next segment without `.jsonl`, so
     sub-agent files (`<slug>/<session>/subagents/...`) roll up to their parent session.
     """
-    parts = Path(path).parts
+    parts = [p for p in path.split(os.sep) if p and p != "."]  # Path(path).parts without pathlib's cost
     try:
         i = len(parts) - 1 - parts[::-1].index("projects")
     except ValueError:
@@ -175,11 +175,13 @@ class Chunk(NamedTuple):
         """Return (line number, line) for each line holding `marker`, and how many lines `data` holds, in one
         pass (`read_new_lines(..., count=False)` leaves the count to this). The lines in between are numbered
         by stepping from newline to newline with `find` (memchr, several times faster than `bytes.count`),
-        without splitting them: a transcript has a few hundred lines per megabyte."""
+        without splitting them: a transcript has a few hundred lines per megabyte. The marker is searched
+        with `find_in` (glibc's memmem where there is one)."""
         data, pos, line_no = self.data, 0, self.first_line
         find = data.find
         found = []
-        i = find(marker)
+        search = find_in(data)
+        i = search(marker, 0)
         while i != -1:
             nl = find(b"\n", pos, i)
             while nl != -1:
@@ -188,12 +190,61 @@ class Chunk(NamedTuple):
             end = find(b"\n", i)
             found.append((line_no, data[pos:end]))
             pos, line_no = end + 1, line_no + 1
-            i = find(marker, pos)
+            i = search(marker, pos)
         nl = find(b"\n", pos)
         while nl != -1:
             line_no += 1
             nl = find(b"\n", nl + 1)
         return found, line_no - self.first_line
+
+
+def find_in(data: bytes) -> Callable[[bytes, int], int]:
+    """Return `search(needle, start)`: `data.find(needle, start)`, computed by glibc's memmem when this
+    process has it. That one compares many bytes per step, where CPython's `find` (for a needle like
+    `"usage":{`, whose last byte is common in JSON) goes about one at a time: a cold ingest's prefilter
+    spends a third less time. Elsewhere (macOS, musl: memmem there is not faster) it is `data.find`."""
+    memmem = _memmem()
+    if memmem is None or type(data) is not bytes:
+        return data.find
+    import ctypes
+
+    size = len(data)
+    base = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value  # data's own buffer: no copy
+    assert base is not None
+
+    def search(needle: bytes, start: int, _keep: bytes = data) -> int:  # _keep: base stays valid
+        if start >= size:
+            return -1
+        hit = memmem(base + start, size - start, needle, len(needle))
+        return -1 if hit is None else hit - base
+
+    return search
+
+
+_MEMMEM: list[Callable[..., int | None] | None] = []  # [glibc's memmem, or None], once looked up
+
+
+def _memmem() -> Callable[..., int | None] | None:
+    if not _MEMMEM:
+        _MEMMEM.append(_load_memmem())
+    return _MEMMEM[0]
+
+
+def _load_memmem() -> Callable[..., int | None] | None:
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):
+            return None
+    except (ValueError, OSError, AttributeError):  # not glibc
+        return None
+    try:
+        import ctypes
+
+        func = ctypes.CDLL(None).memmem
+    except (OSError, AttributeError, ImportError):
+        return None
+    func.restype = ctypes.c_void_p
+    func.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+    return func
 
 
 def count_lines(data: bytes) -> int:

@@ -114,3 +114,35 @@ def test_marked_lines_numbers_and_counts_the_lines_in_one_pass() -> None:
         found, lines = chunk.marked_lines(m)
         assert found == [(7 + i, line) for i, line in enumerate(data.split(b"\n")[:-1]) if m in line]
         assert lines == count_lines(data)
+
+
+def test_find_in_answers_as_bytes_find_does() -> None:
+    """The marker search (glibc's memmem where there is one) finds what `bytes.find` finds, from any start."""
+    import os
+    import sys
+
+    from daemon import transcripts
+
+    if sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION"):
+        assert transcripts._memmem() is not None  # the fast path is the one tested here
+    m = b'"usage":{'
+    binary = bytes(range(256)) * 3 + m + b"\0" + m
+    for data in (b"", m, b"x" + m, m + b"\n" + m, b'"usage":' * 50 + m, binary):
+        search = transcripts.find_in(data)
+        for needle in (m, b"\n", b"\0", b"zz"):
+            for start in (0, 1, len(data) - len(m), len(data) - 1, len(data), len(data) + 5):
+                at = max(start, 0)
+                assert search(needle, at) == data.find(needle, at), (data, needle, start)
+
+
+@pytest.mark.parametrize(
+    ("path", "identity"),
+    [
+        ("/r//projects/./slug/s.jsonl", ("slug", "s")),  # as pathlib's parts: empty and "." segments dropped
+        ("/p/projects/a/projects/b/c.jsonl", ("b", "c")),  # the last projects/ segment counts
+        ("/r/projects/slug", ("unknown", "slug")),
+        ("/r/x.jsonl", ("unknown", "x")),
+    ],
+)
+def test_path_identity_reads_segments_as_pathlib_does(path: str, identity: tuple[str, str]) -> None:
+    assert path_identity(path) == identity

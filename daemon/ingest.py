@@ -137,7 +137,7 @@ def parse_file(
     """
     project, session = path_identity(path)
     merger = ledger.Merger()
-    best, by_message, add = merger.best, merger.by_message, merger.add
+    best, by_message, add, ranks_above = merger.best, merger.by_message, merger.add, ledger.ranks_above
     cost = prices.cost
     intern = sys.intern if shipped else _same  # interned strings are pickled once per worker result
     limits: list[tuple[object, ...]] = []
@@ -166,6 +166,11 @@ def parse_file(
                     if fields is not None:
                         ts, mid, rid, cwd, branch, ver, model, speed, side, inp, out, c5, c1, cr, usd = fields
                         key = f"{mid}\x1f{rid or ''}"  # usage_fields only accepts lines with a message id
+                        seen = best.get(key)
+                        if seen is not None and not ranks_above(
+                            side, inp + out + c5 + c1 + cr, speed is not None, seen[0]
+                        ):  # a repeat of a response (streaming writes one line per content block) that
+                            continue  # does not beat the earlier line of this file: nothing to build
                         row = (
                             key,
                             mid,

@@ -137,19 +137,30 @@ class _Reverse:
 
 def replaces(candidate: Row, cand_path: str, existing: Row, existing_path: str) -> bool:
     """True if `candidate` wins over `existing` under ccusage's replacement rule (as `rank` orders them)."""
-    c_side, e_side = candidate[SIDE], existing[SIDE]
-    if c_side != e_side:
-        return bool(e_side)  # a non-sidechain beats a sidechain
-    c_total, e_total = candidate[TOTAL], existing[TOTAL]
-    if c_total != e_total:
-        assert isinstance(c_total, int) and isinstance(e_total, int)
-        return c_total > e_total
-    c_speed, e_speed = candidate[SPEED] is not None, existing[SPEED] is not None
-    if c_speed != e_speed:
-        return c_speed
+    c_side, c_total = candidate[SIDE], candidate[TOTAL]
+    assert isinstance(c_side, int) and isinstance(c_total, int)
+    outranks = ranks_above(c_side, c_total, candidate[SPEED] is not None, existing)
+    if outranks is not None:
+        return outranks
     c_line, e_line = candidate[LINE], existing[LINE]
     assert isinstance(c_line, int) and isinstance(e_line, int)
     return (cand_path, c_line) < (existing_path, e_line)  # else the first seen stays
+
+
+def ranks_above(side: int, total: int, has_speed: bool, existing: Row) -> bool | None:
+    """Whether a row with these fields beats `existing` before their places in the files are compared: a
+    non-sidechain beats a sidechain, else the larger token total wins, else one with `speed`. None on a
+    tie (then the first seen stays)."""
+    e_side = existing[SIDE]
+    if side != e_side:
+        return bool(e_side)
+    e_total = existing[TOTAL]
+    if total != e_total:
+        assert isinstance(e_total, int)
+        return total > e_total
+    if has_speed != (existing[SPEED] is not None):
+        return has_speed
+    return None
 
 
 class Merger:

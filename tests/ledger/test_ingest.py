@@ -89,6 +89,31 @@ def test_streamed_duplicates_keep_the_larger_usage(
     assert totals(baton_home) == (1, 10 + 500 + 1000 + 5000)
 
 
+@pytest.mark.parametrize(
+    ("copies", "kept"),
+    [
+        # (output_tokens, sidechain, speed) of each line of one response, in file order -> the line kept
+        ([(100, False, None), (100, False, None), (100, False, None)], 1),  # repeats: the first stays
+        ([(100, False, None), (500, False, None), (2, False, None)], 2),  # the larger total
+        ([(100, True, None), (100, False, None)], 2),  # a non-sidechain beats a sidechain
+        ([(500, False, None), (900, True, None)], 1),  # ... even with fewer tokens
+        ([(100, False, None), (100, False, "standard"), (100, False, None)], 2),  # one with speed
+    ],
+)
+def test_one_files_repeats_of_a_response_keep_the_line_ccusage_keeps(
+    claude_dir: Path, copies: list[tuple[int, bool, str | None]], kept: int
+) -> None:
+    """The parser skips a repeat that does not beat the line kept so far without building its row; what it
+    keeps is still ccusage's choice (the line number shows which line won)."""
+    import datetime
+
+    f = transcript(claude_dir)
+    write(f, *(assistant_line(1, output_tokens=o, sidechain=sc, speed=sp) for o, sc, sp in copies))
+    res = parse_file(str(f), FileState(), load_prices(), datetime.UTC)
+    assert [row[-1] for row in res.rows] == [kept]
+    assert res.message_ids == {json.loads(assistant_line(1))["message"]["id"]}
+
+
 def test_restart_in_the_middle_of_a_file(baton_home: Path, claude_dir: Path) -> None:
     paths = BatonPaths.from_env()
     f = transcript(claude_dir)

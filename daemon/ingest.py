@@ -846,7 +846,9 @@ def _build_in_workers(
     """Parse and write in `workers` processes; the parent creates the schema meanwhile, then only counts.
 
     The writers take turns on an flock of `<build>.lock`, which the kernel releases when its holder dies;
-    the schema is there once `<build>.ready` exists. A worker that dies breaks the pool at once: the others
+    the schema is there once `<build>.ready` exists. A worker never waits for its turn: when another one is
+    writing, it keeps what it parsed and writes it with its next batch, and the last task of each worker
+    (`_flush_build_work`) writes what it still holds. A worker that dies breaks the pool at once: the others
     are killed and WorkerDied raised (the caller discards the build)."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -855,11 +857,12 @@ def _build_in_workers(
     ctx = multiprocessing.get_context("fork" if fork else "spawn")
     lock_path = f"{tmp}{LOCK_SUFFIX}"
     lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    barrier = ctx.Barrier(workers)  # the last tasks: one per worker (see _flush_build_work)
     pool = ProcessPoolExecutor(
         workers,
         mp_context=ctx,
         initializer=_init_build_worker,
-        initargs=(prices, zone, str(tmp), os.getpid()),
+        initargs=(prices, zone, str(tmp), os.getpid(), barrier),
     )
     summary = IngestSummary()
     conn: sqlite3.Connection | None = None
@@ -868,8 +871,10 @@ def _build_in_workers(
             pending = {pool.submit(_build_work, batch) for batch in _batches(tasks, workers, sizes)}
         _create_build(tmp, prices)  # the workers are parsing already
         os.close(os.open(f"{tmp}{READY_SUFFIX}", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
-        done = 0
-        while pending:
+        done, flushed = 0, False
+        while pending or not flushed:
+            if not pending:  # every batch is parsed: each worker writes what it still holds
+                pending, flushed = {pool.submit(_flush_build_work) for _ in range(workers)}, True
             finished, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
             if not finished and _a_worker_died(pool):  # e.g. while it sent a result: the pool waits on
                 raise WorkerDied("a worker exited")  # the rest of that message for ever, so look here too
@@ -939,7 +944,23 @@ def _flocked(fd: int) -> Iterator[None]:
     try:
         yield
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        _unlock(fd)
+
+
+def _try_lock(fd: int) -> bool:
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _unlock(fd: int) -> None:
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _batches(tasks: list[Task], workers: int, sizes: list[int]) -> list[list[Task]]:
@@ -964,17 +985,20 @@ def _batches(tasks: list[Task], workers: int, sizes: list[int]) -> list[list[Tas
     return batches
 
 
-def _init_build_worker(prices: PriceTable, zone: tzinfo, path: str, parent: int) -> None:
+def _init_build_worker(prices: PriceTable, zone: tzinfo, path: str, parent: int, barrier: Any) -> None:
     _init_worker(prices, zone, parent)
     # opened, never created: a build removed meanwhile (its process gone) makes this worker fail, not leak
-    _WORKER.update(path=path, lock=os.open(f"{path}{LOCK_SUFFIX}", os.O_RDWR | os.O_CLOEXEC))
+    lock = os.open(f"{path}{LOCK_SUFFIX}", os.O_RDWR | os.O_CLOEXEC)
+    _WORKER.update(path=path, lock=lock, barrier=barrier, held=[])
 
 
 def _build_work(batch: list[Task]) -> tuple[IngestSummary | None, list[FileResult]]:
-    """Parse a batch of files, then write it to the new ledger under the writers' lock; return the counts,
-    and the files' results without their rows (the parent logs their bad lines). When the parent has not
-    created the ledger's schema yet, return (None, the results with their rows) instead: the parent writes
-    them, and this worker goes on parsing rather than wait."""
+    """Parse a batch of files, then write it to the new ledger under the writers' lock, with what this
+    worker held from earlier batches; return the counts of what was written, and the files' results without
+    their rows (the parent logs their bad lines). When another worker holds the lock, keep the batch for
+    later rather than wait (it is written with the next batch, or by `_flush_build_work`). When the parent
+    has not created the ledger's schema yet, return (None, the results with their rows) instead: the parent
+    writes them, and this worker goes on parsing rather than wait."""
     prices, zone = _WORKER["prices"], _WORKER["zone"]
     assert isinstance(prices, PriceTable) and isinstance(zone, tzinfo)
     results = [
@@ -988,16 +1012,48 @@ def _build_work(batch: list[Task]) -> tuple[IngestSummary | None, list[FileResul
     while not os.path.exists(ready):
         _check_parent()
         time.sleep(0.005)
-    conn = _WORKER.get("conn")
-    if not isinstance(conn, sqlite3.Connection):
-        conn = _WORKER["conn"] = _connect_build(path)
-    with _flocked(lock):
-        _check_parent()
-        summary = _write_batch(conn, [r for r in results if not r.error])
+    held = _WORKER["held"]
+    assert isinstance(held, list)
+    held.extend(r for r in results if not r.error)
+    summary = IngestSummary()
+    if _try_lock(lock):
+        try:
+            summary = _write_held()
+        finally:
+            _unlock(lock)
     return summary, [
         FileResult(r.path, r.state, r.restarted, [], [], r.bad, r.bad_samples, r.bytes_read, r.error)
         for r in results
     ]
+
+
+def _flush_build_work() -> tuple[IngestSummary, list[FileResult]]:
+    """Write what this worker still holds, then wait for every other worker to be here too: so that each
+    worker runs exactly one of these last tasks (a worker waiting here takes no other task)."""
+    lock, barrier = _WORKER["lock"], _WORKER["barrier"]
+    assert isinstance(lock, int)
+    with _flocked(lock):
+        summary = _write_held()
+    barrier.wait(FLUSH_WAIT_S)  # type: ignore[attr-defined]
+    return summary, []
+
+
+FLUSH_WAIT_S = 600.0  # a worker that never comes is dead: the parent has ended the pool long before
+
+
+def _write_held() -> IngestSummary:
+    """Write (under the writers' lock) the files this worker parsed and has not written yet."""
+    held = _WORKER["held"]
+    assert isinstance(held, list)
+    if not held:
+        return IngestSummary()
+    _check_parent()
+    conn = _WORKER.get("conn")
+    if not isinstance(conn, sqlite3.Connection):
+        conn = _WORKER["conn"] = _connect_build(str(_WORKER["path"]))
+    summary = _write_batch(conn, held)
+    held.clear()
+    return summary
 
 
 def _write_batch(conn: sqlite3.Connection, results: list[FileResult]) -> IngestSummary:

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -425,15 +426,27 @@ def test_kill_9_while_building_a_new_ledger_leaves_none_then_restart_is_exact(
     assert not list(baton_home.glob("baton.db.new-*"))  # the killed build's file is cleaned up
 
 
-@pytest.mark.parametrize(("workers", "hand_back"), [(1, True), (2, True), (2, False)])
+@pytest.mark.parametrize(
+    ("workers", "hand_back", "held"),
+    [(1, True, False), (2, True, False), (2, False, False), (2, False, True)],
+)
 def test_a_new_ledger_is_built_aside_and_matches_one_written_in_place(
-    baton_home: Path, claude_dir: Path, monkeypatch: pytest.MonkeyPatch, workers: int, hand_back: bool
+    baton_home: Path,
+    claude_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: int,
+    hand_back: bool,
+    held: bool,
 ) -> None:
     import daemon.ingest as ingest_mod
     from daemon.ingest import open_writer
 
     monkeypatch.setattr(ingest_mod, "PARALLEL_MIN_BYTES", 0)  # workers parse the build's files
     monkeypatch.setattr(ingest_mod, "HAND_BACK_EARLY", hand_back)  # False: the workers write it all
+    if held:  # the lock always taken: every batch waits in its worker, one file a batch, until the last task
+        assert sys.platform != "linux" or threading.active_count() == 1  # forked workers see the patches
+        monkeypatch.setattr(ingest_mod, "_try_lock", lambda fd: False)
+        monkeypatch.setattr(ingest_mod, "_batches", lambda tasks, workers, sizes: [[t] for t in tasks])
     make_corpus(claude_dir, files=6, lines=30)
     # responses replayed in other files (a sub-agent's copy, an id-less line copied with its session):
     # the build merges them with the stored rows as the usual writer does

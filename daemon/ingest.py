@@ -661,6 +661,9 @@ def _catch_up_into(
 
 # ---- a first catch-up: a new ledger, built aside -----------------------------------------------------------
 
+# pages read through a mapping, not one read() each: rereading the pages that another writer changed, and the
+# final index creation's scan of the whole table, cost about a third less
+BUILD_MMAP_BYTES = 1 << 30
 BUILD_SUFFIX = ".new-"  # <ledger>.new-<pid>: a new ledger being built by that process
 LOCK_SUFFIX = ".lock"  # <build>.lock: the writers' flock
 READY_SUFFIX = ".ready"  # <build>.ready: exists once the build's schema does
@@ -786,6 +789,7 @@ def _connect_build(path: Path | str) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute(f"PRAGMA mmap_size={BUILD_MMAP_BYTES}")
     return conn
 
 

@@ -662,8 +662,9 @@ def _catch_up_into(
 # ---- a first catch-up: a new ledger, built aside -----------------------------------------------------------
 
 # pages read through a mapping, not one read() each: rereading the pages that another writer changed, and the
-# final index creation's scan of the whole table, cost about a third less
-BUILD_MMAP_BYTES = 1 << 30
+# final index creation's scan of the whole table, cost about a third less. Mapped pages count in a process's
+# RSS: at most this much of the file (a 1 GB transcript tree makes a ledger of about 40 MB)
+BUILD_MMAP_BYTES = 64 << 20
 BUILD_SUFFIX = ".new-"  # <ledger>.new-<pid>: a new ledger being built by that process
 LOCK_SUFFIX = ".lock"  # <build>.lock: the writers' flock
 READY_SUFFIX = ".ready"  # <build>.ready: exists once the build's schema does

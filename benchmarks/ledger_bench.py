@@ -1,11 +1,13 @@
 """Ledger benchmark, side by side with ccusage in the same run (medians of whole-process runs).
 
     python benchmarks/ledger_bench.py --size-mb 200 [--runs 3] [--corpus DIR] [--ccusage PATH]
-    python benchmarks/ledger_bench.py --size-mb 1000 --cold-only --runs 10 [--baton-root DIR]
+    python benchmarks/ledger_bench.py --size-mb 1000 --cold-only --runs 10 [--baton-root DIR] [--as-installed]
 
 `--cold-only`: only cold ingest against ccusage's full scan, taking turns for `--runs` rounds (medians and
 bests, CPU, peak RSS, the load average before each round). `--baton-root DIR` runs the baton found in DIR (an
-older checkout, e.g. `git worktree add /tmp/before <commit>`) in another column, in the same rounds.
+older checkout, e.g. `git worktree add /tmp/before <commit>`) in another column, in the same rounds;
+`--as-installed` runs them with their bytecode cached. Besides the medians it prints the median of the
+round-by-round ratios: baton and ccusage run back to back, so a slow spell of a shared machine hits both.
 
 Measures: cold ingest (`baton ingest` into an empty ledger: seconds, MB/s, peak RSS, CPU; also with the
 bytecode cached, as an installed baton runs), `ccusage daily --json --offline` over the same corpus (seconds,
@@ -114,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--cold-only", action="store_true", help="only cold ingest against ccusage")
     parser.add_argument("--baton-root", type=Path, help="also run the baton of this checkout (cold-only)")
+    parser.add_argument(
+        "--as-installed", action="store_true", help="cold-only: with the bytecode cached, as installed"
+    )
     args = parser.parse_args(argv)
 
     if args.cold_only:
@@ -192,13 +197,20 @@ def cold_only(args: argparse.Namespace) -> int:
     mb = corpus_bytes(corpus) / 1e6
     env = {**os.environ, "CLAUDE_CONFIG_DIR": str(corpus)}
     # `python -m daemon` imports the daemon package of its working directory
+    work = Path(tempfile.mkdtemp(prefix="baton-bench-"))
     runners: dict[str, tuple[Path, dict[str, str]]] = {"baton": (ROOT, env)}
     if args.baton_root is not None:
         runners["baton@root"] = (args.baton_root.resolve(), env)
+    if args.as_installed:  # bytecode cached, as `pip install .` leaves it (in a private prefix per checkout)
+        for name, (cwd, run_env) in list(runners.items()):
+            cached = {k: v for k, v in run_env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+            cached["PYTHONPYCACHEPREFIX"] = str(work / f"pycache-{name}")
+            runners[name] = (cwd, cached)
+            argv = [sys.executable, "-m", "daemon", "ingest"]  # writes the bytecode cache
+            timed(argv, {**cached, "BATON_HOME": str(work / f"warmup-{name}")}, "warmup", cwd)
     walls: dict[str, list[float]] = {}
     rss: dict[str, list[float]] = {}
     loads = []
-    work = Path(tempfile.mkdtemp(prefix="baton-bench-"))
     try:
         for r in range(args.runs):
             loads.append(os.getloadavg()[0])
@@ -226,6 +238,13 @@ def cold_only(args: argparse.Namespace) -> int:
         )
     ratio = med(walls["baton"]) / med(walls["ccusage"])
     print(f"baton / ccusage (wall medians): {ratio:.2f}")
+    for name in runners:  # per round: both ran back to back, so a slow spell of a shared machine hits both
+        paired = [b / c for b, c in zip(walls[name], walls["ccusage"], strict=True)]
+        faster = sum(r < 1 for r in paired)
+        print(
+            f"{name} / ccusage, round by round: median {med(paired):.2f} "
+            f"(range {min(paired):.2f}-{max(paired):.2f}); {name} faster in {faster} of {len(paired)} rounds"
+        )
     return 0
 
 

@@ -17,6 +17,16 @@ from dataclasses import dataclass
 
 BUCKET_MS = 900_000
 
+
+def _null(value: None) -> None:
+    return None
+
+
+# The sqlite3 module binds int, float, str and bytearray as they are, but for None it first looks for an
+# adapter, and not finding one costs an AttributeError formatted and dropped (CPython 3.11-3.13): about
+# 0.3-0.45 us per NULL parameter, and a usage row has two or three. This one keeps None a NULL.
+sqlite3.register_adapter(type(None), _null)
+
 _ROLLUP_SELECT = (
     f"SELECT ts_ms / {BUCKET_MS}, "
     "COALESCE(CASE WHEN speed = 'fast' THEN model || '-fast' ELSE model END, ''), COALESCE(project, ''), "

@@ -1181,3 +1181,21 @@ def test_a_worker_killed_during_a_catch_up_into_a_ledger_ends_it_with_an_error_t
     assert err.strip() == "baton: a worker process died while reading transcripts; run it again"
     assert gone(workers)
     assert ingest_again(baton_home, claude_dir) == (12 * 100, expected)
+
+
+def test_none_is_bound_as_null_through_the_registered_adapter(tmp_path: Path) -> None:
+    """daemon.ledger_write registers an adapter for None (sqlite3 otherwise pays a formatted AttributeError
+    per NULL parameter); it must still bind NULL, in executemany as in execute."""
+    import daemon.ledger_write  # noqa: F401  (registers it)
+
+    assert sqlite3.adapters.get((type(None), sqlite3.PrepareProtocol)) is not None
+    conn = sqlite3.connect(tmp_path / "t.db")
+    conn.execute("CREATE TABLE t (a, b)")
+    conn.execute("INSERT INTO t VALUES (?, ?)", (None, 1))
+    conn.executemany("INSERT INTO t VALUES (?, ?)", [(None, 2), ("x", None)])
+    assert conn.execute("SELECT a IS NULL, b IS NULL FROM t ORDER BY rowid").fetchall() == [
+        (1, 0),
+        (1, 0),
+        (0, 1),
+    ]
+    conn.close()

@@ -5,7 +5,7 @@ but no usage; about 55 % of lines carry usage, 38 % of those are streamed duplic
 of one response sharing message.id and requestId); about a fifth of the files are sub-agent transcripts
 (`<session>/subagents/agent-*.jsonl`, isSidechain true); some `agent_progress` lines nest usage.
 
-    python benchmarks/corpus.py DEST --size-mb 200 [--seed 1]
+    python benchmarks/corpus.py DEST --size-mb 200 [--seed 1] [--same-usage-repeats]
 
 DEST becomes a Claude config dir (DEST/projects/...). Prints files, lines, usage lines, unique responses.
 """
@@ -52,8 +52,17 @@ def _dump(obj: dict[str, Any]) -> str:
 
 
 class SessionWriter:
-    def __init__(self, rng: random.Random, counts: Counts, session: str, cwd: str, start: datetime) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        counts: Counts,
+        session: str,
+        cwd: str,
+        start: datetime,
+        same_usage: bool = False,
+    ) -> None:
         self.rng, self.counts, self.session, self.cwd = rng, counts, session, cwd
+        self.same_usage = same_usage  # the copies of a response repeat its usage, else it grows to the last
         self.t = start
         self.n = 0
 
@@ -114,11 +123,17 @@ class SessionWriter:
                 "content": content,
                 "stop_reason": None,
                 "stop_sequence": None,
-                "usage": {**usage, "output_tokens": final_out if b == blocks - 1 else rng.randint(1, 20)},
+                "usage": {**usage, "output_tokens": self._output(b == blocks - 1, final_out)},
             }
             lines.append(_dump(entry))
         self.counts.usage_lines += blocks
         return lines
+
+    def _output(self, last: bool, final: int) -> int:
+        if last:
+            return final
+        partial = self.rng.randint(1, 20)  # drawn either way: both kinds of corpus differ only in this
+        return final if self.same_usage else partial
 
     def tool_result(self, sidechain: bool) -> str:
         entry = self._envelope("user", sidechain)
@@ -172,8 +187,10 @@ def write_file(path: Path, lines: list[str], counts: Counts) -> None:
     counts.bytes += len(data)
 
 
-def generate(dest: Path, size_mb: float, seed: int = 1) -> Counts:
-    """Write a corpus of about `size_mb` MB under `dest/projects`; return what was written."""
+def generate(dest: Path, size_mb: float, seed: int = 1, same_usage: bool = False) -> Counts:
+    """Write a corpus of about `size_mb` MB under `dest/projects`; return what was written. `same_usage`: a
+    response's streamed copies repeat its usage (as Claude Code 2.1 writes them: 146 of the real corpus's
+    149 copies), instead of growing to the last one's (as older versions did)."""
     rng = random.Random(seed)
     counts = Counts()
     target = int(size_mb * 1_000_000)
@@ -186,7 +203,7 @@ def generate(dest: Path, size_mb: float, seed: int = 1) -> Counts:
         session = f"{rng.getrandbits(64):016x}-{s:06d}"
         cwd = "/home/me/" + project.rsplit("-", 1)[-1]
         when = start + timedelta(hours=rng.randint(0, 24 * 300))
-        w = SessionWriter(rng, counts, session, cwd, when)
+        w = SessionWriter(rng, counts, session, cwd, when, same_usage)
         model = rng.choice(MODELS)
         lines: list[str] = []
         for _ in range(rng.randint(15, 60)):
@@ -197,7 +214,7 @@ def generate(dest: Path, size_mb: float, seed: int = 1) -> Counts:
         write_file(dest / "projects" / project / f"{session}.jsonl", lines, counts)
         for a in range(rng.choice([0, 0, 0, 1, 2])):
             sub: list[str] = []
-            aw = SessionWriter(rng, counts, session, cwd, when)
+            aw = SessionWriter(rng, counts, session, cwd, when, same_usage)
             for _ in range(rng.randint(8, 30)):
                 sub.extend(aw.response(True, "claude-haiku-4-5-20251001"))
                 sub.append(aw.tool_result(True))
@@ -212,8 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dest", type=Path)
     parser.add_argument("--size-mb", type=float, default=200)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--same-usage-repeats", action="store_true", help="streamed copies repeat the usage (Claude Code 2.1)"
+    )
     args = parser.parse_args(argv)
-    c = generate(args.dest, args.size_mb, args.seed)
+    c = generate(args.dest, args.size_mb, args.seed, args.same_usage_repeats)
     print(
         f"{c.files} files, {c.bytes / 1e6:.0f} MB, {c.lines} lines, {c.usage_lines} usage lines, "
         f"{c.responses} unique responses ({1 - c.responses / max(c.usage_lines, 1):.0%} duplicates)"

@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 from daemon import ledger_write as ledger
 from daemon.errors import BatonError
-from daemon.parse import USAGE_MARKER, LimitEvent, Skip, UsageEvent, parse_marked_line, usage_fields
+from daemon.parse import (
+    USAGE_MARKER,
+    LimitEvent,
+    Skip,
+    UsageEvent,
+    decoded_fields,
+    null_key,
+    parse_marked_line,
+)
 from daemon.pricing import PriceTable, load_prices
 from daemon.timeutil import local_zone
 from daemon.transcripts import (
@@ -162,47 +170,48 @@ def parse_file(
                     samples.append((line_no, f"line longer than {MAX_LINE_BYTES >> 20} MB: skipped"))
             for line_no, line in marked:
                 try:
-                    fields = usage_fields(line)
+                    fields = decoded_fields(line)  # usage_fields' answer but for the null rule, applied below
                     if fields is not None:
                         ts, mid, rid, cwd, branch, ver, model, speed, side, inp, out, c5, c1, cr, usd = fields
                         key = f"{mid}\x1f{rid or ''}"  # usage_fields only accepts lines with a message id
                         seen = best.get(key)
                         if seen is not None and not ranks_above(
                             side, inp + out + c5 + c1 + cr, speed is not None, seen[0]
-                        ):  # a repeat of a response (streaming writes one line per content block) that
-                            continue  # does not beat the earlier line of this file: nothing to build
-                        row = (
-                            key,
-                            mid,
-                            rid,
-                            ts,
-                            session,
-                            project,
-                            None if cwd is None else intern(cwd),
-                            None if branch is None else intern(branch),
-                            None if ver is None else intern(ver),
-                            None if model is None else intern(model),
-                            speed,
-                            side,
-                            "assistant",
-                            inp,
-                            out,
-                            c5 + c1,
-                            c5,
-                            c1,
-                            cr,
-                            inp + out + c5 + c1 + cr,
-                            usd,
-                            cost(model, speed, inp, out, c5, c1, cr),
-                            file_id,
-                            line_no,
-                        )
-                        if key not in best and mid not in by_message:  # Merger.add's common case
-                            best[key] = (row, path)
-                            by_message[mid] = [key]  # type: ignore[index]
-                        else:
-                            add(row, path)
-                        continue
+                        ):  # a repeat of a response (streaming writes one line per content block) that does
+                            continue  # not beat the earlier line of this file: nothing to build, nor to check
+                        if null_key(line) is None:  # else the full parser skips it, as ccusage does
+                            row = (
+                                key,
+                                mid,
+                                rid,
+                                ts,
+                                session,
+                                project,
+                                None if cwd is None else intern(cwd),
+                                None if branch is None else intern(branch),
+                                None if ver is None else intern(ver),
+                                None if model is None else intern(model),
+                                speed,
+                                side,
+                                "assistant",
+                                inp,
+                                out,
+                                c5 + c1,
+                                c5,
+                                c1,
+                                cr,
+                                inp + out + c5 + c1 + cr,
+                                usd,
+                                cost(model, speed, inp, out, c5, c1, cr),
+                                file_id,
+                                line_no,
+                            )
+                            if key not in best and mid not in by_message:  # Merger.add's common case
+                                best[key] = (row, path)
+                                by_message[mid] = [key]  # type: ignore[index]
+                            else:
+                                add(row, path)
+                            continue
                     parsed = parse_marked_line(line, zone)
                 except Exception as exc:  # a parser bug must cost one line, never the file
                     parsed = Skip(f"unexpected error: {exc!r}", bad=True)

@@ -324,8 +324,13 @@ def usage_fields(line: bytes) -> Fields | None:
     empty id) as a plain tuple, without building a UsageEvent. None when the line needs the full parser, whose
     answer for every line accepted here is a UsageEvent with these same values (tests/ledger/test_parse.py).
     """
-    if null_key(line) is not None:
-        return None
+    return None if null_key(line) is not None else decoded_fields(line)
+
+
+def decoded_fields(line: bytes) -> Fields | None:
+    """`usage_fields` without the `"<key>":null` rule, for a caller that applies it only to the lines it
+    keeps (a `"<key>":null` line is skipped as no line, never counted as bad: a repeat of a response that
+    will not be kept needs no such check)."""
     try:
         entry = _LINE.decode(line)
     except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError

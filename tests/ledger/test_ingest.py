@@ -115,6 +115,34 @@ def test_one_files_repeats_of_a_response_keep_the_line_ccusage_keeps(
     assert res.message_ids == {json.loads(assistant_line(1))["message"]["id"]}
 
 
+def test_the_null_rule_holds_for_kept_lines_and_repeats_alike(claude_dir: Path) -> None:
+    """The parser applies the `"<key>":null` rule only to lines it would keep; a repeat that loses is dropped
+    either way. What it keeps, and counts as bad, is what the full parser line by line gives."""
+    import datetime
+
+    def nulled(line: bytes) -> bytes:  # a listed key written as null (ccusage skips the whole line)
+        entry = json.loads(line)
+        entry["costUSD"] = None
+        return (json.dumps(entry) + "\n").encode()
+
+    f = transcript(claude_dir)
+    lines = [
+        assistant_line(1),  # kept
+        nulled(assistant_line(1)),  # a repeat that loses, with a null: dropped
+        nulled(assistant_line(1, output_tokens=900)),  # a repeat that would win, with a null: skipped
+        nulled(assistant_line(2)),  # a new response with a null: skipped, not bad
+        assistant_line(2, output_tokens=50),  # so this one is response 2's first line
+        b'{"usage":{bad\n',  # bad
+    ]
+    write(f, *lines)
+    res = parse_file(str(f), FileState(), load_prices(), datetime.UTC)
+    assert sorted((row[1], row[14], row[-1]) for row in res.rows) == [
+        (json.loads(lines[0])["message"]["id"], 100, 1),
+        (json.loads(lines[4])["message"]["id"], 50, 5),
+    ]
+    assert res.bad == 1
+
+
 def test_restart_in_the_middle_of_a_file(baton_home: Path, claude_dir: Path) -> None:
     paths = BatonPaths.from_env()
     f = transcript(claude_dir)

@@ -123,10 +123,6 @@ class FileResult:
 # ---- parsing one file (runs in a worker or in process) -----------------------------------------------------
 
 
-def _same(text: str) -> str:
-    return text
-
-
 def parse_file(
     path: str,
     state: FileState,
@@ -147,7 +143,7 @@ def parse_file(
     merger = ledger.Merger()
     best, by_message, add, ranks_above = merger.best, merger.by_message, merger.add, ledger.ranks_above
     cost = prices.cost
-    intern = sys.intern if shipped else _same  # interned strings are pickled once per worker result
+    intern = sys.intern  # interned strings are pickled once per worker result (when `shipped`)
     limits: list[tuple[object, ...]] = []
     bare: list[str] = []  # keys of rows without a message id (each line its own)
     bad, samples = 0, list[tuple[int, str]]()
@@ -180,6 +176,11 @@ def parse_file(
                         ):  # a repeat of a response (streaming writes one line per content block) that does
                             continue  # not beat the earlier line of this file: nothing to build, nor to check
                         if null_key(line) is None:  # else the full parser skips it, as ccusage does
+                            if shipped:
+                                cwd = None if cwd is None else intern(cwd)
+                                branch = None if branch is None else intern(branch)
+                                ver = None if ver is None else intern(ver)
+                                model = None if model is None else intern(model)
                             row = (
                                 key,
                                 mid,
@@ -187,10 +188,10 @@ def parse_file(
                                 ts,
                                 session,
                                 project,
-                                None if cwd is None else intern(cwd),
-                                None if branch is None else intern(branch),
-                                None if ver is None else intern(ver),
-                                None if model is None else intern(model),
+                                cwd,
+                                branch,
+                                ver,
+                                model,
                                 speed,
                                 side,
                                 "assistant",
@@ -206,7 +207,9 @@ def parse_file(
                                 file_id,
                                 line_no,
                             )
-                            if key not in best and mid not in by_message:  # Merger.add's common case
+                            if seen is not None:  # beats the earlier line of its response: Merger.add's
+                                best[key] = (row, path)  # answer for one key in one file
+                            elif mid not in by_message:  # Merger.add's common case
                                 best[key] = (row, path)
                                 by_message[mid] = [key]  # type: ignore[index]
                             else:

@@ -99,6 +99,7 @@ def run_fast(action: Callable[[], object]) -> int:
 
 def run_click(args: list[str]) -> None:
     """Run `args` through the click application; errors end the process with their exit code."""
+    gc.enable()  # a fast path may hand its arguments over: whatever click runs gets the usual collector
     import click
 
     from daemon.cli_app import cli

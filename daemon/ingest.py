@@ -909,8 +909,13 @@ def _build_in_workers(
                 done += part.bytes_read
                 if progress is not None:
                     progress(done, total)
+        unwritten = len(tasks) - summary.files_read - len(summary.errors)
+        if unwritten:  # never place a ledger that lacks a file a worker parsed
+            raise WorkerDied(f"{unwritten} parsed files were not written")
     except BrokenProcessPool as exc:
         raise WorkerDied(str(exc)) from None
+    except threading.BrokenBarrierError:  # a worker missed the last tasks' meeting in time
+        raise WorkerDied("a worker did not reach its last task in time") from None
     finally:
         _end_pool(pool)
         os.close(lock_fd)
@@ -1033,7 +1038,10 @@ def _build_work(batch: list[Task]) -> tuple[IngestSummary | None, list[FileResul
     assert isinstance(held, list)
     held.extend(r for r in results if not r.error)
     summary = IngestSummary()
-    if _try_lock(lock):
+    if sum(r.bytes_read for r in held) >= HELD_MAX_BYTES:  # holds enough: waits for its turn this time
+        with _flocked(lock):
+            summary = _write_held()
+    elif _try_lock(lock):
         try:
             summary = _write_held()
         finally:
@@ -1051,11 +1059,14 @@ def _flush_build_work() -> tuple[IngestSummary, list[FileResult]]:
     assert isinstance(lock, int)
     with _flocked(lock):
         summary = _write_held()
-    barrier.wait(FLUSH_WAIT_S)  # type: ignore[attr-defined]
+    # no time limit where the kernel kills a worker with its parent (and a worker that dies breaks the pool:
+    # the parent ends the others), so that a stopped process group (Ctrl-Z) does not break it when resumed
+    barrier.wait(None if sys.platform.startswith("linux") else FLUSH_WAIT_S)  # type: ignore[attr-defined]
     return summary, []
 
 
-FLUSH_WAIT_S = 600.0  # a worker that never comes is dead: the parent has ended the pool long before
+FLUSH_WAIT_S = 600.0  # elsewhere: a worker that never comes is dead (the parent ended the pool long before)
+HELD_MAX_BYTES = 2 * BUILD_BATCH_BYTES  # of transcript a worker keeps unwritten before it waits for the lock
 
 
 def _write_held() -> IngestSummary:

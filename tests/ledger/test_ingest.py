@@ -22,7 +22,7 @@ from daemon.ingest import Ingestor, catch_up, parse_file
 from daemon.paths import BatonPaths
 from daemon.pricing import load_prices
 from daemon.transcripts import FileState
-from tests.support.ledger_fixtures import run_baton
+from tests.support.ledger_fixtures import ROOT, run_baton
 from tests.support.transcript_writer import assistant_line, limit_line, progress_line, user_line
 
 WRITER = Path(__file__).resolve().parents[1] / "support" / "transcript_writer.py"
@@ -456,7 +456,7 @@ def test_kill_9_while_building_a_new_ledger_leaves_none_then_restart_is_exact(
 
 @pytest.mark.parametrize(
     ("workers", "hand_back", "held"),
-    [(1, True, False), (2, True, False), (2, False, False), (2, False, True)],
+    [(1, True, ""), (2, True, ""), (2, False, ""), (2, False, "all"), (2, False, "capped")],
 )
 def test_a_new_ledger_is_built_aside_and_matches_one_written_in_place(
     baton_home: Path,
@@ -464,7 +464,7 @@ def test_a_new_ledger_is_built_aside_and_matches_one_written_in_place(
     monkeypatch: pytest.MonkeyPatch,
     workers: int,
     hand_back: bool,
-    held: bool,
+    held: str,
 ) -> None:
     import daemon.ingest as ingest_mod
     from daemon.ingest import open_writer
@@ -475,6 +475,8 @@ def test_a_new_ledger_is_built_aside_and_matches_one_written_in_place(
         assert sys.platform != "linux" or threading.active_count() == 1  # forked workers see the patches
         monkeypatch.setattr(ingest_mod, "_try_lock", lambda fd: False)
         monkeypatch.setattr(ingest_mod, "_batches", lambda tasks, workers, sizes: [[t] for t in tasks])
+    if held == "capped":  # ... but a worker holding enough waits for its turn: every batch written at once
+        monkeypatch.setattr(ingest_mod, "HELD_MAX_BYTES", 1)
     make_corpus(claude_dir, files=6, lines=30)
     # responses replayed in other files (a sub-agent's copy, an id-less line copied with its session):
     # the build merges them with the stored rows as the usual writer does
@@ -1227,3 +1229,61 @@ def test_none_is_bound_as_null_through_the_registered_adapter(tmp_path: Path) ->
         (0, 1),
     ]
     conn.close()
+
+
+STOPPED_IN_FLUSH = r"""
+import os, time, daemon.ingest as i
+marks = os.environ["MARKS"]
+i.PARALLEL_MIN_BYTES = 0; i.BUILD_BATCH_BYTES = 1 << 20; i.HAND_BACK_EARLY = False
+i.worker_count = lambda: 2
+i.FLUSH_WAIT_S = 1.0  # the time limit elsewhere than Linux, far shorter than the stop below
+i._try_lock = lambda fd: False  # every batch is held until the workers' last tasks
+flush, write = i._flush_build_work, i._write_batch
+def marked_flush():
+    open(f"{marks}/flush-{os.getpid()}", "w").close()
+    return flush()
+def slow_write(conn, results):
+    time.sleep(1.0)
+    return write(conn, results)
+marked_flush.__module__, marked_flush.__qualname__ = "daemon.ingest", "_flush_build_work"
+i._flush_build_work, i._write_batch = marked_flush, slow_write
+from daemon.cli import main; main(["ingest"])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the flush waits without limit on Linux")
+def test_a_build_stopped_during_its_last_tasks_finishes_when_resumed(
+    baton_home: Path, claude_dir: Path, tmp_path: Path
+) -> None:
+    """Ctrl-Z while one worker waits for the others at its last task and another still writes, then `fg`
+    much later: the build finishes, exact, instead of the barrier breaking."""
+    expected = make_corpus(claude_dir, files=12, lines=100)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = {**os.environ, "MARKS": str(marks)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STOPPED_IN_FLUSH],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(marks.glob("flush-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(list(marks.glob("flush-*"))) == 2, proc.stderr
+        time.sleep(0.5)  # one worker is at the barrier, the other writes what it held (1 s a write)
+        os.killpg(proc.pid, signal.SIGSTOP)
+        time.sleep(2.5)  # longer than any time limit the barrier had
+        os.killpg(proc.pid, signal.SIGCONT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert totals(baton_home) == (1200, expected)
+    assert not list(baton_home.glob("baton.db.new-*"))

@@ -35,9 +35,9 @@ from daemon.parse import (
     LimitEvent,
     Skip,
     UsageEvent,
-    decoded_fields,
     null_key,
     parse_marked_line,
+    usage_fields,
 )
 from daemon.pricing import PriceTable, load_prices
 from daemon.timeutil import local_zone
@@ -166,7 +166,7 @@ def parse_file(
                     samples.append((line_no, f"line longer than {MAX_LINE_BYTES >> 20} MB: skipped"))
             for line_no, line in marked:
                 try:
-                    fields = decoded_fields(line)  # usage_fields' answer but for the null rule, applied below
+                    fields = usage_fields(line)  # the null rule is applied below, to the lines kept
                     if fields is not None:
                         ts, mid, rid, cwd, branch, ver, model, speed, side, inp, out, c5, c1, cr, usd = fields
                         key = f"{mid}\x1f{rid or ''}"  # usage_fields only accepts lines with a message id

@@ -320,17 +320,13 @@ _HOURS: dict[str, int] = {}  # "YYYY-MM-DDTHH" -> its epoch ms, filled from pars
 
 def usage_fields(line: bytes) -> Fields | None:
     """The common case of `parse_marked_line`, for the ingest's hot loop: the usage of an ordinary assistant
-    line (top-level usage, not an API error, no `"<key>":null`, valid timestamp and version, a message id, no
-    empty id) as a plain tuple, without building a UsageEvent. None when the line needs the full parser, whose
-    answer for every line accepted here is a UsageEvent with these same values (tests/ledger/test_parse.py).
+    line (top-level usage, not an API error, valid timestamp and version, a message id, no empty id) as a
+    plain tuple, without building a UsageEvent. None when the line needs the full parser.
+
+    The `"<key>":null` rule (`null_key`) is the caller's: a line with such a null is skipped as no line, never
+    counted as bad, so the ingest applies it only to the lines it keeps. For every line accepted here and by
+    `null_key`, the full parser's answer is a UsageEvent with these same values (tests/ledger/test_parse.py).
     """
-    return None if null_key(line) is not None else decoded_fields(line)
-
-
-def decoded_fields(line: bytes) -> Fields | None:
-    """`usage_fields` without the `"<key>":null` rule, for a caller that applies it only to the lines it
-    keeps (a `"<key>":null` line is skipped as no line, never counted as bad: a repeat of a response that
-    will not be kept needs no such check)."""
     try:
         entry = _LINE.decode(line)
     except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError

@@ -225,11 +225,12 @@ def test_writer_lines_are_compact_json() -> None:
 
 
 def _fast_and_full_agree(line: bytes) -> bool:
-    """usage_fields either declines a line or gives exactly the full parser's event."""
-    from daemon.parse import parse_marked_line, usage_fields
+    """The ingest's fast path (usage_fields, then the null rule) either declines a line or gives exactly the
+    full parser's event."""
+    from daemon.parse import null_key, parse_marked_line, usage_fields
 
     fields = usage_fields(line)
-    if fields is None:
+    if fields is None or null_key(line) is not None:
         return False
     e = parse_marked_line(line, UTC_ZONE)
     assert isinstance(e, UsageEvent), (line[:200], e)

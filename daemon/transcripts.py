@@ -191,11 +191,7 @@ class Chunk(NamedTuple):
             found.append((line_no, data[pos:end]))
             pos, line_no = end + 1, line_no + 1
             i = search(marker, pos)
-        nl = find(b"\n", pos)
-        while nl != -1:
-            line_no += 1
-            nl = find(b"\n", nl + 1)
-        return found, line_no - self.first_line
+        return found, line_no - self.first_line + count_lines(data, pos)
 
 
 def find_in(data: bytes) -> Callable[[bytes, int], int]:
@@ -247,10 +243,11 @@ def _load_memmem() -> Callable[..., int | None] | None:
     return func
 
 
-def count_lines(data: bytes) -> int:
-    """Return how many newlines `data` holds (stepping with memchr: about 4x faster than `bytes.count`)."""
+def count_lines(data: bytes, start: int = 0) -> int:
+    """Return how many newlines `data` holds from `start` (stepping with memchr: about 4x faster than
+    `bytes.count`)."""
     n, find = 0, data.find
-    i = find(b"\n")
+    i = find(b"\n", start)
     while i != -1:
         n += 1
         i = find(b"\n", i + 1)
@@ -307,7 +304,7 @@ def read_new_lines(path: str, state: FileState, max_bytes: int | None = None, *,
         key = (path, st.st_dev, st.st_ino, start)
         data, end, oversized = _complete_lines(f, key, start, size, max_bytes or CHUNK_BYTES)
         same = end == state.offset and not restarted and state.tail
-        tail = state.tail if same else _tail_of(f.fileno(), end)
+        tail = state.tail if same else _tail_of(f.fileno(), end, b"" if oversized else data)
     offset = end
     oversized_lines = (first,) if oversized else ()
     head = (
@@ -382,8 +379,13 @@ def _same_tail(fd: int, state: FileState) -> bool:
     return not state.tail or _digest(before) == state.tail
 
 
-def _tail_of(fd: int, offset: int) -> str:
-    return _digest(_tail_before(fd, offset)) if offset else ""
+def _tail_of(fd: int, offset: int, data: bytes) -> str:
+    """Digest of the min(offset, HEAD_BYTES) bytes before `offset`, taken from `data` (the file's bytes just
+    before it, as read) when it holds them all, else read again."""
+    n = min(offset, HEAD_BYTES)
+    if not n:
+        return ""
+    return _digest(data[-n:] if len(data) >= n else _tail_before(fd, offset))
 
 
 def _head_of(path: str, offset: int, data: bytes, start: int) -> str:

@@ -146,3 +146,24 @@ def test_find_in_answers_as_bytes_find_does() -> None:
 )
 def test_path_identity_reads_segments_as_pathlib_does(path: str, identity: tuple[str, str]) -> None:
     assert path_identity(path) == identity
+
+
+@pytest.mark.parametrize("max_bytes", [300, 5000, None])
+def test_the_tail_digest_is_the_bytes_before_the_offset_whether_read_or_taken_from_the_chunk(
+    tmp_path: Path, max_bytes: int | None
+) -> None:
+    """The digest of the bytes before the offset comes from the chunk just read when it holds them all (no
+    second read), else from the file: either way it is the digest of those bytes."""
+    from daemon import transcripts
+    from daemon.transcripts import FileState, read_new_lines
+
+    f = tmp_path / "t.jsonl"
+    content = b"".join(b'{"n":%d,"pad":"%s"}\n' % (i, b"x" * (i * 37 % 400)) for i in range(60))
+    f.write_bytes(content)
+    state, seen = FileState(), 0
+    while state.offset < len(content):
+        state = read_new_lines(str(f), state, max_bytes).state
+        seen += 1
+        n = min(state.offset, transcripts.HEAD_BYTES)
+        assert state.tail == transcripts._digest(content[state.offset - n : state.offset])
+    assert seen > (1 if max_bytes else 0)

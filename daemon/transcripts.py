@@ -304,7 +304,7 @@ def read_new_lines(path: str, state: FileState, max_bytes: int | None = None, *,
         key = (path, st.st_dev, st.st_ino, start)
         data, end, oversized = _complete_lines(f, key, start, size, max_bytes or CHUNK_BYTES)
         same = end == state.offset and not restarted and state.tail
-        tail = state.tail if same else _tail_of(f.fileno(), end, b"" if oversized else data)
+        tail = state.tail if same else _tail_of(f.fileno(), end, data)
     offset = end
     oversized_lines = (first,) if oversized else ()
     head = (
@@ -380,8 +380,8 @@ def _same_tail(fd: int, state: FileState) -> bool:
 
 
 def _tail_of(fd: int, offset: int, data: bytes) -> str:
-    """Digest of the min(offset, HEAD_BYTES) bytes before `offset`, taken from `data` (the file's bytes just
-    before it, as read) when it holds them all, else read again."""
+    """Digest of the min(offset, HEAD_BYTES) bytes before `offset`, taken from `data` (the chunk just read,
+    which ends there) when it holds them all, else read again (an oversized line stands as one b"\n")."""
     n = min(offset, HEAD_BYTES)
     if not n:
         return ""
@@ -389,8 +389,10 @@ def _tail_of(fd: int, offset: int, data: bytes) -> str:
 
 
 def _head_of(path: str, offset: int, data: bytes, start: int) -> str:
+    """Digest of the file's first min(offset, HEAD_BYTES) bytes: from `data` when it was read from the start
+    and holds them all (an oversized first line stands there as one b"\n"), else read again."""
     n = min(offset, HEAD_BYTES)
-    if start == 0:
+    if start == 0 and len(data) >= n:
         return _digest(data[:n])
     with open(path, "rb") as f:
         return _digest(f.read(n))

@@ -167,3 +167,28 @@ def test_the_tail_digest_is_the_bytes_before_the_offset_whether_read_or_taken_fr
         n = min(state.offset, transcripts.HEAD_BYTES)
         assert state.tail == transcripts._digest(content[state.offset - n : state.offset])
     assert seen > (1 if max_bytes else 0)
+
+
+def test_a_file_whose_first_line_is_oversized_is_not_read_again_from_its_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The oversized first line stands in the chunk as one newline: the head digest must still be the file's
+    first bytes, or every later read would take the file for rewritten and read it all again."""
+    from daemon import transcripts
+    from daemon.transcripts import FileState, read_new_lines
+
+    monkeypatch.setattr(transcripts, "MAX_LINE_BYTES", 20_000)
+    f = tmp_path / "t.jsonl"
+    f.write_bytes(b'{"big":"' + b"x" * 50_000 + b'"}\n' + b'{"n":1}\n')
+    first = read_new_lines(str(f), FileState(), 30_000)
+    assert first.oversized == (1,) and first.data == b"\n"
+    state = first.state
+    for _ in range(5):  # the old digest made each read start over: this never got to the end
+        if state.offset == f.stat().st_size:
+            break
+        state = read_new_lines(str(f), state, 30_000).state
+    assert state.offset == f.stat().st_size and state.lines == 2
+    with f.open("ab") as out:
+        out.write(b'{"n":2}\n')
+    later = read_new_lines(str(f), state, 30_000)
+    assert not later.restarted and later.data == b'{"n":2}\n' and later.first_line == 3
